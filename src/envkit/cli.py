@@ -1,0 +1,70 @@
+"""The typer app: wires the command modules together, turns EnvkitError into one paragraph."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+
+from envkit.errors import EnvkitError
+
+app = typer.Typer(
+    name="envkit",
+    help="Provision and verify LeRobot training environments (RTX 5090 / Ascend Atlas A2 / CPU).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# One module per command; each exposes register(app). Importing them must stay cheap:
+# heavy imports (torch, NVML, rattler, conda_lock, rich tables) live inside functions.
+from envkit.commands import (  # noqa: E402
+    detect,
+    doctor,
+    lock,
+    pins,
+    profiles,
+    resolve,
+    run,
+    setup,
+)
+
+for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    try:
+        rc = app(args=args, prog_name="envkit", standalone_mode=False)
+    except EnvkitError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"envkit: error: {exc.paragraph()}", file=sys.stderr)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:  # raised by code paths that call sys.exit themselves
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except KeyboardInterrupt:
+        print("envkit: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # click usage errors and the unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            print("envkit: aborted", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+def run_main() -> None:
+    sys.exit(main())
