@@ -1,9 +1,86 @@
-"""`envkit detect` (placeholder until its issue lands)."""
+"""`envkit detect [--json]`: what this machine has (OS, GPUs/NPUs, CANN, tools) and the
+profile it suggests. The JSON is the host-facts format other commands read with `--host`."""
 
 from __future__ import annotations
 
 import typer
 
+from envkit.hostfacts import HostFacts
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("detect")(detect_command)
+
+
+def detect_command(
+    json_out: bool = typer.Option(False, "--json", help="Print host facts as JSON (schema_version 1)."),
+) -> None:
+    """Detect the OS, NVIDIA GPUs, Ascend NPUs, CANN and tools on this machine."""
+    from envkit.host import detect
+
+    facts = detect()
+    if json_out:
+        typer.echo(facts.to_json(), nl=False)
+        return
+    _print_human(facts)
+
+
+def _gib(n: int | None) -> str:
+    return "?" if n is None else f"{n / 2**30:.1f} GiB"
+
+
+def _print_human(facts: HostFacts) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in _summary_rows(facts):
+        table.add_row(key, value)
+    console.print(table)
+    for w in facts.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    console.print(f"suggested profile: [bold]{facts.suggested_profile}[/bold]")
+
+
+def _summary_rows(facts: HostFacts) -> list[tuple[str, str]]:
+    rows = [
+        ("os", f"{facts.os.distro or facts.os.system} (kernel {facts.os.release})"),
+        ("arch", f"{facts.arch} ({facts.platform}), glibc {facts.glibc or '?'}"),
+        ("python", f"{facts.python.version} {facts.python.executable or ''}".rstrip()),
+        ("cpu / ram", f"{facts.cpu_count or '?'} CPUs, {_gib(facts.ram_bytes)} RAM"),
+        ("disk / shm", f"{_gib(facts.disk_free_bytes)} free here, /dev/shm {_gib(facts.shm_bytes)}"),
+        ("container", facts.container or "none detected"),
+    ]
+    rows += _nvidia_rows(facts)
+    rows += _ascend_rows(facts)
+    tools = facts.tools
+    found = [f"{name}={path}" for name, path in vars(tools).items() if path]
+    rows.append(("tools", ", ".join(found) or "none of conda/mamba/micromamba/uv/ffmpeg on PATH"))
+    return rows
+
+
+def _nvidia_rows(facts: HostFacts) -> list[tuple[str, str]]:
+    nv = facts.nvidia
+    if not nv.present():
+        return [("nvidia", "no driver found" + (f" (NVML: {nv.error})" if nv.error else ""))]
+    rows = [("nvidia driver", f"{nv.driver_version} via {nv.source}, CUDA {nv.cuda_driver_version or '?'}")]
+    for g in nv.gpus:
+        rows.append((f"  gpu {g.index}", f"{g.name}, cc {g.compute_capability or '?'}, {_gib(g.memory_total_bytes)}"))
+    return rows
+
+
+def _ascend_rows(facts: HostFacts) -> list[tuple[str, str]]:
+    asc = facts.ascend
+    if not asc.present() and not asc.cann.set_env:
+        return [("ascend", "no NPU found")]
+    smi = asc.npu_smi
+    rows = [("ascend", f"{len(asc.chip_nodes())} davinci nodes, driver {asc.driver_version or '?'}, npu-smi {smi.version if smi else 'missing'}")]
+    for c in smi.chips if smi else ():
+        rows.append((f"  npu {c.index}", f"{c.name}, {c.health or '?'}, HBM {c.hbm_total_mb or '?'} MB"))
+    cann = asc.cann
+    sourced = f"sourced ({cann.home_path})" if cann.home_path else "not sourced"
+    rows.append(("cann", f"{cann.version or '?'}, {sourced}"))
+    return rows
