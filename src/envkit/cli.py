@@ -17,6 +17,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+@app.callback()
+def _root() -> None:
+    """Keeps every command a named subcommand, however many are registered."""
+
+
 # One module per command; each exposes register(app). Importing them must stay cheap:
 # heavy imports (torch, NVML, rattler, conda_lock, rich tables) live inside functions.
 from envkit.commands import (  # noqa: E402
@@ -53,13 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("envkit: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    except Exception as exc:  # usage errors of typer's click, and the unexpected
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()  # a usage error: click prints it with the command's usage line
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             print("envkit: aborted", file=sys.stderr)
             return 1
         raise

@@ -16,11 +16,12 @@ class EnvkitError(Exception):
         self.exit_code = exit_code
 
     def paragraph(self) -> str:
-        text = self.message.rstrip()
+        # One paragraph: parser messages (packaging, tomllib) carry their own line breaks.
+        text = " ".join(self.message.split())
         if self.fix:
             if not text.endswith((".", ":", "?", "!")):
                 text += "."
-            text += " Fix: " + self.fix.strip()
+            text += " Fix: " + " ".join(self.fix.split())
         return text
 
 

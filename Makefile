@@ -1,0 +1,46 @@
+# envkit: `make demo` sets up and checks a CPU training environment; `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+DEMO   ?= .demo
+BIN     = $(VENV)/bin
+export UV_PYTHON_DOWNLOADS = never
+
+.PHONY: venv system-deps test test-fast demo lock lock-pypi bench clean
+
+# The dev environment: envkit editable plus the test tools.
+$(BIN)/envkit: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/envkit
+
+# FFmpeg's shared libraries for torchcodec (the cpu profile uses the system's). Installed only
+# when missing and when we may (CI runs as root); otherwise the exact command is printed.
+system-deps:
+	@if ldconfig -p | grep -q 'libavutil\.so\.'; then echo "system FFmpeg libraries present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null && echo "installed FFmpeg with apt-get"; \
+	else echo "FFmpeg libraries missing: run 'sudo apt-get install --no-install-recommends ffmpeg'"; exit 1; fi
+
+test: venv system-deps
+	$(BIN)/pytest -q
+
+test-fast: venv
+	$(BIN)/pytest -q -m "not slow"
+
+# Install envkit non-editable into its own venv (as a user would) and run its main job.
+demo: venv system-deps
+	rm -rf $(DEMO)/dist $(DEMO)/venv
+	$(BIN)/pip wheel -q --no-deps -w $(DEMO)/dist .
+	$(PYTHON) -m venv $(DEMO)/venv
+	$(DEMO)/venv/bin/pip install -q $(DEMO)/dist/envkit-*.whl
+	$(DEMO)/venv/bin/envkit detect
+	for p in 5090 atlas-a2 cpu; do $(DEMO)/venv/bin/envkit resolve --profile $$p || exit 1; done
+
+bench: venv
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(DEMO) .cache dist build

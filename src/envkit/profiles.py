@@ -1,0 +1,442 @@
+"""Hardware profiles: load, validate against the versioned schema, apply `extends`.
+
+A profile is data (profiles/*.toml): ranges and choices that the resolver turns into exact
+versions. Users may pass their own file; every mistake is reported with the file, the key and
+what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from envkit.errors import EnvkitError
+from envkit.resources import data_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+SCHEMA_VERSION = 1
+PLATFORMS = ("linux-64", "linux-aarch64")
+ACCELERATORS = ("cuda", "ascend", "cpu")
+
+# --- schema -------------------------------------------------------------------------------
+# A spec is a dict key -> Field. Kinds: "str", "int", "bool", "list[str]", "list[int]",
+# "map[str]" (free keys, string values), "table" (nested spec), "list[table]", "map[table]".
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str
+    expect: str
+    spec: dict[str, "Field"] | None = None
+    check: Callable[[Any], str | None] | None = None  # returns an error text or None
+
+
+def _enum(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"one of {', '.join(repr(c) for c in choices)}"
+
+    return check
+
+
+def _each(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    def each(values: Any) -> str | None:
+        for value in values:
+            problem = check(value)
+            if problem:
+                return f"{problem} (got {value!r})"
+        return None
+
+    return each
+
+
+def _specifier(value: Any) -> str | None:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        SpecifierSet(value)
+    except InvalidSpecifier:
+        return "a PEP 440 version specifier such as '==2.8.0' or '>=0.6,<0.8'"
+    return None
+
+
+def _matches(pattern: str, expect: str) -> Callable[[Any], str | None]:
+    regex = re.compile(pattern)
+    return lambda value: None if regex.fullmatch(value) else expect
+
+
+def _cann(value: Any) -> str | None:
+    from envkit.compat import CannVersion
+
+    try:
+        CannVersion(value)
+    except ValueError:
+        return "a CANN version such as '8.3.RC1' or '9.1.0'"
+    return None
+
+
+_INDEX = {
+    "name": Field("str", "an index name such as 'pytorch-cpu'"),
+    "url": Field("str", "the index URL (a PEP 503 simple index)", check=_matches(r"(https?|file)://\S+", "an http(s):// or file:// URL")),
+    "packages": Field("list[str]", "the distributions taken from this index"),
+    "explicit": Field("bool", "true when only the listed packages may come from this index"),
+}
+_PACKAGES = {
+    "torch": Field("str", "a version specifier", check=_specifier),
+    "torchvision": Field("str", "a version specifier", check=_specifier),
+    "torchcodec": Field("str", "a version specifier", check=_specifier),
+    "torch_npu": Field("str", "a version specifier", check=_specifier),
+    "cuda": Field("str", "the CUDA build of torch, e.g. '12.8'", check=_matches(r"\d+\.\d+", "a CUDA version like '12.8'")),
+    "torch_local": Field("str", "a local version label of torch, e.g. 'cpu'", check=_matches(r"[a-z0-9]+", "a label like 'cpu' or 'cu128'")),
+    "video_backend": Field("str", "the video decoder", check=_enum("torchcodec", "pyav")),
+}
+_FFMPEG = {
+    "majors": Field("list[int]", "FFmpeg major versions, e.g. [6]", check=_each(lambda m: None if 4 <= m <= 9 else "a major in 4..9")),
+    "source": Field("str", "where FFmpeg comes from", check=_enum("conda-forge", "system", "none")),
+}
+_LEROBOT = {
+    "source": Field("str", "a lerobot SRC: 'lerobot==0.4.4', a git URL or a path"),
+    "git": Field("str", "a git URL with @<commit>"),
+    "extras": Field("list[str]", "lerobot extras such as ['aloha']"),
+    "patch": Field("str", "a patch file name in patches/"),
+}
+_HARDWARE = {
+    "gpu": Field("str", "the GPU model"),
+    "compute_capability": Field("str", "a compute capability like '12.0'", check=_matches(r"\d+\.\d+", "a capability like '12.0'")),
+    "driver_min": Field("str", "a driver version like '570.86'", check=_matches(r"\d+(\.\d+)*", "a driver version like '570.86'")),
+    "driver_min_source": Field("str", "where the driver floor comes from"),
+    "npu": Field("str", "the NPU model"),
+    "cann_min": Field("str", "a CANN version", check=_cann),
+    "set_env": Field("list[str]", "absolute paths of CANN's set_env.sh candidates"),
+}
+_ASSET = {
+    "file": Field("str", "the file name"),
+    "sha256": Field("str", "a full sha256", check=_matches(r"[0-9a-f]{64}", "64 lowercase hex digits")),
+    "sha256_prefix": Field("str", "the leading hex digits of the sha256", check=_matches(r"[0-9a-f]{8,64}", "8-64 lowercase hex digits")),
+    "url": Field("str", "where users download it on a connected machine"),
+}
+_OVERLAY = {
+    "packages": Field("table", "a [packages] table", _PACKAGES),
+    "ffmpeg": Field("table", "an [ffmpeg] table", _FFMPEG),
+    "lerobot": Field("table", "a [lerobot] table", _LEROBOT),
+    "hardware": Field("table", "a [hardware] table", _HARDWARE),
+    "indexes": Field("list[table]", "an array of index tables", _INDEX),
+    "env": Field("map[str]", "NAME = \"value\" pairs"),
+}
+SPEC: dict[str, Field] = {
+    "schema_version": Field("int", f"the integer {SCHEMA_VERSION}"),
+    "name": Field("str", "the profile name", check=_matches(r"[A-Za-z0-9][A-Za-z0-9._-]*", "letters, digits, '.', '_' or '-'")),
+    "version": Field("int", "the profile's own revision number"),
+    "aliases": Field("list[str]", "other names for this profile"),
+    "description": Field("str", "one line describing the profile"),
+    "extends": Field("str", "the name or path of the profile this one builds on"),
+    "accelerator": Field("str", "the accelerator", check=_enum(*ACCELERATORS)),
+    "platforms": Field("list[str]", "conda platforms", check=_each(_enum(*PLATFORMS))),
+    "python": Field("str", "a Python minor version like '3.10'", check=_matches(r"3\.\d+", "a version like '3.10'")),
+    "environment": Field("str", "the environment kind", check=_enum("conda", "venv")),
+    "hardware": _OVERLAY["hardware"],
+    "packages": _OVERLAY["packages"],
+    "ffmpeg": _OVERLAY["ffmpeg"],
+    "lerobot": _OVERLAY["lerobot"],
+    "indexes": _OVERLAY["indexes"],
+    "env": _OVERLAY["env"],
+    "env_on_request": Field("map[str]", "NAME = \"what it is for\" pairs"),
+    "conda": Field("table", "a [conda] table", {
+        "channels": Field("list[str]", "conda channels (names or URLs)"),
+        "virtual_packages": Field("map[str]", "virtual packages such as { __cuda = \"12.8\" }"),
+    }),
+    "lock": Field("table", "a [lock] table", {
+        "exclude_newer": Field("str", "an RFC 3339 timestamp", check=_matches(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\dZ)?", "a date like '2026-11-01T00:00:00Z'")),
+    }),
+    "assets": Field("map[table]", "asset tables such as [assets.resnet18]", _ASSET),
+    "platform": Field("map[table]", "per-platform overrides such as [platform.linux-64.packages]", _OVERLAY),
+}
+REQUIRED = ("schema_version", "name", "accelerator", "platforms", "python", "environment", "packages", "ffmpeg", "lerobot")
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "list[int]":
+        return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if kind == "map[str]":
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    if kind in ("table", "map[table]"):
+        return isinstance(value, dict)
+    if kind == "list[table]":
+        return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+    raise AssertionError(kind)
+
+
+def _validate(table: dict[str, Any], spec: dict[str, Field], where: str, file: Path) -> None:
+    for key, value in table.items():
+        path = f"{where}.{key}" if where else key
+        field_ = spec.get(key)
+        if field_ is None:
+            close = difflib.get_close_matches(key, list(spec), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise EnvkitError(
+                f"Profile {file}: unknown key '{path}'.{hint} Allowed here: {', '.join(sorted(spec))}",
+                fix=f"remove or rename '{path}' (schema: profiles/SCHEMA.md)",
+            )
+        if not _type_ok(field_.kind, value):
+            raise EnvkitError(
+                f"Profile {file}: key '{path}' has the wrong type ({type(value).__name__}); expected {field_.expect} ({field_.kind})",
+                fix=f"set '{path}' to {field_.expect}",
+            )
+        if field_.check is not None:
+            problem = field_.check(value)
+            if problem:
+                raise EnvkitError(
+                    f"Profile {file}: key '{path}' = {value!r} is not valid; expected {problem}",
+                    fix=f"set '{path}' to {field_.expect}",
+                )
+        if field_.spec is not None:
+            if field_.kind == "table":
+                _validate(value, field_.spec, path, file)
+            elif field_.kind == "list[table]":
+                for i, item in enumerate(value):
+                    _validate(item, field_.spec, f"{path}[{i}]", file)
+            elif field_.kind == "map[table]":
+                for sub, item in value.items():
+                    if key == "platform" and sub not in PLATFORMS:
+                        raise EnvkitError(
+                            f"Profile {file}: '{path}.{sub}' names an unknown platform; expected one of {', '.join(PLATFORMS)}",
+                            fix=f"rename the table to [platform.linux-64] or [platform.linux-aarch64]",
+                        )
+                    if not isinstance(item, dict):
+                        raise EnvkitError(f"Profile {file}: '{path}.{sub}' must be a table", fix=f"write it as [{path}.{sub}]")
+                    _validate(item, field_.spec, f"{path}.{sub}", file)
+
+
+# --- the profile object ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated profile (extends already applied); `platform` is set on a per-platform view."""
+
+    data: dict[str, Any]
+    path: Path
+    platform: str | None = None
+    chain: tuple[str, ...] = field(default=())
+
+    name = property(lambda self: self.data["name"])
+    version = property(lambda self: int(self.data.get("version", 1)))
+    aliases = property(lambda self: tuple(self.data.get("aliases", ())))
+    description = property(lambda self: self.data.get("description", ""))
+    accelerator = property(lambda self: self.data["accelerator"])
+    platforms = property(lambda self: tuple(self.data["platforms"]))
+    python = property(lambda self: self.data["python"])
+    environment = property(lambda self: self.data["environment"])
+    hardware = property(lambda self: dict(self.data.get("hardware", {})))
+    packages = property(lambda self: dict(self.data.get("packages", {})))
+    ffmpeg = property(lambda self: dict(self.data.get("ffmpeg", {})))
+    lerobot = property(lambda self: dict(self.data.get("lerobot", {})))
+    indexes = property(lambda self: [dict(i) for i in self.data.get("indexes", [])])
+    env = property(lambda self: dict(self.data.get("env", {})))
+    env_on_request = property(lambda self: dict(self.data.get("env_on_request", {})))
+    conda = property(lambda self: dict(self.data.get("conda", {})))
+    lock = property(lambda self: dict(self.data.get("lock", {})))
+    assets = property(lambda self: {k: dict(v) for k, v in self.data.get("assets", {}).items()})
+
+    @property
+    def video_backend(self) -> str:
+        return self.packages.get("video_backend", "torchcodec")
+
+    def for_platform(self, platform: str) -> "Profile":
+        """The profile as it applies on one platform: [platform.<p>] merged over the base."""
+        if platform not in self.platforms:
+            raise EnvkitError(
+                f"Profile '{self.name}' ({self.path}) does not target platform {platform}; it targets {', '.join(self.platforms)}",
+                fix=f"pick one of: {', '.join(self.platforms)}",
+            )
+        overlay = self.data.get("platform", {}).get(platform, {})
+        merged = _merge({k: v for k, v in self.data.items() if k != "platform"}, overlay)
+        view = Profile(merged, self.path, platform, self.chain)
+        _check_combinations(view)
+        return view
+
+    def digest(self) -> str:
+        """A stable hash of the effective profile (for lock manifests and setup state)."""
+        blob = json.dumps(self.data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self.data)
+
+
+def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; arrays and scalars replace (so an override is explicit)."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _check_combinations(p: Profile) -> None:
+    """Reject combinations no environment can satisfy, naming the keys involved."""
+    where = f"Profile {p.path}" + (f" (platform {p.platform})" if p.platform else "")
+    pk = p.packages
+
+    def bad(message: str, fix: str) -> EnvkitError:
+        return EnvkitError(f"{where}: {message}", fix=fix)
+
+    if "torch" not in pk:
+        raise bad("'packages.torch' is missing", "add packages.torch, e.g. torch = \"==2.8.0\"")
+    if p.accelerator == "cuda" and "cuda" not in pk:
+        raise bad("accelerator 'cuda' needs 'packages.cuda' (the CUDA build of torch)", "add packages.cuda = \"12.8\"")
+    if p.accelerator != "cuda" and "cuda" in pk:
+        raise bad(f"'packages.cuda' is set but accelerator is '{p.accelerator}'", "remove packages.cuda or set accelerator = \"cuda\"")
+    if p.accelerator == "ascend" and "torch_npu" not in pk:
+        raise bad("accelerator 'ascend' needs 'packages.torch_npu'", "add packages.torch_npu, e.g. \">=2.7.1,<2.7.2\"")
+    if p.accelerator != "ascend" and "torch_npu" in pk:
+        raise bad(
+            f"'packages.torch_npu' with accelerator '{p.accelerator}': torch_npu beside another accelerator's torch fails "
+            "('Two accelerators cannot be used at the same time')",
+            "remove packages.torch_npu or set accelerator = \"ascend\"",
+        )
+    if p.accelerator == "ascend" and pk.get("torch_local") not in (None, "cpu"):
+        raise bad("torch_npu needs a CPU build of torch, but 'packages.torch_local' asks for another", "set packages.torch_local = \"cpu\"")
+    if p.platform and p.video_backend == "torchcodec" and "torchcodec" not in pk:
+        raise bad("'packages.video_backend' is 'torchcodec' but 'packages.torchcodec' is missing", "add packages.torchcodec or use video_backend = \"pyav\"")
+    if p.environment == "venv" and p.ffmpeg.get("source") == "conda-forge":
+        raise bad("a venv cannot hold conda-forge FFmpeg ('environment' = 'venv', 'ffmpeg.source' = 'conda-forge')",
+                  "set environment = \"conda\" or ffmpeg.source = \"system\"")
+    if p.video_backend == "torchcodec" and p.ffmpeg.get("source") == "none":
+        raise bad("torchcodec needs FFmpeg's shared libraries but 'ffmpeg.source' is 'none'", "set ffmpeg.source to \"conda-forge\" or \"system\"")
+    if not p.ffmpeg.get("majors"):
+        raise bad("'ffmpeg.majors' is empty", "list the FFmpeg majors this profile accepts, e.g. [6]")
+    patch = p.lerobot.get("patch")
+    if patch and not (data_dir("patches") / patch).is_file() and not (p.path.parent / patch).is_file():
+        raise bad(f"'lerobot.patch' names {patch!r}, which is neither in envkit's patches/ nor beside the profile",
+                  "put the patch file in patches/ or next to the profile")
+    for i, index in enumerate(p.indexes):
+        for key in ("name", "packages"):
+            if key not in index:
+                raise bad(f"'indexes[{i}]' has no '{key}'", f"add {key} to that index table")
+    if "source" not in p.lerobot:
+        raise bad("'lerobot.source' is missing", "add lerobot.source, e.g. \"lerobot==0.4.4\"")
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def builtin_dir() -> Path:
+    return data_dir("profiles")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EnvkitError(f"Profile file {path} does not exist", fix="check the path, or run 'envkit profiles' to list the built-in profiles") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnvkitError(f"Profile file {path} cannot be read: {exc}", fix="make it a readable UTF-8 TOML file") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise EnvkitError(f"Profile file {path} is not valid TOML: {exc}", fix="correct the TOML syntax at that line and column") from None
+
+
+def _builtin_index() -> dict[str, Path]:
+    """name and aliases -> file, read from the built-in profiles without full validation."""
+    index: dict[str, Path] = {}
+    for path in sorted(builtin_dir().glob("*.toml")):
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        for name in [raw.get("name", path.stem), *raw.get("aliases", [])]:
+            if isinstance(name, str):
+                index.setdefault(name, path)
+    return index
+
+
+def _looks_like_path(ref: str) -> bool:
+    return ref.endswith(".toml") or "/" in ref or ref.startswith(".")
+
+
+def locate(ref: str, relative_to: Path | None = None) -> Path:
+    """A profile name, alias or file path -> the file."""
+    if _looks_like_path(ref):
+        path = Path(ref).expanduser()
+        if not path.is_absolute() and relative_to is not None:
+            path = relative_to / path
+        if not path.exists():
+            raise EnvkitError(f"Profile file {path} does not exist", fix="check the path, or run 'envkit profiles' to list the built-in profiles")
+        return path
+    index = _builtin_index()
+    if ref in index:
+        return index[ref]
+    close = difflib.get_close_matches(ref, list(index), n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    names = sorted({p.stem for p in index.values()})
+    raise EnvkitError(
+        f"Unknown profile '{ref}'.{hint} Built-in profiles: {', '.join(names)}",
+        fix="pass a built-in name (envkit profiles lists them) or the path of your own profile .toml",
+    )
+
+
+def _load_raw(path: Path, chain: tuple[str, ...]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    key = str(path.resolve())
+    if key in chain:
+        cycle = " -> ".join([*chain, key])
+        raise EnvkitError(f"Profile {path}: 'extends' forms a cycle: {cycle}", fix="make one of these profiles stand alone (remove its 'extends')")
+    chain = (*chain, key)
+    raw = _read_toml(path)
+    # The version decides which schema applies, so it is checked before any other key.
+    if raw.get("schema_version") != SCHEMA_VERSION:
+        found = raw.get("schema_version", "missing")
+        raise EnvkitError(
+            f"Profile {path}: 'schema_version' is {found!r}; this envkit reads schema_version = {SCHEMA_VERSION}",
+            fix=f"set schema_version = {SCHEMA_VERSION} and check the keys against profiles/SCHEMA.md",
+        )
+    _validate(raw, SPEC, "", path)
+    parent_ref = raw.get("extends")
+    if parent_ref is None:
+        return raw, chain
+    parent, chain = _load_raw(locate(parent_ref, path.parent), chain)
+    child = {k: v for k, v in raw.items() if k not in ("extends",)}
+    merged = _merge(parent, child)
+    if "aliases" not in raw:  # an extension does not inherit its parent's names
+        merged.pop("aliases", None)
+    merged.pop("extends", None)
+    return merged, chain
+
+
+def load_profile(ref: str) -> Profile:
+    """Load a built-in profile by name/alias, or a user's profile file, fully validated."""
+    path = locate(ref)
+    data, chain = _load_raw(path, ())
+    data.setdefault("name", path.stem)
+    for key in REQUIRED:
+        if key not in data:
+            raise EnvkitError(f"Profile {path}: required key '{key}' is missing", fix=f"add '{key}' (or 'extends' a profile that has it)")
+    profile = Profile(data, path, None, chain)
+    for platform in profile.platforms:  # validate every platform view now, not at first use
+        profile.for_platform(platform)
+    return profile
+
+
+def list_profiles() -> list[Profile]:
+    return [load_profile(str(path)) for path in sorted(builtin_dir().glob("*.toml"))]

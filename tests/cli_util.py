@@ -1,0 +1,34 @@
+"""Run the envkit CLI as users do (a subprocess of the installed entry point)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ENVKIT = Path(sys.executable).with_name("envkit")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_envkit(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120) -> Result:
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([str(ENVKIT), *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_user_error(result: Result, *needles: str, code: int = 2) -> None:
+    """One clear paragraph on stderr, the given exit code, no traceback."""
+    assert result.code == code, (result.code, result.out, result.err)
+    assert "Traceback" not in result.err, result.err
+    assert result.err.startswith("envkit: error:"), result.err
+    assert result.err.strip().count("\n") == 0, f"not one paragraph: {result.err!r}"
+    for needle in needles:
+        assert needle in result.err, (needle, result.err)
