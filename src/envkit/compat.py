@@ -1,0 +1,805 @@
+"""The compatibility matrix (compat.toml beside this module) and the queries on it.
+
+Every version fact envkit relies on lives in compat.toml with its source; this module only
+parses it into frozen rows and answers questions. CANN versions are not PEP 440, so they get
+their own `CannVersion`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from envkit.errors import EnvkitError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "CannVersion",
+    "CudaBuild",
+    "DriverFloor",
+    "LerobotRow",
+    "Matrix",
+    "NpuRow",
+    "TorchRow",
+    "TorchcodecRow",
+    "capability_supported",
+    "driver_at_least",
+    "matrix",
+    "normalize_arch",
+]
+
+DATA_FILE = "compat.toml"
+
+# ---------------------------------------------------------------------------------------
+# CANN versions
+
+
+_CANN_RE = re.compile(
+    r"^(?P<major>\d+)\.(?P<minor>\d+)\."
+    r"(?:(?P<rc>rc)(?P<rcn>\d+)|(?P<patch>\d+))"
+    r"(?:\.(?P<pre>alpha|beta)(?P<pren>\d+))?$",
+    re.IGNORECASE,
+)
+# Pre-release stages sort before the final build of the same X.Y.(RCn|Z).
+_STAGES = {"alpha": 0, "beta": 1, None: 2}
+
+
+@functools.total_ordering
+class CannVersion:
+    """A CANN release name: `8.0.RC2.alpha003`, `8.3.RC1`, `9.1.0` (also `8.3.rc1`).
+
+    Order within X.Y: RCn.alphaM < RCn < RC(n+1) < X.Y.0 (GA) < X.Y.1.
+    """
+
+    __slots__ = ("major", "minor", "rc", "patch", "pre", "pre_number", "_pre_text")
+
+    def __init__(self, text: str | CannVersion) -> None:
+        if isinstance(text, CannVersion):
+            text = str(text)
+        if not isinstance(text, str):
+            raise ValueError(f"CANN version must be a string, got {type(text).__name__}")
+        cleaned = text.strip()
+        if cleaned.upper().startswith("CANN "):
+            cleaned = cleaned[5:].strip()
+        m = _CANN_RE.match(cleaned)
+        if m is None:
+            raise ValueError(
+                f"invalid CANN version {text!r}: expected X.Y.Z, X.Y.RCn or X.Y.RCn.alphaNNN "
+                "(e.g. 9.1.0, 8.3.RC1, 8.0.RC2.alpha003)"
+            )
+        self.major = int(m["major"])
+        self.minor = int(m["minor"])
+        self.rc: int | None = int(m["rcn"]) if m["rc"] else None
+        self.patch: int | None = int(m["patch"]) if m["patch"] is not None else None
+        self.pre: str | None = m["pre"].lower() if m["pre"] else None
+        self.pre_number: int | None = int(m["pren"]) if m["pren"] else None
+        # Keep the digits as written so str() round-trips "alpha003".
+        self._pre_text = m["pren"]
+
+    @property
+    def is_rc(self) -> bool:
+        return self.rc is not None
+
+    def _key(self) -> tuple[int, int, int, int, int, int]:
+        # RCs (stage 0) precede the GA line (stage 1) of the same X.Y.
+        stage, number = (0, self.rc) if self.rc is not None else (1, self.patch or 0)
+        return (self.major, self.minor, stage, number, _STAGES[self.pre], self.pre_number or 0)
+
+    @staticmethod
+    def _coerce(other: object) -> CannVersion | None:
+        if isinstance(other, CannVersion):
+            return other
+        if isinstance(other, str):
+            try:
+                return CannVersion(other)
+            except ValueError:
+                return None
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        o = self._coerce(other)
+        return NotImplemented if o is None else self._key() == o._key()
+
+    def __lt__(self, other: object) -> bool:
+        o = self._coerce(other)
+        if o is None:
+            return NotImplemented
+        return self._key() < o._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __str__(self) -> str:
+        middle = f"RC{self.rc}" if self.rc is not None else str(self.patch)
+        tail = f".{self.pre}{self._pre_text}" if self.pre else ""
+        return f"{self.major}.{self.minor}.{middle}{tail}"
+
+    def __repr__(self) -> str:
+        return f"CannVersion({str(self)!r})"
+
+
+# ---------------------------------------------------------------------------------------
+# Rows
+
+
+@dataclass(frozen=True)
+class TorchRow:
+    version: str
+    torchvision: str
+    python: SpecifierSet  # CPython tags of torch's Linux wheels
+    requires_python: SpecifierSet
+    pypi: dict[str, str]  # arch -> build name of the plain-PyPI wheel
+    verified: bool
+    source: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class TorchcodecRow:
+    version: str
+    torch: SpecifierSet | None  # README pairing; None when the README names none
+    python: SpecifierSet
+    ffmpeg: list[int]  # FFmpeg majors the Linux wheel can load
+    pypi_build: str  # "cpu" or "cu130": CUDA linkage of the PyPI Linux x86_64 wheel
+    aarch64: bool  # a PyPI Linux aarch64 wheel exists
+    ffmpeg_checked_at: str  # "import" or "decode": when a missing FFmpeg shows up
+    verified: bool
+    source: str
+    note: str | None = None
+
+    @property
+    def ffmpeg_majors(self) -> list[int]:
+        return self.ffmpeg
+
+
+@dataclass(frozen=True)
+class CudaBuild:
+    name: str  # "cu128", "cpu"
+    cuda: str | None  # "12.8"; None for CPU builds
+    index: str  # "pypi" or an [indexes] name such as "pytorch-cu128"
+    archs: list[str]  # ["sm_70", ..., "sm_120"]
+    ptx: list[str]  # ["compute_120"] when the build embeds PTX
+    verified: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class DriverFloor:
+    toolkit_min: str  # the toolkit's own GA minimum driver
+    compat_floor: str  # minor-version-compatibility floor of the major (limited features)
+    source: str
+    lerobot_floor: str | None = None  # lerobot docs' stated floor for this build
+    verified: bool = False
+
+
+@dataclass(frozen=True)
+class NpuRow:
+    torch_npu: str
+    torch: str
+    cann: CannVersion
+    python: SpecifierSet
+    x86_64_requires_cpu_local: bool  # x86_64 wheel pins torch==X+cpu (pytorch-cpu index)
+    branch: str | None = None
+    eol: bool = False
+    verified: bool = True
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class LerobotRow:
+    version: str
+    requires_python: SpecifierSet
+    requires: list[str]  # PEP 508: torch / torchvision / torchcodec / av, markers verbatim
+    codebase_version: str | None
+    train_entry: str
+    converter_v21_v30: str | None  # full command; append --repo-id=...
+    device_module: str | None
+    verified: bool
+    source: str
+    train_module: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class _Measured:
+    torch: Version
+    torchcodec: tuple[Version, ...]
+    works: bool
+    error: str | None
+    verified: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class _BuildEntry:
+    build: CudaBuild
+    arch: str
+    torch: tuple[Version, ...]
+    checked: tuple[Version, ...] | None = field(default=None)
+
+
+# ---------------------------------------------------------------------------------------
+# Small parsers
+
+
+def _version(text: str, what: str) -> Version:
+    try:
+        v = Version(str(text))
+    except InvalidVersion:
+        raise EnvkitError(
+            f"{what} {text!r} is not a valid version", "write it like 2.8.0 (PEP 440)"
+        ) from None
+    # Local labels ("+cu128") name a build, not a release: match on the public version.
+    return Version(v.public)
+
+
+def _spec(text: str, where: str) -> SpecifierSet:
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        raise EnvkitError(f"compat.toml: bad specifier {text!r} in {where}") from None
+
+
+_ARCH_ALIASES = {
+    "x86_64": "x86_64",
+    "amd64": "x86_64",
+    "linux-64": "x86_64",
+    "aarch64": "aarch64",
+    "arm64": "aarch64",
+    "linux-aarch64": "aarch64",
+}
+
+
+def normalize_arch(arch: str) -> str:
+    """`uname -m` or conda subdir -> "x86_64" | "aarch64"."""
+    key = arch.strip().lower()
+    if key not in _ARCH_ALIASES:
+        raise EnvkitError(
+            f"unknown CPU architecture {arch!r}", "use x86_64 or aarch64 (or linux-64 / linux-aarch64)"
+        )
+    return _ARCH_ALIASES[key]
+
+
+def _cuda_key(cuda: str) -> str:
+    """"cu128" / "12.8" / "12.8.1" -> "12.8"."""
+    text = cuda.strip().lower()
+    m = re.fullmatch(r"cu(\d+)(\d)", text)
+    if m:
+        return f"{int(m[1])}.{m[2]}"
+    m = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)*", text)
+    if m:
+        return f"{int(m[1])}.{int(m[2])}"
+    raise EnvkitError(f"unknown CUDA version {cuda!r}", "write it like 12.8 or cu128")
+
+
+def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+    if name not in data:
+        raise EnvkitError(f"compat.toml has no [{name}] section")
+    return data[name]
+
+
+def _row_meta(section: dict[str, Any], row: dict[str, Any]) -> tuple[bool, str]:
+    """A row's effective (verified, source): its own, else its section's."""
+    return bool(row.get("verified", section.get("verified", True))), str(
+        row.get("source", section.get("source", ""))
+    )
+
+
+def _canonical(obj: Any) -> Any:
+    """JSON-ready form of raw TOML data (sorted keys happen in dumps)."""
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    return obj
+
+
+# ---------------------------------------------------------------------------------------
+# The matrix
+
+
+class Matrix:
+    """Parsed compat.toml with the queries the resolver, doctor and lock use."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.raw = data
+        meta = ("source", "verified")
+        self._indexes = {k: v for k, v in _section(data, "indexes").items() if k not in meta}
+        self._torch = self._load_torch(_section(data, "torch"))
+        self._builds = self._load_builds(_section(data, "builds"))
+        self._cuda_floor, self._cuda = self._load_cuda(_section(data, "cuda"))
+        self._tc = self._load_torchcodec(_section(data, "torchcodec"))
+        self._measured = self._load_measured(_section(data, "torchcodec_measured"))
+        self._ffmpeg = {int(k): dict(v) for k, v in _section(data, "ffmpeg")["majors"].items()}
+        self._npu = self._load_npu(_section(data, "torch_npu"))
+        self._lerobot = self._load_lerobot(_section(data, "lerobot"))
+
+    # -- loading -----------------------------------------------------------------------
+
+    @staticmethod
+    def _load_torch(section: dict[str, Any]) -> dict[Version, TorchRow]:
+        rows = {}
+        for r in section["rows"]:
+            verified, source = _row_meta(section, r)
+            where = f"[[torch.rows]] {r['version']}"
+            rows[Version(r["version"])] = TorchRow(
+                version=r["version"],
+                torchvision=r["torchvision"],
+                python=_spec(r["python"], where),
+                requires_python=_spec(r["requires_python"], where),
+                pypi=dict(r["pypi"]),
+                verified=verified,
+                source=source,
+                note=r.get("note"),
+            )
+        return rows
+
+    @staticmethod
+    def _load_builds(section: dict[str, Any]) -> list[_BuildEntry]:
+        entries = []
+        for r in section["rows"]:
+            verified, source = _row_meta(section, r)
+            build = CudaBuild(
+                name=r["name"],
+                cuda=r.get("cuda"),
+                index=r["index"],
+                archs=list(r["archs"]),
+                ptx=list(r.get("ptx", [])),
+                verified=verified,
+                source=source,
+            )
+            checked = tuple(Version(v) for v in r["checked"]) if "checked" in r else None
+            entries.append(
+                _BuildEntry(build, r["arch"], tuple(Version(v) for v in r["torch"]), checked)
+            )
+        return entries
+
+    @staticmethod
+    def _load_cuda(section: dict[str, Any]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+        floors = {str(k): str(v) for k, v in section["compat_floor"].items()}
+        rows = {}
+        for r in section["rows"]:
+            verified, source = _row_meta(section, r)
+            rows[_cuda_key(r["cuda"])] = {**r, "verified": verified, "source": source}
+        return floors, rows
+
+    @staticmethod
+    def _load_torchcodec(section: dict[str, Any]) -> dict[Version, TorchcodecRow]:
+        rows = {}
+        for r in section["rows"]:
+            verified, source = _row_meta(section, r)
+            where = f"[[torchcodec.rows]] {r['version']}"
+            rows[Version(r["version"])] = TorchcodecRow(
+                version=r["version"],
+                torch=_spec(r["torch"], where) if r.get("torch") else None,
+                python=_spec(r["python"], where),
+                ffmpeg=[int(x) for x in r["ffmpeg"]],
+                pypi_build=r["pypi_build"],
+                aarch64=bool(r["aarch64"]),
+                ffmpeg_checked_at=r["ffmpeg_checked_at"],
+                verified=verified,
+                source=source,
+                note=r.get("note"),
+            )
+        return rows
+
+    @staticmethod
+    def _load_measured(section: dict[str, Any]) -> list[_Measured]:
+        out = []
+        for r in section["rows"]:
+            verified, source = _row_meta(section, r)
+            out.append(
+                _Measured(
+                    torch=Version(r["torch"]),
+                    torchcodec=tuple(Version(v) for v in r["torchcodec"]),
+                    works=bool(r["works"]),
+                    error=r.get("error"),
+                    verified=verified,
+                    source=source,
+                )
+            )
+        return out
+
+    @staticmethod
+    def _load_npu(section: dict[str, Any]) -> dict[Version, NpuRow]:
+        rows = {}
+        for r in section["rows"]:
+            verified, source = _row_meta(section, r)
+            rows[Version(r["torch_npu"])] = NpuRow(
+                torch_npu=r["torch_npu"],
+                torch=r["torch"],
+                cann=CannVersion(r["cann"]),
+                python=_spec(r["python"], f"[[torch_npu.rows]] {r['torch_npu']}"),
+                x86_64_requires_cpu_local=bool(r["x86_64_requires_cpu_local"]),
+                branch=r.get("branch"),
+                eol=bool(r.get("eol", False)),
+                verified=verified,
+                source=source,
+            )
+        return rows
+
+    @staticmethod
+    def _load_lerobot(section: dict[str, Any]) -> dict[Version, LerobotRow]:
+        rows = {}
+        for r in section["rows"]:
+            verified, source = _row_meta(section, r)
+            rows[Version(r["version"])] = LerobotRow(
+                version=r["version"],
+                requires_python=_spec(r["requires_python"], f"[[lerobot.rows]] {r['version']}"),
+                requires=list(r["requires"]),
+                codebase_version=r.get("codebase_version"),
+                train_entry=r["train_entry"],
+                converter_v21_v30=r.get("converter_v21_v30"),
+                device_module=r.get("device_module"),
+                verified=verified,
+                source=source,
+                train_module=r.get("train_module"),
+                note=r.get("note"),
+            )
+        return rows
+
+    # -- helpers -----------------------------------------------------------------------
+
+    @staticmethod
+    def _lookup(table: dict[Version, Any], version: str, what: str) -> Any:
+        v = _version(version, what)
+        if v not in table:
+            known = ", ".join(str(row_v) for row_v in sorted(table))
+            raise EnvkitError(
+                f"{what} {version} is not in envkit's compatibility matrix (known: {known})",
+                f"pick a known {what} version, or add a row with its source to src/envkit/compat.toml",
+            )
+        return table[v]
+
+    # -- torch / torchvision -----------------------------------------------------------
+
+    def torch_versions(self) -> list[str]:
+        return [self._torch[v].version for v in sorted(self._torch)]
+
+    def torch(self, version: str) -> TorchRow:
+        return self._lookup(self._torch, version, "torch")
+
+    def torchvision_for(self, torch: str) -> str | None:
+        row = self._torch.get(_version(torch, "torch"))
+        return row.torchvision if row else None
+
+    def torch_python_ok(self, torch: str, python: str) -> bool:
+        return _version(python, "Python") in self.torch(torch).python
+
+    # -- torchcodec --------------------------------------------------------------------
+
+    def torchcodec_versions(self) -> list[str]:
+        return [self._tc[v].version for v in sorted(self._tc)]
+
+    def torchcodec(self, version: str) -> TorchcodecRow:
+        return self._lookup(self._tc, version, "torchcodec")
+
+    def _measurement(self, torch: Version, tc: Version) -> _Measured | None:
+        for m in self._measured:
+            if m.torch == torch and tc in m.torchcodec:
+                return m
+        return None
+
+    def torchcodec_for(
+        self, torch: str, arch: str = "x86_64", *, build: str | None = None
+    ) -> list[str]:
+        """torchcodec releases that load with `torch` on `arch`, ascending.
+
+        README pairings plus measured-working pairs, minus measured failures. With `build`
+        (e.g. "cu128"), PyPI torchcodec wheels linked against another CUDA major are dropped.
+        """
+        arch = normalize_arch(arch)
+        out = []
+        for _, row in sorted(self._tc.items()):
+            if arch == "aarch64" and not row.aarch64:
+                continue
+            if not self.torchcodec_pairing(torch, row.version)[0]:
+                continue
+            if build is not None and not _same_cuda_major(row.pypi_build, build):
+                continue
+            out.append(row.version)
+        return out
+
+    def torchcodec_pairing(self, torch: str, torchcodec: str) -> tuple[bool, str]:
+        """(ok, reason) for torch x torchcodec; measurements beat the README table."""
+        tv = _version(torch, "torch")
+        row = self.torchcodec(torchcodec)
+        tc = Version(row.version)
+        measured = self._measurement(tv, tc)
+        if measured is not None:
+            if measured.works:
+                return True, (
+                    f"torchcodec {row.version} decodes with torch {tv} (measured; {measured.source})"
+                )
+            return False, (
+                f"torchcodec {row.version} does not load with torch {tv}: {measured.error} "
+                f"(measured; {measured.source}). torchcodec declares no torch dependency, so pip/uv "
+                "do not catch this."
+            )
+        if row.torch is None:
+            return False, f"torchcodec {row.version} has no known torch pairing"
+        if tv in row.torch:
+            return True, f"torchcodec {row.version} pairs with torch {row.torch} (torchcodec README)"
+        return False, (
+            f"torchcodec {row.version} is built for torch {row.torch}, not {tv} (torchcodec README); "
+            "a mismatched pair fails to load with an 'undefined symbol' error, and pip/uv do not "
+            "catch it because torchcodec declares no torch dependency"
+        )
+
+    # -- FFmpeg ------------------------------------------------------------------------
+
+    def ffmpeg_sonames(self, major: int) -> dict[str, int]:
+        if int(major) not in self._ffmpeg:
+            known = ", ".join(str(k) for k in sorted(self._ffmpeg))
+            raise EnvkitError(f"FFmpeg major {major} is not in the matrix (known: {known})")
+        return {k: v for k, v in self._ffmpeg[int(major)].items() if isinstance(v, int)}
+
+    def ffmpeg_major_for_avutil(self, soname_major: int) -> int | None:
+        for major, libs in self._ffmpeg.items():
+            if libs["avutil"] == int(soname_major):
+                return major
+        return None
+
+    def ffmpeg_conda_latest(self, major: int) -> str | None:
+        """Newest conda-forge FFmpeg of that major (feedstock branch head)."""
+        return self._ffmpeg.get(int(major), {}).get("conda_forge_latest")
+
+    def pyav_backend_ok(self, lerobot: str, torchvision: str) -> tuple[bool, str]:
+        """Can lerobot's pyav video backend run with this torchvision?"""
+        sec = _section(self.raw, "pyav_backend")
+        needs = _version(lerobot, "lerobot") in SpecifierSet(sec["lerobot_needing_video_reader"])
+        has = _version(torchvision, "torchvision") in SpecifierSet(sec["torchvision_with_video_reader"])
+        if not needs or has:
+            return True, "lerobot's pyav backend can decode with this torchvision"
+        return False, (
+            f"lerobot {lerobot}'s pyav backend calls torchvision.io.VideoReader, which torchvision "
+            f"{torchvision} no longer has: {sec['error']} ({sec['source']})"
+        )
+
+    # -- CUDA builds -------------------------------------------------------------------
+
+    def torch_builds(self, torch: str, arch: str = "x86_64") -> dict[str, CudaBuild]:
+        """Known builds of `torch` for `arch`, keyed by build name; PyPI preferred."""
+        tv = _version(torch, "torch")
+        arch = normalize_arch(arch)
+        out: dict[str, CudaBuild] = {}
+        for e in self._builds:
+            if e.arch != arch or tv not in e.torch:
+                continue
+            b = e.build
+            if e.checked is not None and tv not in e.checked and b.verified:
+                # The row's wheel was read for other versions only: this one is inferred.
+                b = dataclasses.replace(
+                    b, verified=False, source=b.source + " [inferred for this version]"
+                )
+            if b.name not in out or (b.index == "pypi" and out[b.name].index != "pypi"):
+                out[b.name] = b
+        return dict(sorted(out.items()))
+
+    def pypi_build(self, torch: str, arch: str) -> str:
+        return self.torch(torch).pypi[normalize_arch(arch)]
+
+    def index_url(self, name: str) -> str:
+        if name not in self._indexes:
+            raise EnvkitError(
+                f"unknown package index {name!r} (known: {', '.join(sorted(self._indexes))})"
+            )
+        return self._indexes[name]
+
+    def cuda_min_driver(self, cuda: str) -> DriverFloor:
+        key = _cuda_key(cuda)
+        major = key.split(".")[0]
+        if major not in self._cuda_floor:
+            raise EnvkitError(
+                f"CUDA {cuda} is not in envkit's driver table "
+                f"(known majors: {', '.join(sorted(self._cuda_floor))})"
+            )
+        floor = self._cuda_floor[major]
+        row = self._cuda.get(key)
+        if row is None:
+            # Unknown minor of a known major: only the major's compat floor is certain.
+            note = f"CUDA {key} is not in the table; only the {major}.x compat floor is known"
+            return DriverFloor(floor, floor, note, None, False)
+        return DriverFloor(
+            toolkit_min=row["toolkit_min"],
+            compat_floor=floor,
+            source=row["source"],
+            lerobot_floor=row.get("lerobot_floor"),
+            verified=row["verified"],
+        )
+
+    # -- Ascend ------------------------------------------------------------------------
+
+    def torch_npu_row(self, torch_npu: str) -> NpuRow:
+        return self._lookup(self._npu, torch_npu, "torch_npu")
+
+    def torch_npu_rows(self) -> list[NpuRow]:
+        return [self._npu[v] for v in sorted(self._npu)]
+
+    def torch_npu_for(self, torch: str, cann: CannVersion | str) -> str | None:
+        """The torch_npu release for `torch` built for the newest CANN <= the host's."""
+        tv = _version(torch, "torch")
+        host = _cann(cann)
+        fits = [r for r in self._npu.values() if Version(r.torch) == tv and r.cann <= host]
+        if not fits:
+            return None
+        best = max(fits, key=lambda r: (r.cann, Version(r.torch_npu)))
+        return best.torch_npu
+
+    def torch_npu_torch_requirement(self, torch_npu: str, arch: str) -> str:
+        """The torch requirement that torch_npu's wheel declares on `arch`."""
+        row = self.torch_npu_row(torch_npu)
+        if normalize_arch(arch) == "x86_64" and row.x86_64_requires_cpu_local:
+            return f"torch=={row.torch}+cpu"
+        return f"torch=={row.torch}"
+
+    # -- lerobot -----------------------------------------------------------------------
+
+    def lerobot_versions(self) -> list[str]:
+        return [self._lerobot[v].version for v in sorted(self._lerobot)]
+
+    def lerobot(self, version: str) -> LerobotRow:
+        return self._lookup(self._lerobot, version, "lerobot")
+
+    # -- digests -----------------------------------------------------------------------
+
+    def _raw_row(self, kind: str, key: str) -> Any:
+        if kind == "torch":
+            v = Version(self.torch(key).version)
+            row = next(r for r in self.raw["torch"]["rows"] if Version(r["version"]) == v)
+            builds = [r for r in self.raw["builds"]["rows"] if _key_in(v, r["torch"])]
+            return {"row": row, "builds": builds}
+        if kind == "torchcodec":
+            v = Version(self.torchcodec(key).version)
+            row = next(r for r in self.raw["torchcodec"]["rows"] if Version(r["version"]) == v)
+            rows = self.raw["torchcodec_measured"]["rows"]
+            measured = [r for r in rows if _key_in(v, r["torchcodec"])]
+            return {"row": row, "measured": measured}
+        if kind == "torch_npu":
+            v = Version(self.torch_npu_row(key).torch_npu)
+            return next(r for r in self.raw["torch_npu"]["rows"] if Version(r["torch_npu"]) == v)
+        if kind == "lerobot":
+            v = Version(self.lerobot(key).version)
+            return next(r for r in self.raw["lerobot"]["rows"] if Version(r["version"]) == v)
+        if kind == "ffmpeg":
+            self.ffmpeg_sonames(int(key))
+            return self.raw["ffmpeg"]["majors"][str(int(key))]
+        if kind == "cuda":
+            k = _cuda_key(key)
+            row = next((r for r in self.raw["cuda"]["rows"] if _cuda_key(r["cuda"]) == k), None)
+            return {"row": row, "compat_floor": self.raw["cuda"]["compat_floor"]}
+        raise EnvkitError(
+            f"unknown matrix row kind {kind!r}",
+            "use torch, torchcodec, torch_npu, lerobot, ffmpeg or cuda",
+        )
+
+    def row_digest(self, *keys: tuple[str, str]) -> str:
+        """sha256 over the named rows' canonical JSON (order-independent), for lock manifests."""
+        items = sorted((str(kind), str(key)) for kind, key in keys)
+        payload = [[kind, key, _canonical(self._raw_row(kind, key))] for kind, key in items]
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _key_in(version: Version, texts: list[str]) -> bool:
+    return any(Version(t) == version for t in texts)
+
+
+def _cann(value: CannVersion | str) -> CannVersion:
+    try:
+        return CannVersion(value)
+    except ValueError as exc:
+        fix = "pass the CANN release as printed by npu-smi, e.g. 8.3.RC1"
+        raise EnvkitError(str(exc), fix) from None
+
+
+def _same_cuda_major(torchcodec_build: str, torch_build: str) -> bool:
+    """A CPU torchcodec loads next to any torch; a cuXY one needs torch's CUDA major."""
+    if torchcodec_build == "cpu":
+        return True
+    if torch_build == "cpu":
+        return False  # a CUDA torchcodec links libc10_cuda.so, absent from CPU torch
+    return _cuda_key(torchcodec_build).split(".")[0] == _cuda_key(torch_build).split(".")[0]
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+
+@functools.cache
+def matrix() -> Matrix:
+    """The packaged matrix, parsed once per process."""
+    from envkit.resources import package_file
+
+    path = package_file(DATA_FILE)
+    with open(path, "rb") as fh:
+        return Matrix(tomllib.load(fh))
+
+
+# ---------------------------------------------------------------------------------------
+# GPU capability and driver checks
+
+
+def _parse_arch(text: str) -> tuple[int, int, str]:
+    """"sm_86" / "compute_120" / "sm_90a" -> (major, minor, suffix)."""
+    m = re.fullmatch(r"(?:sm|compute)_(\d+)(\d)([a-z]?)", text.strip().lower())
+    if not m:
+        fix = "arch names look like sm_86 or compute_120"
+        raise EnvkitError(f"cannot parse CUDA arch {text!r}", fix)
+    return int(m[1]), int(m[2]), m[3]
+
+
+def _parse_cc(cc: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", str(cc))
+    if not m:
+        raise EnvkitError(f"cannot parse compute capability {cc!r}", "write it like 8.9 or 12.0")
+    return int(m[1]), int(m[2])
+
+
+def capability_supported(archs: list[str], ptx: list[str], cc: str) -> tuple[bool, str]:
+    """Can a build with these cubins / PTX run kernels on a GPU of compute capability `cc`?
+
+    A cubin for sm_XY runs on X.Z with Z >= Y (same major only); an "a" suffix cubin runs only
+    on exactly X.Y. PTX compute_XY is JIT-compiled by the driver for any cc >= X.Y.
+    """
+    major, minor = _parse_cc(cc)
+    best: tuple[int, str] | None = None
+    for a in archs:
+        amaj, amin, suffix = _parse_arch(a)
+        fits = amaj == major and (amin == minor if suffix == "a" else amin <= minor)
+        if fits and (best is None or amin > best[0]):
+            best = (amin, a)
+    if best is not None:
+        return True, f"compute capability {major}.{minor} runs the {best[1]} kernels of this build"
+    jit = [p for p in ptx if _parse_arch(p)[:2] <= (major, minor)]
+    if jit:
+        newest = max(jit, key=lambda p: _parse_arch(p)[:2])
+        return True, (
+            f"no {major}.x cubin, but the driver can JIT-compile the {newest} PTX for compute "
+            f"capability {major}.{minor} (slow first start)"
+        )
+    listed = " ".join(archs) or "none"
+    ptx_text = " ".join(ptx) or "no PTX"
+    return False, (
+        f"no kernels for compute capability {major}.{minor}: the build has {listed} and {ptx_text}; "
+        f"a cubin runs only on GPUs of the same major ({major}.x) with an equal or higher minor"
+        + _range_hint(archs, (major, minor))
+    )
+
+
+def _range_hint(archs: list[str], cc: tuple[int, int]) -> str:
+    """Say whether the GPU is older or newer than everything the build targets."""
+    parsed = sorted((_parse_arch(a)[:2], a) for a in archs)
+    if not parsed:
+        return ""
+    if cc < parsed[0][0]:
+        return f" (the build starts at {parsed[0][1]}: this GPU is too old for it)"
+    if cc > parsed[-1][0]:
+        return f" (the build stops at {parsed[-1][1]}: this GPU is too new for it)"
+    return ""
+
+
+def _driver_tuple(text: str) -> tuple[int, ...]:
+    if not re.fullmatch(r"\s*\d+(\.\d+)*\s*", str(text)):
+        raise EnvkitError(f"cannot parse NVIDIA driver version {text!r}", "write it like 570.86.10")
+    return tuple(int(p) for p in str(text).strip().split("."))
+
+
+def driver_at_least(driver: str, floor: str) -> bool:
+    """Compare dotted driver versions numerically; missing parts count as 0."""
+    d, f = _driver_tuple(driver), _driver_tuple(floor)
+    width = max(len(d), len(f))
+    return d + (0,) * (width - len(d)) >= f + (0,) * (width - len(f))
