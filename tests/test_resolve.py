@@ -85,10 +85,19 @@ def test_atlas_x86_64_needs_the_cpu_index(here: HostFacts) -> None:
     assert r.indexes[0]["name"] == "pytorch-cpu" and r.torchcodec is not None
 
 
-def test_atlas_unsourced_cann_warns() -> None:
+def test_atlas_unsourced_old_cann() -> None:
+    facts = host("atlas-910b4-unsourced")  # CANN 8.0.RC2, set_env.sh not sourced
+    assert facts.ascend.cann.home_path is None
+    with pytest.raises(Conflict, match="CANN 8.0.RC2 on this host is older than 8.3.RC1"):
+        resolve(load_profile("atlas-a2"), facts)
+
+
+def test_atlas_installed_but_unsourced_cann_warns(tmp_path: Path) -> None:
     facts = host("atlas-910b4-unsourced")
-    r = resolve(load_profile("atlas-a2"), facts)
+    profile = load_profile(custom(tmp_path, "extends = 'atlas-a2'\n[hardware]\ncann_min = '8.0.RC2'\n[packages]\ntorch = '>=2.1,<2.8'\ntorchvision = '>=0.16'\ntorch_npu = '>=2.1'\n"))
+    r = resolve(profile, facts)
     assert any("not sourced" in w for w in r.warnings), r.warnings
+    assert r.torch_npu and r.torch_npu["cann"] == "8.0.RC2"
 
 
 def test_conflict_5090_with_pypi_torch_27(tmp_path: Path, here: HostFacts) -> None:

@@ -151,7 +151,7 @@ def _choose_torchvision(view: "Profile", torch: str) -> str:
     return tv
 
 
-def _choose_video(view: "Profile", torch: str, torchvision: str, arch: str, lerobot_version: str | None) -> tuple[str | None, int, list[str]]:
+def _choose_video(view: "Profile", torch: str, build: str, torchvision: str, arch: str, lerobot_version: str | None) -> tuple[str | None, int, list[str]]:
     """(torchcodec version or None, FFmpeg major, reasons)."""
     from packaging.specifiers import SpecifierSet
     from packaging.version import Version
@@ -161,16 +161,14 @@ def _choose_video(view: "Profile", torch: str, torchvision: str, arch: str, lero
     m = matrix()
     majors = sorted(view.ffmpeg["majors"])
     if view.video_backend == "pyav":
-        # lerobot < 0.6 decodes with torchvision's VideoReader on the pyav path; it is gone from torchvision 0.26.
-        if Version(torchvision) >= Version("0.26") and (lerobot_version is None or Version(lerobot_version) < Version("0.6")):
-            raise Conflict(
-                f"video_backend 'pyav' needs torchvision's VideoReader, which torchvision {torchvision} no longer has (removed in 0.26)",
-                fix="use torchvision <= 0.25 (torch <= 2.10) or the torchcodec backend",
-            )
+        ok, why = m.pyav_backend_ok(lerobot_version or "0.0", torchvision)
+        if not ok:
+            raise Conflict(why, fix="use torchvision <= 0.25 (torch <= 2.10) or the torchcodec backend")
         return None, majors[-1], [f"video: pyav (torchvision {torchvision} still has VideoReader); no torchcodec for this platform/torch"]
     spec = SpecifierSet(view.packages["torchcodec"])
     known = [v for v in m.torchcodec_versions() if spec.contains(v, prereleases=True)]
-    usable = [v for v in m.torchcodec_for(torch, arch) if v in known]
+    # A cu13 torchcodec wheel does not load beside a cu12 torch: pass the build.
+    usable = [v for v in m.torchcodec_for(torch, arch, build=build) if v in known]
     if not usable:
         why = [m.torchcodec_pairing(torch, v)[1] for v in known]
         builds = ", ".join(m.torchcodec_for(torch, arch)) or 'none exists, use video_backend = "pyav"'
@@ -305,7 +303,7 @@ def resolve(
     lerobot_version, requires, lerobot_reasons = _lerobot(view, source, python)
     choice = backend.choose_torch(ctx, _torch_candidates(view, python))
     torchvision = _choose_torchvision(view, choice.version)
-    torchcodec, ffmpeg_major, video_reasons = _choose_video(view, choice.version, torchvision, arch, lerobot_version)
+    torchcodec, ffmpeg_major, video_reasons = _choose_video(view, choice.version, choice.build, torchvision, arch, lerobot_version)
 
     m = matrix()
     sonames = m.ffmpeg_sonames(ffmpeg_major)
