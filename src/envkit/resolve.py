@@ -118,10 +118,11 @@ def _choose_platform(profile: "Profile", host: "HostFacts | None", platform: str
         profile.accelerator == "cpu" or get_backend(profile.accelerator).detected(host)
     ):
         return host.platform, []
-    seen = host.platform if host is not None else "unknown"
-    return profile.platforms[0], [
-        f"this host is {seen}; profile '{profile.name}' targets {', '.join(profile.platforms)}: resolved for {profile.platforms[0]}"
-    ]
+    chosen = profile.platforms[0]
+    if host is None or host.platform == chosen:
+        return chosen, []
+    why = "is not a target of this profile" if host.platform not in profile.platforms else f"lacks the profile's accelerator ({profile.accelerator})"
+    return chosen, [f"this host ({host.platform}) {why}: resolved for the profile's primary platform {chosen} (--platform picks another)"]
 
 
 def _torch_candidates(view: "Profile", python: str) -> list[str]:
