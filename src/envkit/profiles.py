@@ -341,6 +341,15 @@ def _check_combinations(p: Profile) -> None:
 # --- loading -----------------------------------------------------------------------------------
 
 
+def toml_error_text(exc: Exception, text: str) -> str:
+    """tomllib says '(at end of document)' for an unterminated value: name the line anyway."""
+    message = str(exc)
+    if "(at end of document)" in message:
+        last = text.rstrip("\n").count("\n") + 1
+        message = message.replace("(at end of document)", f"(at end of document, line {last})")
+    return message
+
+
 def builtin_dir() -> Path:
     return data_dir("profiles")
 
@@ -355,7 +364,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise EnvkitError(f"Profile file {path} is not valid TOML: {exc}", fix="correct the TOML syntax at that line and column") from None
+        raise EnvkitError(f"Profile file {path} is not valid TOML: {toml_error_text(exc, text)}",
+                          fix="correct the TOML syntax at that line and column") from None
 
 
 def _builtin_index() -> dict[str, Path]:
