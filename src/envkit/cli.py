@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             print("envkit: aborted", file=sys.stderr)
             return 1
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def run_main() -> None:
