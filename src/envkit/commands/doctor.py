@@ -1,9 +1,108 @@
-"""`envkit doctor` (placeholder until its issue lands)."""
+"""`envkit doctor`: verify the env the user trains in, layer by layer, each failure with its fix."""
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("doctor")(doctor)
+
+
+def doctor(
+    prefix: Optional[Path] = typer.Option(None, "--prefix", help="Root of the env to examine (default: active conda env / venv)."),
+    python: Optional[Path] = typer.Option(None, "--python", help="Interpreter of the env to examine."),
+    profile: Optional[str] = typer.Option(None, "--profile", help="Profile whose tuple and device the env should have."),
+    dataset: Optional[Path] = typer.Option(None, "--dataset", help="A LeRobot dataset root to check (and train the smoke on)."),
+    no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the real training smoke test."),
+    check: Optional[list[str]] = typer.Option(None, "--check", help="Run only these check ids or categories (repeatable)."),
+    list_checks: bool = typer.Option(False, "--list-checks", help="List the check ids and exit."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    fail_on: str = typer.Option("fail", "--fail-on", help="Exit 1 on 'fail' (default) or also on 'warn'."),
+    report: bool = typer.Option(False, "--report", help="Print a Markdown block for a lerobot bug report."),
+    no_pretrained_backbone: bool = typer.Option(False, "--no-pretrained-backbone",
+                                                help="You train with --policy.pretrained_backbone_weights=null: ResNet18 weights are not needed."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details of every check."),
+) -> None:
+    """Check every layer of a LeRobot training env, then prove it with a real ACT training step."""
+    from envkit.doctor import registry
+    from envkit.errors import EnvkitError
+
+    if fail_on not in ("fail", "warn"):
+        raise EnvkitError(f"--fail-on {fail_on!r} is not 'fail' or 'warn'", fix="envkit doctor --fail-on warn")
+    checks = registry.all_checks()
+    if list_checks:
+        for c in checks:
+            typer.echo(f"{c.id:<26} {c.title}" + ("  [smoke]" if c.slow else ""))
+        raise typer.Exit(0)
+    selected = registry.select(checks, check or (), smoke=not no_smoke)
+    if dataset is not None and not dataset.is_dir():
+        raise EnvkitError(f"--dataset {dataset}: no such directory", fix="pass the dataset root (holding meta/info.json)")
+    ctx = _context(prefix, python, profile, dataset)
+    ctx.scratch["no_pretrained_backbone"] = no_pretrained_backbone
+    results = registry.run_checks(selected, ctx)
+    from envkit.doctor import report as render
+
+    if as_json:
+        typer.echo(render.to_json(ctx, results, fail_on))
+    elif report:
+        typer.echo(render.markdown(ctx, results))
+    else:
+        render.print_human(ctx, results, verbose)
+    code = render.exit_code(results, fail_on)
+    if code:
+        # SystemExit, not typer.Exit: with standalone_mode=False click turns Exit into a return
+        # value, which envkit.cli.main does not pass on.
+        raise SystemExit(code)
+
+
+def _context(prefix: Path | None, python: Path | None, profile_name: str | None, dataset: Path | None):  # type: ignore[no-untyped-def]
+    from envkit.doctor.collect import host_facts, run_probe
+    from envkit.doctor.model import Context
+    from envkit.doctor.target import resolve_target
+
+    target = resolve_target(prefix, python)
+    host = host_facts()
+    profile = resolved = None
+    if profile_name:
+        from envkit.profiles import load_profile
+
+        profile = load_profile(profile_name)  # a bad name raises EnvkitError (exit 2)
+        resolved = _resolve(profile, host)
+    probe = run_probe(target, dataset.absolute() if dataset else None)
+    ctx = Context(probe=probe, host=host, profile=profile, resolved=resolved, target=target,
+                  dataset=dataset.absolute() if dataset else None, environ=dict(os.environ))
+    ctx.scratch["overrides"] = _recorded_overrides(target)
+    if profile is not None and profile.video_backend == "pyav":
+        ctx.scratch["video_backend"] = "pyav"
+    return ctx
+
+
+def _resolve(profile, host: dict):  # type: ignore[no-untyped-def]
+    """The profile's tuple for this host; None when it does not resolve (torch.profile says so)."""
+    from envkit.errors import EnvkitError
+
+    try:
+        from envkit.hostfacts import HostFacts
+        from envkit.resolve import resolve
+
+        facts = HostFacts.from_json(json.dumps(host)) if hasattr(HostFacts, "from_json") else None
+        return resolve(profile, facts)
+    except (EnvkitError, ImportError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _recorded_overrides(target) -> list[str]:  # type: ignore[no-untyped-def]
+    """Overrides envkit recorded when it built this env (envbuild's marker): deliberate, not drift."""
+    if target.prefix is None:
+        return []
+    marker = Path(target.prefix) / ".envkit-build.json"
+    try:
+        return list(json.loads(marker.read_text()).get("spec", {}).get("overrides") or [])
+    except (OSError, ValueError, AttributeError):
+        return []

@@ -1,0 +1,1 @@
+"""One module per check category; each exposes CHECKS, in the order they run."""

@@ -1,0 +1,86 @@
+"""smoke.*: a real ACT training step on the expected device, a checkpoint, and a resume."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+from envkit.doctor import smoke as run
+from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
+
+BASE_NEEDS = ("torch.import", "lerobot.import", "lerobot.entrypoint", "torchcodec.load", "video.backend",
+              "video.pyav", "cuda.kernel", "cuda.arch", "npu.torch_npu", "npu.lerobot", "npu.cann", "system.hf_cache")
+
+
+def dataset(ctx: Context) -> Outcome:
+    if ctx.target is None:
+        return skip("no target environment to run in")
+    root, repo_id, result = run.ensure_dataset(ctx)
+    ctx.scratch["smoke_dataset"] = (root, repo_id)
+    if result is not None and not (root / "meta" / "info.json").is_file():
+        return fail("lerobot could not write a tiny dataset with LeRobotDataset.create", "see details (the end of its log)", result.tail())
+    how = "the user's --dataset" if ctx.dataset else ("built now" if result else "cached")
+    return ok(f"dataset at {root} ({how})")
+
+
+def train(ctx: Context) -> Outcome:
+    root, repo_id = ctx.scratch["smoke_dataset"]
+    weights = bool((ctx.section("system").get("resnet18") or {}).get("present")) and not ctx.scratch.get("no_pretrained_backbone")
+    out_dir = run.new_out_dir()
+    argv = run.train_argv(ctx, root, repo_id, out_dir, 3, weights)
+    result = run._run(ctx, argv, out_dir)
+    ctx.scratch["smoke_train"] = result
+    losses = result.losses()
+    command = " ".join(argv)
+    if result.returncode != 0:
+        return fail(f"lerobot-train exited {result.returncode} after {result.seconds:.0f} s", f"reproduce: {command}", result.tail(40))
+    if 3 not in losses:
+        return fail("lerobot-train logged no 'step:3 ... loss:' line", f"reproduce: {command}", result.tail(40))
+    bad = {s: v for s, v in losses.items() if not math.isfinite(v)}
+    if bad:
+        return fail(f"loss is not finite: {bad}", "check the dataset's stats (meta/stats.json) and the precision (ACCELERATE_MIXED_PRECISION)", result.tail(40))
+    ckpt = out_dir / "checkpoints" / "000003" / "pretrained_model" / "model.safetensors"
+    if not ckpt.is_file():
+        return fail("no checkpoint was written at step 3", f"check disk space and permissions of {out_dir}", result.tail(40))
+    return ok(f"3 ACT steps in {result.seconds:.1f} s, loss {losses[3]:.3f}, checkpoint written", command)
+
+
+def resume(ctx: Context) -> Outcome:
+    first = ctx.scratch["smoke_train"]
+    argv = run.resume_argv(ctx, first, 5)
+    result = run._run(ctx, argv, first.out_dir)
+    losses = result.losses()
+    try:
+        if result.returncode != 0:
+            return fail(f"resume exited {result.returncode}", "reproduce: " + " ".join(argv), result.tail(40))
+        if 4 not in losses or 1 in losses:
+            return fail(f"resume did not continue at step 4 (logged steps: {sorted(losses)})", "reproduce: " + " ".join(argv), result.tail(40))
+        if not (first.out_dir / "checkpoints" / "000005").is_dir():
+            return fail("resume wrote no step-5 checkpoint", "reproduce: " + " ".join(argv), result.tail(40))
+        return ok(f"resumed from step 3 to 5 in {result.seconds:.1f} s (loss {losses.get(5, math.nan):.3f})")
+    finally:
+        ctx.scratch["smoke_resume_log"] = result.tail(40)
+
+
+def device(ctx: Context) -> Outcome:
+    first = ctx.scratch["smoke_train"]
+    expected = run.device_for(ctx)
+    used = run.trained_device(first.out_dir)
+    switched = run.fallback(first.log)
+    try:
+        if switched and switched[0] != switched[1]:
+            return fail(f"lerobot fell back silently: Device '{switched[0]}' is not available. Switching to '{switched[1]}'",
+                        "see the cuda.* / npu.* checks for why the accelerator is not usable")
+        if used and used.split(":")[0] != expected:
+            return fail(f"trained on {used}, the profile expects {expected}", f"pass --policy.device={expected}")
+        return ok(f"trained on {used or expected} as expected")
+    finally:
+        shutil.rmtree(first.out_dir.parent, ignore_errors=True)  # checkpoints are ~130 MB each
+
+
+CHECKS = [
+    Check("smoke.dataset", "tiny LeRobot dataset", dataset, needs=("lerobot.import", "torch.import"), slow=True),
+    Check("smoke.train", "3 real ACT training steps", train, needs=BASE_NEEDS + ("smoke.dataset", "dataset.version", "dataset.decode"), slow=True),
+    Check("smoke.resume", "resume from the checkpoint", resume, needs=("smoke.train",), slow=True),
+    Check("smoke.device", "trained on the expected device", device, needs=("smoke.train",), slow=True),
+]

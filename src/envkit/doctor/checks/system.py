@@ -1,0 +1,93 @@
+"""system.*: the interpreter, disk, shared memory, caches and the backbone weights."""
+
+from __future__ import annotations
+
+from envkit.doctor.checks._util import known, matrix, q
+from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
+
+GB = 1024**3
+RESNET18 = "resnet18-f37072fd.pth"
+RESNET18_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
+
+
+def python_version(ctx: Context) -> Outcome:
+    from packaging.version import Version
+
+    py = ctx.section("python").get("version")
+    if not py:
+        return fail("the target interpreter reported no version", "check --python/--prefix points at a working python")
+    lerobot = ctx.dist("lerobot")
+    m = matrix()
+    row = known(m.lerobot, lerobot) if (m and lerobot) else None
+    if row is not None and Version(py) not in row.requires_python:
+        return fail(f"Python {py} is outside lerobot {lerobot}'s Requires-Python {row.requires_python}",
+                    "recreate the env with a matching Python (envkit setup --profile P picks it)")
+    wanted = getattr(ctx.profile, "python", None)
+    if wanted and not py.startswith(str(wanted) + ".") and py != str(wanted):
+        return warn(f"Python {py}, the profile expects {wanted}", f"recreate the env with Python {wanted}")
+    return ok(f"Python {py}" + (f" (lerobot {lerobot} needs {row.requires_python})" if row else ""))
+
+
+def disk(ctx: Context) -> Outcome:
+    free = ctx.section("system").get("disk_free_bytes")
+    if free is None:
+        return skip("free disk space unknown")
+    text = f"{free / GB:.1f} GiB free beside the env"
+    # A full ACT checkpoint is ~0.6 GB per save; a training run writes several.
+    if free < 2 * GB:
+        return fail(text, "free disk space (checkpoints of full ACT are ~600 MB each) or move --output_dir")
+    if free < 10 * GB:
+        return warn(text, "free some space: each full ACT checkpoint is ~600 MB")
+    return ok(text)
+
+
+def shm(ctx: Context) -> Outcome:
+    size = ctx.section("system").get("shm_bytes") or ctx.host.get("shm_bytes")
+    if not size:
+        return skip("/dev/shm not found")
+    text = f"/dev/shm is {size / GB:.2f} GiB"
+    if size < 1 * GB:
+        # DataLoader workers pass batches through /dev/shm; docker's default 64 MB kills them.
+        return warn(text + "; DataLoader workers (--num_workers>0) can die with 'Bus error'",
+                    "docker run --shm-size=8g ... (or train with --num_workers=0)")
+    return ok(text)
+
+
+def hf_cache(ctx: Context) -> Outcome:
+    sysf = ctx.section("system")
+    home = sysf.get("hf_home")
+    if sysf.get("hf_home_writable") is False:
+        return fail(f"the Hugging Face cache {home} is not writable: {sysf.get('hf_home_error', '')}",
+                    "export HF_HOME=/a/writable/dir (datasets and checkpoints are cached there)")
+    if home is None:
+        return skip("Hugging Face cache location unknown")
+    return ok(f"{home} is writable")
+
+
+def backbone_weights(ctx: Context) -> Outcome:
+    sysf = ctx.section("system")
+    weights = sysf.get("resnet18") or {}
+    if ctx.scratch.get("no_pretrained_backbone"):
+        return ok("not needed: training with --policy.pretrained_backbone_weights=null")
+    if weights.get("present"):
+        return ok(f"ResNet18 ImageNet weights cached at {weights['path']}")
+    path = weights.get("path") or f"$TORCH_HOME/hub/checkpoints/{RESNET18}"
+    offline = sysf.get("hf_hub_offline") or sysf.get("network") is False
+    if not offline:
+        return ok(f"ResNet18 weights not cached; ACT downloads {RESNET18} on first use")
+    why = "HF_HUB_OFFLINE is set" if sysf.get("hf_hub_offline") else "download.pytorch.org does not resolve"
+    return fail(
+        f"ACT's default backbone needs ImageNet weights {RESNET18}, they are not at {path} and {why}: "
+        "lerobot-train fails with URLError after ~8 s",
+        f"on a connected machine: curl -L -o {RESNET18} {RESNET18_URL}; copy it to {q(path)} "
+        "(or train with --policy.pretrained_backbone_weights=null and tell the doctor --no-pretrained-backbone)",
+    )
+
+
+CHECKS = [
+    Check("system.python", "Python version for this lerobot", python_version),
+    Check("system.disk", "free disk space", disk),
+    Check("system.shm", "/dev/shm size", shm),
+    Check("system.hf_cache", "Hugging Face cache writable", hf_cache),
+    Check("system.backbone_weights", "ResNet18 backbone weights", backbone_weights),
+]

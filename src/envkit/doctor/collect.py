@@ -1,0 +1,60 @@
+"""Run the probe in the target interpreter (hooks applied) and gather the host facts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from envkit.doctor.target import Target
+from envkit.errors import EnvkitError
+
+PROBE_TIMEOUT_S = 300
+
+
+def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, str] | None = None,
+              timeout: int = PROBE_TIMEOUT_S) -> dict[str, Any]:
+    """One subprocess of the target's python: returns the probe's JSON document."""
+    source = Path(__file__).with_name("probe.py")
+    with tempfile.TemporaryDirectory(prefix="envkit-probe-") as tmp:
+        # Run a copy from an empty directory: sys.path[0] is then that directory, so nothing
+        # from envkit's package (model.py, report.py, ...) can shadow the target's modules.
+        script = Path(tmp) / "envkit_probe.py"
+        shutil.copy(source, script)
+        argv = [str(target.python), str(script)]
+        if dataset is not None:
+            argv += ["--dataset", str(dataset)]
+        env = target.environ(environ if environ is not None else os.environ)
+        try:
+            proc = subprocess.run(target.wrap(argv), capture_output=True, text=True, env=env, timeout=timeout, cwd=tmp, check=False)
+        except subprocess.TimeoutExpired:
+            raise EnvkitError(f"the probe in {target.python} did not finish in {timeout} s",
+                              fix="run `envkit doctor --check system` to narrow it down; a hung GPU driver is a common cause", exit_code=1) from None
+        except OSError as exc:
+            raise EnvkitError(f"cannot run {target.python}: {exc}", fix="pass a working interpreter with --python") from None
+    if proc.returncode == 97 and target.hook:
+        raise EnvkitError(f"sourcing the activation hook {target.hook} failed: {proc.stderr.strip()[-400:]}",
+                          fix=f"fix or remove {target.hook} (envkit setup rewrites it)", exit_code=1)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise EnvkitError(
+            f"the probe failed in {target.python} (exit {proc.returncode}): {proc.stderr.strip()[-600:]}",
+            fix="the target python must be able to run a stdlib-only script (Python >= 3.8)", exit_code=1)
+    return json.loads(lines[-1])
+
+
+def host_facts() -> dict[str, Any]:
+    """formats.md's host-facts JSON for this machine; a minimal stand-in if detection breaks."""
+    try:
+        from envkit.host import detect
+
+        facts = detect()
+        return facts.to_dict() if hasattr(facts, "to_dict") else json.loads(facts.to_json())
+    except ImportError:
+        import platform
+
+        return {"arch": platform.machine(), "nvidia": {}, "ascend": {}, "container": None, "tools": {}}

@@ -1,0 +1,99 @@
+"""Render results: a human table (rich), one JSON object, or a Markdown block for a lerobot bug report."""
+
+from __future__ import annotations
+
+import json
+import platform
+from typing import Any
+
+from envkit.doctor.model import CheckResult, Context, Status
+
+MARK = {Status.OK: "[green]✓[/]", Status.WARN: "[yellow]![/]", Status.FAIL: "[red]✗[/]",
+        Status.SKIP: "[dim]-[/]", Status.ERROR: "[magenta]☠[/]"}
+
+
+def exit_code(results: list[CheckResult], fail_on: str = "fail") -> int:
+    bad = {Status.FAIL, Status.ERROR} | ({Status.WARN} if fail_on == "warn" else set())
+    return 1 if any(r.status in bad for r in results) else 0
+
+
+def to_json(ctx: Context, results: list[CheckResult], fail_on: str = "fail") -> str:
+    from envkit import __version__
+
+    doc = {
+        "envkit_version": __version__,
+        "target": ctx.target.describe() if ctx.target else None,
+        "profile": getattr(ctx.profile, "name", None),
+        "checks": [r.to_dict() for r in results],
+        "ok": exit_code(results, fail_on) == 0,
+    }
+    return json.dumps(doc, indent=2)
+
+
+def print_human(ctx: Context, results: list[CheckResult], verbose: bool = False) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False, soft_wrap=True)
+    if ctx.target:
+        t = ctx.target.describe()
+        console.print(f"Target: {t['python']} ({t['source']})" + (f", hook {t['hook']}" if t["hook"] else ""))
+    category = None
+    for r in results:
+        cat = r.id.split(".")[0]
+        if cat != category:
+            category = cat
+            console.print(f"\n[bold]{cat}[/]")
+        console.print(f" {MARK[r.status]} {r.id:<26} {escape(r.summary)} [dim]({r.duration_ms} ms)[/]")
+        if r.fix and r.status in (Status.FAIL, Status.WARN, Status.ERROR):
+            console.print(f"     [bold]fix:[/] {escape(r.fix)}")
+        if r.details and (verbose or r.status == Status.ERROR):
+            for line in r.details.splitlines()[-15:]:
+                console.print(f"     [dim]{escape(line)}[/]")
+    counts = {s: sum(r.status == s for r in results) for s in Status}
+    console.print("\n" + ", ".join(f"{n} {s.value}" for s, n in counts.items() if n))
+
+
+def markdown(ctx: Context, results: list[CheckResult]) -> str:
+    """lerobot-info's fields (taken from the probe, i.e. the target env) plus versions and verdicts."""
+    from envkit import __version__
+
+    p = ctx.probe
+    dists = p.get("dists") or {}
+    torch = p.get("torch") or {}
+    cuda = torch.get("cuda_facts") or {}
+    video = p.get("video") or {}
+    avutil = [lib["path"] for lib in video.get("loaded") or [] if lib["name"].startswith("libavutil") and lib.get("origin") == "system"]
+    gpus = ", ".join(g.get("name", "") for g in (ctx.host.get("nvidia") or {}).get("gpus") or []) or "none"
+    rows: list[tuple[str, Any]] = [
+        ("LeRobot version", dists.get("lerobot")),
+        ("Platform", f"{platform.system()}-{platform.release()}-{(p.get('marker_env') or {}).get('platform_machine')}"),
+        ("Python version", (p.get("python") or {}).get("version")),
+        ("Huggingface Hub version", dists.get("huggingface-hub")),
+        ("Datasets version", dists.get("datasets")),
+        ("Numpy version", dists.get("numpy")),
+        ("FFmpeg version (CLI on PATH)", (video.get("ffmpeg_cli") or {}).get("version_line") or "not found"),
+        ("FFmpeg loaded by torchcodec", ", ".join(avutil) or "none"),
+        ("PyTorch version", torch.get("version")),
+        ("Torchvision version", dists.get("torchvision")),
+        ("Torchcodec version", dists.get("torchcodec")),
+        ("PyAV version", dists.get("av")),
+        ("Accelerate version", dists.get("accelerate")),
+        ("torch_npu version", dists.get("torch_npu")),
+        ("Is PyTorch built with CUDA support?", bool(torch.get("cuda"))),
+        ("CUDA available (torch.cuda.is_available())", cuda.get("available")),
+        ("Cuda version", torch.get("cuda")),
+        ("GPU model", gpus),
+        ("NVIDIA driver", (ctx.host.get("nvidia") or {}).get("driver_version")),
+        ("CANN", ((ctx.host.get("ascend") or {}).get("cann") or {}).get("version")),
+        ("Container", ctx.host.get("container")),
+        ("envkit version / profile", f"{__version__} / {getattr(ctx.profile, 'name', None)}"),
+    ]
+    lines = ["```markdown", "## Environment (envkit doctor --report)", ""]
+    lines += [f"- {k}: {v if v is not None else 'N/A'}" for k, v in rows]
+    problems = [r for r in results if r.status in (Status.FAIL, Status.ERROR, Status.WARN)]
+    lines += ["", f"### Doctor verdicts ({sum(r.status == Status.OK for r in results)} ok, {len(problems)} problem(s))", ""]
+    for r in problems or results:
+        lines.append(f"- `{r.id}` **{r.status.value}**: {r.summary}" + (f" — fix: `{r.fix}`" if r.fix and r.status != Status.OK else ""))
+    lines.append("```")
+    return "\n".join(lines)
