@@ -1,9 +1,172 @@
-"""`envkit pins` (placeholder until its issue lands)."""
+"""`envkit pins --profile P --lerobot PATH [--check | --diff | --write | --restore] [--json]`.
+
+Judges lerobot's pins against the profile's resolved tuple for its target platform and, on
+--write, rewrites only the specifiers that block it (backup beside the file; --restore undoes).
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
+
+if TYPE_CHECKING:
+    from envkit.pins import PinPlan
+
+_MODES = ("check", "diff", "write", "restore")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    @app.command("pins")
+    def pins_cmd(
+        profile: str = typer.Option(None, "--profile", "-p", help="Profile name, alias or .toml path."),
+        lerobot: str = typer.Option(..., "--lerobot", help="lerobot source tree (clone, fork, repo/lerobot/ subfolder) or its pyproject.toml."),
+        check: bool = typer.Option(False, "--check", help="Exit 1 when pins must change, 0 when they need not (the default mode)."),
+        diff: bool = typer.Option(False, "--diff", help="Print the rewrite as a unified diff; write nothing."),
+        write: bool = typer.Option(False, "--write", help="Apply the rewrite atomically, keeping pyproject.toml.envkit-orig."),
+        restore: bool = typer.Option(False, "--restore", help="Put the original pyproject.toml back, byte for byte."),
+        force: bool = typer.Option(False, "--force", help="With --restore: restore even if the file changed since envkit wrote it."),
+        host: str = typer.Option(None, "--host", help="Resolve against these host facts (envkit detect --json output)."),
+        platform: str = typer.Option(None, "--platform", help="linux-64 or linux-aarch64 (default: as resolve chooses)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    ) -> None:
+        """Rewrite lerobot's torch/torchvision/torchcodec pins for a profile: minimal, exact, reversible."""
+        mode = _mode(check=check, diff=diff, write=write, restore=restore)
+        if mode == "restore":
+            _exit(_restore(lerobot, force, as_json))
+            return
+        if profile is None:
+            from envkit.errors import EnvkitError
+
+            raise EnvkitError(f"envkit pins --{mode} needs --profile", fix="pass --profile 5090, atlas-a2, cpu or a profile .toml path")
+        _exit(_run(mode, profile, lerobot, host, platform, as_json))
+
+
+def _exit(code: int) -> None:
+    # sys.exit, not typer.Exit: the app runs with standalone_mode=False, where click turns
+    # typer.Exit into a return value that cli.main does not pass on.
+    if code:
+        sys.exit(code)
+
+
+def _mode(**flags: bool) -> str:
+    from envkit.errors import EnvkitError
+
+    chosen = [name for name, on in flags.items() if on]
+    if len(chosen) > 1:
+        raise EnvkitError(f"--{' and --'.join(chosen)} cannot be combined", fix="pick one of --check, --diff, --write, --restore")
+    return chosen[0] if chosen else "check"
+
+
+def _read(path: Path) -> str:
+    from envkit.errors import EnvkitError
+
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:  # newline="": keep CRLF files CRLF
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnvkitError(f"Cannot read {path}: {exc}", fix="make it a readable UTF-8 file") from None
+
+
+def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str | None, as_json: bool) -> int:
+    from envkit import pins
+    from envkit.commands.common import host_facts
+    from envkit.profiles import load_profile
+    from envkit.resolve import resolve
+    from envkit.source import parse_source
+
+    source = parse_source(lerobot)
+    resolved = resolve(load_profile(profile), host_facts(host), source, platform)
+    if source.kind != "path" or source.pyproject is None:
+        return _index_source(resolved, as_json)
+    pyproject = source.pyproject
+    text = _read(pyproject)
+    plan = pins.plan_pyproject(text, resolved.pin_targets(), resolved.marker_env(),
+                               index_urls=resolved.index_urls(), source_name=str(pyproject))
+    written = False
+    if mode == "write" and not plan.conflicts:
+        record = {"profile": resolved.profile, "platform": resolved.platform,
+                  "changes": [c.to_dict() for c in plan.changes]}
+        written = pins.write_pins(pyproject, plan.new_text, record=record)
+    result = _result(mode, resolved, pyproject, plan, written, text)
+    if as_json:
+        from envkit.commands.common import emit_json
+
+        emit_json(result)
+    else:
+        _print(mode, result, plan, text, pyproject)
+    if plan.conflicts or (mode == "check" and plan.changes):
+        return 1
+    return 0
+
+
+def _result(mode: str, resolved: Any, pyproject: Path, plan: PinPlan, written: bool, text: str) -> dict[str, Any]:
+    from envkit import pins
+
+    out: dict[str, Any] = {
+        "schema_version": 1, "mode": mode, "pyproject": str(pyproject), "profile": resolved.profile,
+        "platform": resolved.platform, "targets": resolved.pin_targets(),
+        "must_change": bool(plan.changes), **plan.to_dict(), "written": written,
+        "backup": str(pins.backup_paths(pyproject)[0]) if written or pins.backup_paths(pyproject)[0].exists() else None,
+        "overrides": pins.overrides(resolved.pin_targets()),
+    }
+    if mode == "diff":
+        out["diff"] = pins.unified_diff(text, plan.new_text, pyproject.name)
+    return out
+
+
+def _print(mode: str, result: dict[str, Any], plan: PinPlan, text: str, pyproject: Path) -> None:
+    from envkit import pins
+
+    if mode == "diff":
+        sys.stdout.write(result["diff"])
+    elif plan.changes:
+        verb = {"check": "must change", "write": "changed" if result["written"] else "already applied"}[mode]
+        print(f"{pyproject}: {len(plan.changes)} pin(s) {verb} for profile {result['profile']} ({result['platform']}):")
+        for c in plan.changes:
+            where = f" [{c.marker}]" if c.marker else ""
+            print(f"  {c.location}: {c.package} {c.old} -> {c.new}  (resolved {c.resolved}){where}")
+        if result["written"]:
+            print(f"  original kept in {pins.backup_paths(pyproject)[0].name}; undo with --restore")
+    else:
+        print(f"{pyproject}: lerobot's pins admit {_tuple(result['targets'])}; nothing to change")
+    for conflict in plan.conflicts:
+        print(f"  conflict: {conflict}", file=sys.stderr)
+
+
+def _tuple(targets: dict[str, str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in targets.items())
+
+
+def _index_source(resolved: Any, as_json: bool) -> int:
+    """lerobot from an index has no file to rewrite: report the blocking Requires-Dist and the overrides."""
+    changes = resolved.lerobot.get("pin_changes", [])
+    if as_json:
+        from envkit.commands.common import emit_json
+
+        emit_json({"schema_version": 1, "mode": "check", "pyproject": None, "profile": resolved.profile,
+                   "platform": resolved.platform, "targets": resolved.pin_targets(), "must_change": bool(changes),
+                   "changes": changes, "conflicts": [], "written": False, "backup": None, "overrides": resolved.overrides})
+    else:
+        for c in changes:
+            print(f"  {c['location']}: {c['package']} {c['old']} excludes {c['resolved']}")
+        print("install with: " + " ".join(f"--override '{o}'" for o in resolved.overrides))
+    return 1 if changes else 0
+
+
+def _restore(lerobot: str, force: bool, as_json: bool) -> int:
+    from envkit import pins
+
+    pyproject = pins.find_pyproject(Path(lerobot).expanduser())
+    restored = pins.restore_pins(pyproject, force=force)
+    if as_json:
+        from envkit.commands.common import emit_json
+
+        emit_json({"schema_version": 1, "mode": "restore", "pyproject": str(pyproject), "restored": restored})
+    elif restored:
+        print(f"{pyproject}: original restored from {pins.backup_paths(pyproject)[0].name}")
+    else:
+        print(f"{pyproject}: no envkit backup beside it; nothing to restore")
+    return 0
