@@ -39,6 +39,17 @@ demo: venv system-deps
 	$(DEMO)/venv/bin/envkit detect
 	for p in 5090 atlas-a2 cpu; do $(DEMO)/venv/bin/envkit resolve --profile $$p || exit 1; done
 
+# Every layer of every profile (needs conda-forge and the PyTorch CPU index: a connected CI);
+# fails within seconds, naming the channel or index, where they are unreachable.
+lock: venv
+	$(BIN)/envkit lock --layer all
+
+# The PyPI layers only: what this project's machines can reach. atlas-a2 on linux-64 takes torch
+# from the PyTorch CPU index; where that is unreachable it is reported and skipped (lock it on CI,
+# or here with `envkit lock --profile atlas-a2 --platform linux-64 --layer pypi --wheels DIR`).
+lock-pypi: venv
+	$(BIN)/envkit lock --layer pypi --skip-unreachable
+
 bench: venv
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 

@@ -1,0 +1,127 @@
+"""manifest.json: what each locked (layer, platform) was made from, so `--check` can name what changed.
+
+Recorded: the resolved tuple's digest, the profile's digest, the matrix rows used, the lerobot
+source, the uv version, exclude_newer, the indexes/channels and --wheels hashes. Not envkit's own
+version: upgrading envkit alone does not make a lock stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from envkit.errors import EnvkitError
+
+if TYPE_CHECKING:
+    from envkit.profiles import Profile
+    from envkit.resolve import Resolved
+
+MANIFEST = "manifest.json"
+SCHEMA_VERSION = 1
+
+LABELS = {
+    "resolved": "the resolved tuple (envkit resolve --profile {profile} --platform {platform})",
+    "profile": "profile '{profile}' ({path})",
+    "matrix_rows": "the compatibility-matrix rows it uses ({rows})",
+    "lerobot_source": "the lerobot source",
+    "uv": "the uv version",
+    "exclude_newer": "exclude_newer",
+    "indexes": "the package indexes",
+    "wheels": "the --wheels files",
+    "channels": "the conda channels",
+    "specs": "the conda specs",
+    "virtual_packages": "the virtual packages",
+}
+
+
+def matrix_keys(r: "Resolved") -> list[tuple[str, str]]:
+    keys = [("torch", r.torch["version"])]
+    if r.torchcodec:
+        keys.append(("torchcodec", r.torchcodec))
+    if r.torch_npu:
+        keys.append(("torch_npu", r.torch_npu["version"]))
+    if r.lerobot.get("version"):
+        keys.append(("lerobot", r.lerobot["version"]))
+    keys.append(("ffmpeg", str(r.ffmpeg["major"])))
+    if r.cuda:
+        keys.append(("cuda", r.cuda["build"]))
+    return keys
+
+
+def common_inputs(profile: "Profile", r: "Resolved", exclude_newer: str) -> dict[str, Any]:
+    from envkit.compat import matrix
+
+    return {"resolved": r.digest(), "profile": profile.digest(), "matrix_rows": matrix().row_digest(*matrix_keys(r)),
+            "exclude_newer": exclude_newer}
+
+
+def pypi_inputs(profile: "Profile", r: "Resolved", exclude_newer: str, uv: str, wheels: dict[str, str] | None) -> dict[str, Any]:
+    out = common_inputs(profile, r, exclude_newer)
+    out["lerobot_source"] = r.lerobot["source"].get("text") or r.lerobot["source"].get("requirement")
+    out["uv"] = uv
+    out["indexes"] = [] if wheels is not None else [i["url"] for i in r.indexes]
+    if wheels is not None:
+        out["wheels"] = dict(sorted(wheels.items()))
+    return out
+
+
+def conda_inputs(profile: "Profile", r: "Resolved", exclude_newer: str, channels: list[str]) -> dict[str, Any]:
+    out = common_inputs(profile, r, exclude_newer)
+    out["channels"] = list(channels)
+    out["specs"] = list(r.conda["specs"])
+    out["virtual_packages"] = dict(sorted(r.conda["virtual_packages"].items()))
+    return out
+
+
+def inputs_digest(inputs: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def empty(profile: str) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "profile": profile, "layers": {}, "outputs": {}}
+
+
+def read(root: Path) -> dict[str, Any] | None:
+    path = root / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise EnvkitError(f"{path} is not valid JSON ({exc})", fix=f"re-lock: envkit lock --profile {root.name}") from None
+    if data.get("schema_version") != SCHEMA_VERSION or not isinstance(data.get("layers"), dict):
+        raise EnvkitError(f"{path} has an unknown layout (schema_version {data.get('schema_version')!r})",
+                          fix=f"re-lock with this envkit: envkit lock --profile {root.name}")
+    return data
+
+
+def write(root: Path, data: dict[str, Any]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=root)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, root / MANIFEST)
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Names of the inputs whose value changed (in LABELS order, then any others)."""
+    keys = [k for k in LABELS if k in old or k in new] + sorted((set(old) | set(new)) - set(LABELS))
+    return [k for k in keys if old.get(k) != new.get(k)]
+
+
+def describe(key: str, old: Any, new: Any, **ctx: str) -> str:
+    label = LABELS.get(key, key).format(**ctx)
+    if key in ("uv", "exclude_newer", "lerobot_source", "channels", "specs", "virtual_packages", "indexes"):
+        return f"{label} changed ({old!r} -> {new!r})"
+    if old is None:
+        return f"{label} was not recorded"
+    return f"{label} changed"

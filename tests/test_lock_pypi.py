@@ -1,0 +1,157 @@
+"""The PyPI layer locked by uv against real PyPI (network), the manifest and --check, the CLI."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from envkit.lock import check, lock, read_lock
+from envkit.lock.pypi import _via_graph, normalize_date, target_tags
+from tests.cli_util import run_envkit
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _pypi_reachable() -> bool:
+    try:
+        with urllib.request.urlopen("https://pypi.org/simple/uv/", timeout=5):
+            return True
+    except Exception:  # noqa: BLE001 - any failure means: skip
+        return False
+
+
+needs_pypi = pytest.mark.skipif(not _pypi_reachable(), reason="PyPI is unreachable")
+
+
+def test_normalize_date_and_tags() -> None:
+    assert normalize_date("2026-11-01") == "2026-11-01T00:00:00Z"
+    tags = target_tags("linux-aarch64", "3.10")
+    assert tags[0] == "cp310-cp310-manylinux_2_28_aarch64" and "py3-none-any" in tags
+    assert not any("x86_64" in t for t in tags)
+
+
+def test_via_graph_inverts_annotations() -> None:
+    text = "a==1\n    # via b\nc==2\n    # via\n    #   b\n    #   -r requirements.in\n"
+    assert _via_graph(text, {"a": "1", "c": "2"}) == {"b": {"a": "==1", "c": "==2"}}
+
+
+@pytest.mark.network
+@needs_pypi
+def test_lock_three_profiles_byte_identical_and_fresh(tmp_path: Path) -> None:
+    plans = [("cpu", "linux-64"), ("5090", "linux-64"), ("atlas-a2", "linux-aarch64")]
+    for profile, platform in plans:
+        lock([profile], [platform], layer="pypi", out_dir=tmp_path)
+    first = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for profile, platform in plans:
+        lock([profile], [platform], layer="pypi", out_dir=tmp_path)
+    assert first == {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert all(r.ok and r.judged for r in check([p for p, _ in plans], out_dir=tmp_path))
+
+    atlas = read_lock(tmp_path / "atlas-a2")
+    pins = {p.name: p.version for p in atlas.pip_packages("linux-aarch64")}
+    assert pins["torch"] == "2.7.1" and pins["torchvision"] == "0.22.1" and pins["lerobot"] == "0.4.2"
+    assert pins["torch-npu"].startswith("2.7.1") and "torchcodec" not in pins
+    evdev = next(p for p in atlas.pip_packages("linux-aarch64") if p.name == "evdev")
+    assert evdev.url.endswith(".tar.gz") and len(evdev.hash.sha256) == 64  # sdist only
+    torch = next(p for p in atlas.pip_packages("linux-aarch64") if p.name == "torch")
+    assert torch.url.endswith("manylinux_2_28_aarch64.whl")
+    req = atlas.pip_requirements["linux-aarch64"].read_text()
+    assert "torch==2.7.1 \\\n    --hash=sha256:" in req
+
+    gpu = read_lock(tmp_path / "5090")
+    assert {p.name: p.version for p in gpu.pip_packages("linux-64")}["torch"] == "2.8.0"
+    assert all(p.hash.sha256 and p.url.startswith("https://") for p in gpu.pip_packages("linux-64"))
+
+
+@pytest.mark.network
+@needs_pypi
+def test_check_fails_after_profile_edit_naming_it(tmp_path: Path) -> None:
+    prof = tmp_path / "mine.toml"
+    base = REPO / "profiles" / "cpu.toml"
+    prof.write_text(f'schema_version = 1\nname = "mine"\nextends = "{base}"\n')
+    out = tmp_path / "lockfiles"
+    res = run_envkit("lock", "--profile", str(prof), "--platform", "linux-64", "--layer", "pypi", "--lockfiles", str(out), timeout=180)
+    assert res.code == 0, res.err
+    assert run_envkit("lock", "--check", "--profile", str(prof), "--lockfiles", str(out)).code == 0
+    prof.write_text(prof.read_text() + '\n[env]\nMUJOCO_GL = "osmesa"\n')
+    res = run_envkit("lock", "--check", "--profile", str(prof), "--lockfiles", str(out))
+    assert res.code == 1
+    assert f"profile 'mine' ({prof})" in res.err and "pypi layer for linux-64" in res.err
+
+
+def test_check_names_edited_lockfile_and_stale_uv(tmp_path: Path) -> None:
+    """The committed lockfiles: fresh as committed; a hand edit or another uv is named."""
+    shutil.copytree(REPO / "lockfiles", tmp_path / "lockfiles")
+    out = tmp_path / "lockfiles"
+    assert all(r.ok for r in check(out_dir=out)), [r.stale for r in check(out_dir=out)]
+    txt = out / "5090" / "pypi-linux-64.txt"
+    txt.write_text(txt.read_text().replace("torch==2.8.0", "torch==2.8.1"))
+    man = out / "cpu" / "manifest.json"
+    man.write_text(man.read_text().replace('"uv": "', '"uv": "0.0.1-'))
+    results = {r.profile: r for r in check(out_dir=out)}
+    assert any("pypi-linux-64.txt was edited" in s for s in results["5090"].stale)
+    assert any("uv version changed" in s for s in results["cpu"].stale)
+    assert results["atlas-a2"].ok
+
+
+def test_unreachable_index_fails_fast_and_clearly(tmp_path: Path) -> None:
+    prof = tmp_path / "far.toml"
+    prof.write_text(
+        f'schema_version = 1\nname = "far"\nextends = "{REPO / "profiles" / "atlas-a2.toml"}"\n'
+        '[[platform.linux-64.indexes]]\nname = "nowhere"\nurl = "https://nowhere.invalid/whl/cpu"\n'
+        'packages = ["torch", "torchvision"]\nexplicit = true\n')
+    res = run_envkit("lock", "--profile", str(prof), "--platform", "linux-64", "--layer", "pypi", "--lockfiles", str(tmp_path / "l"), timeout=30)
+    assert res.code == 1 and "Traceback" not in res.err
+    assert "index 'nowhere' (https://nowhere.invalid/whl/cpu)" in res.err and "--wheels DIR" in res.err
+    assert not (tmp_path / "l" / "far" / "pypi-linux-64.txt").exists()
+
+
+def test_missing_exclude_newer_and_bad_layer(tmp_path: Path) -> None:
+    res = run_envkit("lock", "--profile", "cpu", "--layer", "wheels", "--lockfiles", str(tmp_path))
+    assert res.code == 2 and "--layer" in res.err
+    res = run_envkit("lock", "--profile", "cpu", "--exclude-newer", "yesterday", "--lockfiles", str(tmp_path))
+    assert res.code == 2 and "--exclude-newer" in res.err
+
+
+def _fake_wheel(directory: Path, name: str, version: str, tag: str, requires: tuple[str, ...] = ()) -> Path:
+    """A minimal but valid wheel (METADATA, WHEEL, RECORD), standing in for a multi-GB torch."""
+    import zipfile
+
+    dist = f"{name.replace('-', '_')}-{version}"
+    path = directory / f"{dist}-{tag}.whl"
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"{dist}.dist-info/METADATA", meta)
+        zf.writestr(f"{dist}.dist-info/WHEEL", f"Wheel-Version: 1.0\nGenerator: envkit-test\nRoot-Is-Purelib: false\nTag: {tag}\n")
+        zf.writestr(f"{dist}.dist-info/RECORD", "")
+    return path
+
+
+@pytest.mark.network
+@needs_pypi
+def test_wheels_dir_stands_in_for_unreachable_index(tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    tag = "cp310-cp310-manylinux_2_28_x86_64"
+    torch = _fake_wheel(wheels, "torch", "2.7.1+cpu", tag)
+    _fake_wheel(wheels, "torchvision", "0.22.1+cpu", tag, ("torch==2.7.1",))
+    out = tmp_path / "l"
+    res = run_envkit("lock", "--profile", "atlas-a2", "--platform", "linux-64", "--layer", "pypi",
+                     "--wheels", str(wheels), "--lockfiles", str(out), timeout=180)
+    assert res.code == 0, res.err
+    sha = hashlib.sha256(torch.read_bytes()).hexdigest()
+    manifest = json.loads((out / "atlas-a2" / "manifest.json").read_text())
+    assert manifest["layers"]["pypi"]["linux-64"]["inputs"]["wheels"][torch.name] == sha
+    assert f"torch==2.7.1+cpu \\\n    --hash=sha256:{sha}" in (out / "atlas-a2" / "pypi-linux-64.txt").read_text()
+    lockset = read_lock(out / "atlas-a2")
+    assert lockset.find_links["linux-64"] == (str(wheels.resolve()),)
+    from urllib.parse import unquote
+
+    url = next(p for p in lockset.pip_packages("linux-64") if p.name == "torch").url
+    assert unquote(url) == unquote(torch.resolve().as_uri())
