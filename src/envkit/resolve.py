@@ -80,12 +80,13 @@ class Resolved:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
-    def pin_targets(self) -> dict[str, str]:
-        """The exact versions lerobot's pins must admit (what pins.py rewrites towards)."""
-        targets = {"torch": self.torch["version"], "torchvision": self.torchvision}
-        if self.torchcodec:
-            targets["torchcodec"] = self.torchcodec
-        return targets
+    def pin_targets(self) -> dict[str, str | None]:
+        """The exact versions lerobot's pins must admit (what pins.py rewrites towards).
+
+        torchcodec is None under the PyAV backend: a torchcodec requirement that applies on the
+        target is then a conflict, not something to install silently.
+        """
+        return _targets(self.torch["version"], self.torchvision, self.torchcodec)
 
     def marker_env(self) -> dict[str, str]:
         return marker_env_for(self.platform, self.python)
@@ -104,6 +105,10 @@ class Resolved:
         for key in ("warnings", "reasons"):
             data.pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _targets(torch: str, torchvision: str, torchcodec: str | None) -> dict[str, str | None]:
+    return {"torch": torch, "torchvision": torchvision, "torchcodec": torchcodec}
 
 
 def _choose_platform(profile: "Profile", host: "HostFacts | None", platform: str | None) -> tuple[str, list[str]]:
@@ -310,7 +315,7 @@ def resolve(
     sonames = m.ffmpeg_sonames(ffmpeg_major)
     indexes = _indexes(view, choice)
     resolved_tv = f"{torchvision}+{choice.local}" if choice.local else torchvision
-    targets = {"torch": choice.version, "torchvision": torchvision, **({"torchcodec": torchcodec} if torchcodec else {})}
+    targets = _targets(choice.version, torchvision, torchcodec)
     index_urls = {name: None for name in targets}
     for index in indexes:
         for package in index["packages"]:
