@@ -499,6 +499,15 @@ def find_pyproject(path: Path) -> Path:
 # --- files: atomic write, backup, restore ------------------------------------------------
 
 
+def read_pyproject(path: Path) -> str:
+    """The file's text exactly as stored (newline="" keeps CRLF files CRLF)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EnvkitError(f"Cannot read {path}: {exc}", fix="make it a readable UTF-8 file") from None
+
+
 def backup_paths(pyproject: Path) -> tuple[Path, Path]:
     return pyproject.with_name(pyproject.name + BACKUP_SUFFIX), pyproject.with_name(pyproject.name + SIDECAR_SUFFIX)
 

@@ -395,6 +395,9 @@ def locate(ref: str, relative_to: Path | None = None) -> Path:
         if not path.exists():
             raise EnvkitError(f"Profile file {path} does not exist", fix="check the path, or run 'envkit profiles' to list the built-in profiles")
         return path
+    direct = builtin_dir() / f"{ref}.toml"
+    if direct.is_file():  # the common case: a built-in name; no need to read every profile for aliases
+        return direct
     index = _builtin_index()
     if ref in index:
         return index[ref]

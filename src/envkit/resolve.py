@@ -71,10 +71,14 @@ class Resolved:
     warnings: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
+    # For a lerobot tree: the pins plan behind `lerobot.pin_changes` (new text included), so
+    # `envkit pins` and setup reuse it instead of planning the file again. Not part of the format.
+    pin_plan: Any = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.pop("schema_version")
+        for private in ("schema_version", "pin_plan"):
+            data.pop(private)
         return {"schema_version": SCHEMA_VERSION, **data}
 
     def to_json(self) -> str:
@@ -254,15 +258,17 @@ def _version_of_commit(view: "Profile", source: LerobotSource) -> str | None:
     return None
 
 
-def _pin_changes(source: LerobotSource, requires: list[str], targets: dict[str, str], env: dict[str, str], index_urls: dict[str, str | None]) -> tuple[list[dict[str, Any]], list[str]]:
+def _pin_changes(source: LerobotSource, requires: list[str], targets: dict[str, str | None], env: dict[str, str],
+                 index_urls: dict[str, str | None]) -> tuple[list[dict[str, Any]], list[str], Any]:
+    """(changes, conflicts, the PinPlan for a tree or None)."""
     from envkit import pins
 
     if source.kind == "path":
         assert source.pyproject is not None
-        text = source.pyproject.read_text(encoding="utf-8")
+        text = pins.read_pyproject(source.pyproject)
         plan = pins.plan_pyproject(text, targets, env, index_urls=index_urls, source_name=str(source.pyproject))
-        return [asdict(c) for c in plan.changes], list(plan.conflicts)
-    return [asdict(c) for c in pins.judge_requirements(requires, targets, env)], []
+        return [c.to_dict() for c in plan.changes], list(plan.conflicts), plan
+    return [c.to_dict() for c in pins.judge_requirements(requires, targets, env)], [], None
 
 
 def _indexes(view: "Profile", choice: TorchChoice) -> list[dict[str, Any]]:
@@ -321,7 +327,7 @@ def resolve(
         for package in index["packages"]:
             index_urls[package] = index["url"]
     env = marker_env_for(platform, python)
-    pin_changes, pin_conflicts = _pin_changes(source, requires, targets, env, index_urls)
+    pin_changes, pin_conflicts, pin_plan = _pin_changes(source, requires, targets, env, index_urls)
     if pin_conflicts:
         raise Conflict(
             f"lerobot's pyproject at {source.pyproject} cannot be made consistent with the tuple: " + "; ".join(pin_conflicts),
@@ -392,4 +398,5 @@ def resolve(
         exclude_newer=view.lock.get("exclude_newer"),
         warnings=warnings,
         reasons=reasons,
+        pin_plan=pin_plan,
     )

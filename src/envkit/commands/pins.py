@@ -60,16 +60,6 @@ def _mode(**flags: bool) -> str:
     return chosen[0] if chosen else "check"
 
 
-def _read(path: Path) -> str:
-    from envkit.errors import EnvkitError
-
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:  # newline="": keep CRLF files CRLF
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvkitError(f"Cannot read {path}: {exc}", fix="make it a readable UTF-8 file") from None
-
-
 def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str | None, as_json: bool) -> int:
     from envkit import pins
     from envkit.commands.common import host_facts
@@ -82,9 +72,11 @@ def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str 
     if source.kind != "path" or source.pyproject is None:
         return _index_source(resolved, as_json)
     pyproject = source.pyproject
-    text = _read(pyproject)
-    plan = pins.plan_pyproject(text, resolved.pin_targets(), resolved.marker_env(),
-                               index_urls=resolved.index_urls(), source_name=str(pyproject))
+    text = pins.read_pyproject(pyproject)
+    plan = resolved.pin_plan  # the resolver already judged this file; planning it twice doubled --check's cost
+    if plan is None:
+        plan = pins.plan_pyproject(text, resolved.pin_targets(), resolved.marker_env(),
+                                   index_urls=resolved.index_urls(), source_name=str(pyproject))
     written = False
     if mode == "write" and not plan.conflicts:
         record = {"profile": resolved.profile, "platform": resolved.platform,
