@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from envkit.backends.base import Conflict, Context, TorchChoice
+from envkit.backends.base import Conflict, Context, TorchChoice, match_wheels, torch_requirements
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -93,3 +93,23 @@ class AscendBackend:
 
     def hook_env(self, ctx: Context) -> dict[str, str]:
         return {}
+
+    def torch_requirements(self, resolved) -> list[tuple[str, str]]:
+        assert resolved.torch_npu is not None
+        return [*torch_requirements(resolved), ("torch-npu", f"torch-npu=={resolved.torch_npu['version']}")]
+
+    def local_wheels(self, resolved, wheels) -> dict:
+        """An offline Atlas box brings its own wheels: torch_npu must be among them (it follows the host's CANN)."""
+        from envkit.errors import EnvkitError
+
+        want = {"torch": resolved.torch["version"], "torchvision": resolved.torchvision,
+                "torch-npu": resolved.torch_npu["version"]}
+        found = match_wheels(resolved, wheels, want)
+        if "torch-npu" not in found:
+            raise EnvkitError(
+                f"--wheels {wheels} holds no torch_npu {want['torch-npu']} wheel for Python {resolved.python} on {resolved.arch} "
+                f"(profile '{resolved.profile}' needs it for CANN {resolved.torch_npu['cann']})",
+                fix=f"put torch_npu-{want['torch-npu']}-cp{resolved.python.replace('.', '')}-*-manylinux*_{resolved.arch}.whl "
+                    "into that directory (from PyPI or Ascend's release page), or drop --wheels on a connected machine",
+            )
+        return found

@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, Protocol
 from envkit.errors import EnvkitError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from envkit.hostfacts import HostFacts
     from envkit.profiles import Profile
+    from envkit.resolve import Resolved
 
 ARCH_OF_PLATFORM = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
 
@@ -69,3 +72,45 @@ class Backend(Protocol):
 
     def hook_env(self, ctx: Context) -> dict[str, str]:
         """Variables the activation hook must set for this accelerator beyond the profile's [env]."""
+
+    # --- install (envkit setup) ---
+
+    def torch_requirements(self, resolved: "Resolved") -> list[tuple[str, str]]:
+        """(distribution, requirement) pairs setup's torch step installs, in order."""
+
+    def local_wheels(self, resolved: "Resolved", wheels: "Path") -> dict[str, "Path"]:
+        """distribution -> wheel file in a --wheels directory matching the tuple; raises when a required one is missing."""
+
+
+def torch_requirements(resolved: "Resolved") -> list[tuple[str, str]]:
+    """torch and torchvision as the resolver pinned them (+local label where the index needs it)."""
+    local = resolved.torch.get("local")
+    torch = f"torch=={resolved.torch['version']}" + (f"+{local}" if local else "")
+    vision = f"torchvision=={resolved.torchvision}" + (f"+{local}" if local else "")
+    return [("torch", torch), ("torchvision", vision)]
+
+
+def match_wheels(resolved: "Resolved", wheels: "Path", names: dict[str, str]) -> dict[str, "Path"]:
+    """Wheels in `wheels` for each distribution name -> wanted version that fit the target (Python, arch)."""
+    from pathlib import Path
+
+    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+    from packaging.version import Version
+
+    folder = Path(wheels)
+    if not folder.is_dir():
+        raise EnvkitError(f"--wheels {wheels}: not a directory", fix="pass the directory holding the torch/torch_npu wheels")
+    py_tag = "cp" + resolved.python.replace(".", "")
+    found: dict[str, "Path"] = {}
+    for path in sorted(folder.glob("*.whl")):
+        try:
+            name, version, _build, tags = parse_wheel_filename(path.name)
+        except InvalidWheelFilename:
+            continue
+        wanted = names.get(canonicalize_name(name))
+        if wanted is None or version.public != Version(wanted).public:
+            continue
+        if not any((t.interpreter in (py_tag, "py3") and (resolved.arch in t.platform or t.platform == "any")) for t in tags):
+            continue
+        found.setdefault(canonicalize_name(name), path)
+    return found

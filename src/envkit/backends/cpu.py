@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from envkit.backends.base import Conflict, Context, TorchChoice
+from envkit.backends.base import Conflict, Context, TorchChoice, match_wheels, torch_requirements
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -54,3 +54,9 @@ class CpuBackend:
 
     def hook_env(self, ctx: Context) -> dict[str, str]:
         return {}
+
+    def torch_requirements(self, resolved) -> list[tuple[str, str]]:
+        return torch_requirements(resolved)
+
+    def local_wheels(self, resolved, wheels) -> dict:
+        return match_wheels(resolved, wheels, {"torch": resolved.torch["version"], "torchvision": resolved.torchvision})

@@ -1,9 +1,165 @@
-"""`envkit setup` (placeholder until its issue lands)."""
+"""`envkit setup --profile P [--prefix DIR] ...`: fresh server -> doctor-green env; `--undo` reverses it."""
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+DEFAULT_PREFIX = Path(".envkit-env")
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("setup")(setup)
+
+
+def _interpreter(python: str) -> str | None:
+    """The real interpreter behind `python3.X` on PATH (a pyenv shim resolves to its target)."""
+    found = shutil.which(f"python{python}")
+    if not found:
+        return None
+    try:
+        out = subprocess.run([found, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, timeout=30, check=True)
+        return out.stdout.strip() or found
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def setup(
+    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Profile name, alias or .toml path."),
+    prefix: Path = typer.Option(DEFAULT_PREFIX, "--prefix", help="Where the environment goes (created if missing)."),
+    lerobot: Optional[str] = typer.Option(None, "--lerobot", help="lerobot SRC: 'lerobot==0.4.4', git URL@commit, or a local tree."),
+    extras: Optional[str] = typer.Option(None, "--extras", help="lerobot extras, comma-separated (aloha,pusht)."),
+    wheels: Optional[Path] = typer.Option(None, "--wheels", help="Local wheel directory for torch/torchvision(/torch_npu)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="resnet18-f37072fd.pth to place in TORCH_HOME for offline use."),
+    offline: bool = typer.Option(False, "--offline", help="Hooks set HF_HUB_OFFLINE=1 and HF_DATASETS_OFFLINE=1."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (steps, commands, files, why) and change nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Allow system packages (apt-get) and installing into an existing non-envkit env."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan (with --dry-run) or the result as JSON."),
+    visible_devices: Optional[str] = typer.Option(None, "--visible-devices", help="GPU/NPU ids the hooks expose, e.g. 0,1."),
+    doctor: bool = typer.Option(False, "--doctor", help="Run the doctor again even when nothing changed."),
+    from_lock: Optional[Path] = typer.Option(None, "--from-lock", help="Install exactly what lockfiles/<profile>/ says."),
+    channel: Optional[list[str]] = typer.Option(None, "--channel", help="Conda channel (repeatable; default: the profile's)."),
+    index_url: Optional[str] = typer.Option(None, "--index-url", help="Replace the default Python package index."),
+    host: Optional[str] = typer.Option(None, "--host", help="Plan for these host facts (envkit detect --json) instead of this machine."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="linux-64 or linux-aarch64 (default: this host's, if the profile targets it)."),
+    no_pretrained_backbone: bool = typer.Option(False, "--no-pretrained-backbone",
+                                                help="You train with --policy.pretrained_backbone_weights=null: the doctor does not ask for ResNet18 weights."),
+    undo: bool = typer.Option(False, "--undo", help="Remove what setup added at --prefix (hooks, pins, patches, the prefix it created)."),
+) -> None:
+    """Set up a LeRobot training environment from a profile, step by step, resumable, ending with the doctor."""
+    from envkit.errors import EnvkitError
+
+    prefix = prefix.expanduser().absolute()
+    if undo:
+        from envkit.runner import undo as do_undo
+
+        for line in do_undo(prefix):
+            typer.echo(line)
+        return
+    if not profile:
+        raise EnvkitError("envkit setup needs --profile", fix="envkit setup --profile cpu (envkit profiles lists them)")
+    from envkit.commands.common import emit_json, host_facts
+    from envkit.pipconfig import read_pip_config
+    from envkit.plan import SetupOptions, build_plan
+    from envkit.profiles import load_profile
+    from envkit.resolve import resolve
+
+    prof = load_profile(profile)
+    facts = host_facts(host) if host or not dry_run else _quiet_facts()
+    resolved = resolve(prof, facts, lerobot, platform)
+    python_exe = None
+    if prof.for_platform(resolved.platform).environment == "venv" and not dry_run:
+        python_exe = _interpreter(resolved.python)
+        if python_exe is None:
+            raise EnvkitError(
+                f"profile '{resolved.profile}' builds a venv on python{resolved.python}, and there is no python{resolved.python} on PATH",
+                fix=f"install Python {resolved.python} (apt-get install python{resolved.python}-venv, pyenv install {resolved.python}) and rerun",
+            )
+    options = SetupOptions(
+        prefix=prefix, lerobot=lerobot, extras=tuple(e.strip() for e in (extras or "").split(",") if e.strip()),
+        wheels=wheels.expanduser().absolute() if wheels else None,
+        weights=weights.expanduser().absolute() if weights else None, offline=offline, yes=yes,
+        visible_devices=visible_devices, channels=tuple(channel or ()), index_url=index_url,
+        from_lock=from_lock.expanduser().absolute() if from_lock else None, python_exe=python_exe, no_pretrained_backbone=no_pretrained_backbone,
+    )
+    if weights is not None and not dry_run:
+        from envkit.runner import check_weights
+
+        asset = prof.for_platform(resolved.platform).assets.get("resnet18", {})
+        check_weights(options.weights, asset.get("sha256"), asset.get("sha256_prefix"))  # bad input: exit 2 before any work
+    plan = build_plan(prof, resolved, options, read_pip_config())
+    if dry_run:
+        if as_json:
+            emit_json(plan.to_dict())
+        else:
+            typer.echo(plan.render(), nl=False)
+        return
+    summary = _execute(plan, options, as_json, doctor, _resume_command())
+    if as_json:
+        emit_json(summary)
+
+
+def _quiet_facts():
+    """A dry run on any machine: this host's facts when readable, else none (the plan is for the target)."""
+    try:
+        from envkit.host import detect
+
+        return detect()
+    except Exception:  # noqa: BLE001 - detection problems must not block printing a plan
+        return None
+
+
+def _resume_command() -> str:
+    args = [a for a in sys.argv[1:]]
+    return "envkit " + shlex.join(args) if args else "envkit setup ..."
+
+
+def _execute(plan, options, as_json: bool, force_doctor: bool, resume: str) -> dict:
+    from rich.console import Console
+
+    from envkit.runner import execute
+
+    console = Console(stderr=True, soft_wrap=True)
+    total = len(plan.steps)
+    status = None
+
+    def say(text: str) -> None:
+        if not as_json:
+            console.print(text, markup=False, highlight=False)
+
+    def progress(event: str, step, index: int) -> None:
+        nonlocal status
+        if as_json:
+            return
+        label = f"[{index}/{total}] {step.id}: {step.title}"
+        if event == "start":
+            status = console.status(label)
+            status.start()
+        elif event == "done":
+            if status:
+                status.stop()
+            console.print(f"[green]done[/] {label}", highlight=False)
+        elif event == "skip":
+            console.print(f"[dim]skip {label} (finished, inputs unchanged)[/]", highlight=False)
+
+    try:
+        summary = execute(plan, yes=options.yes, force_doctor=force_doctor, resume_cmd=resume, progress=progress, say=say)
+    finally:
+        if status:
+            status.stop()
+    last = summary.get("doctor") or {}
+    if not as_json:
+        if "doctor" in summary["skipped"]:
+            console.print(f"nothing changed: last doctor verdict {last.get('verdict')} at {last.get('at')} "
+                          f"(envkit setup --doctor runs it again)", highlight=False)
+        else:
+            console.print(f"environment ready at {plan.prefix}: doctor {last.get('verdict', '?')}", highlight=False)
+        console.print(f"  run inside it:  envkit run --prefix {shlex.quote(str(plan.prefix))} -- lerobot-train ...", highlight=False)
+        console.print(f"  enter it:       eval \"$(envkit shell-hook --prefix {shlex.quote(str(plan.prefix))})\"", highlight=False)
+    return summary

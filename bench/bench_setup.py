@@ -1,0 +1,83 @@
+"""envkit setup (cpu profile) vs the same package set with plain pip, and the no-op re-run.
+
+One run, side by side, on this machine:
+  1. `envkit setup --profile cpu` into a fresh prefix (per-step seconds from its state file; the
+     last step is the doctor with its smoke ACT training run);
+  2. the seed guide's way with pip: `python3.11 -m venv`, `pip install` torch/torchvision/torchcodec,
+     `pip install --no-deps lerobot==0.4.4` and then lerobot's other packages at the versions
+     envkit's env holds (pip alone would downgrade torch to satisfy lerobot 0.4.4's pins);
+  3. the no-op re-run of envkit setup (target < 1 s), beside conda-lock install's and pixi's
+     no-change re-install figures quoted in research (anchors.md: conda/conda-lock#809).
+uv and pip download caches are warm where earlier runs filled them; both sides share them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ENVKIT = Path(sys.executable).with_name("envkit")
+QUOTED = {"conda-lock install (no change)": 130.0, "pixi install (no change)": 0.6}
+
+
+def timed(argv: list[str], **kw) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, **kw)
+    return time.monotonic() - start, proc
+
+
+def main() -> int:
+    if shutil.which("python3.11") is None:
+        print("bench_setup: skipped (no python3.11 on PATH for the cpu profile)")
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="envkit-bench-setup-"))
+    rows: list[tuple[str, float, str]] = []
+    try:
+        prefix = work / "envkit-cpu"
+        args = [str(ENVKIT), "setup", "--profile", "cpu", "--prefix", str(prefix), "--no-pretrained-backbone", "--json"]
+        seconds, proc = timed(args)
+        if proc.returncode != 0:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            return 1
+        steps = json.loads((prefix / ".envkit" / "state.json").read_text())["steps"]
+        install = sum(v["seconds"] for k, v in steps.items() if k != "doctor")
+        rows.append(("envkit setup --profile cpu (whole, incl. doctor smoke)", seconds, "doctor " + json.loads(proc.stdout)["doctor"]["verdict"]))
+        rows.append(("  of which install steps (env, ffmpeg, torch, lerobot, hooks)", install,
+                     ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in steps.items())))
+        freeze = subprocess.run([str(ENVKIT), "run", "--prefix", str(prefix), "--", "python", "-m", "pip", "freeze", "--exclude-editable"],
+                                capture_output=True, text=True, check=True).stdout.split()
+        trio = [r for r in freeze if r.split("==")[0].lower() in ("torch", "torchvision", "torchcodec")]
+        rest = [r for r in freeze if r.split("==")[0].lower() not in ("torch", "torchvision", "torchcodec", "lerobot", "pip", "setuptools", "wheel")]
+        venv = work / "pip-cpu"
+        pip = str(venv / "bin" / "pip")
+        start = time.monotonic()
+        subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
+        for argv in ([pip, "install", "-q", *trio], [pip, "install", "-q", "--no-deps", "lerobot==0.4.4"], [pip, "install", "-q", "--no-deps", *rest]):
+            subprocess.run(argv, check=True, capture_output=True)  # pip warns once per file:// index entry
+        rows.append((f"pip: venv + {len(freeze)} packages, same set (seed guide's commands)", time.monotonic() - start, "no doctor"))
+        noop = []
+        for _ in range(3):
+            seconds, proc = timed(args)
+            assert proc.returncode == 0 and json.loads(proc.stdout)["ran"] == [], proc.stderr
+            noop.append(seconds)
+        rows.append(("envkit setup no-op re-run (median of 3)", statistics.median(noop), "target < 1 s; " + ", ".join(f"{s:.2f}" for s in noop)))
+        for name, value in QUOTED.items():
+            rows.append((name, value, "quoted: research anchors.md (conda/conda-lock#809), not measured here"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    width = max(len(r[0]) for r in rows)
+    print(f"bench_setup on {os.uname().nodename} ({os.cpu_count()} CPUs)")
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:8.2f} s   {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

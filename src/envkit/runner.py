@@ -1,0 +1,492 @@
+"""Execute (or dry-run) a setup plan: progress on stderr, a log in the prefix, a state file per step.
+
+Each finished step is recorded in <prefix>/.envkit/state.json with its inputs digest; a re-run
+skips a step when the digest matches and its cheap on-disk proof (`Step.verify` globs) holds, so
+the check never imports torch. A step's work is itself re-runnable: commands are idempotent (uv,
+rattler), files are written to a temp name and renamed, a fetched source is patched in a temp
+directory before it takes its final name.
+
+Test hook: ENVKIT_TEST_KILL_AT=<step-id> makes the runner SIGKILL itself in the middle of that
+step (after its first action); <step-id>@<seconds> kills it and its running command after that
+many seconds. The tests use it to prove a killed setup resumes cleanly.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from envkit.errors import EnvkitError, StepFailed
+from envkit.plan import UV, Plan, Step, diff
+from envkit.state import SetupState, atomic_write, load_state, log_path, state_dir
+
+KILL_VAR = "ENVKIT_TEST_KILL_AT"
+
+
+class _CommandFailed(Exception):
+    def __init__(self, argv: Sequence[str], code: int, hint: str | None = None) -> None:
+        super().__init__(f"`{shlex.join(argv)}` exited {code}")
+        self.argv, self.code, self.hint = list(argv), code, hint
+
+
+@dataclass
+class RunContext:
+    prefix: Path
+    state: SetupState
+    log: IO[str]
+    env: dict[str, str]
+    yes: bool = False
+    uv: str = "uv"
+    resume_cmd: str = "envkit setup ..."
+    ran: list[str] = field(default_factory=list)
+    doctor_output: dict[str, Any] | None = None
+
+    def write(self, text: str) -> None:
+        try:
+            self.log.write(text)
+            self.log.flush()
+        except OSError:
+            pass  # a full disk must not hide the real failure behind a log error
+
+    def checkpoint(self, step_id: str) -> None:
+        """The test hook: die here, like a power cut or `kill -9`, when asked to."""
+        if os.environ.get(KILL_VAR) == step_id:
+            self.write(f"# {KILL_VAR}={step_id}: SIGKILL\n")
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def run(self, step: Step, argv: Sequence[str], *, cwd: Path | None = None, capture: bool = False,
+            env: dict[str, str] | None = None) -> str:
+        """Run one argv (never a shell), output into the log; return stdout when capture is set."""
+        argv = [self.uv if a == UV and i == 0 else a for i, a in enumerate(argv)]
+        self.write(f"$ {shlex.join(argv)}" + (f"   (in {cwd})" if cwd else "") + "\n")
+        kill_after = _kill_after(step.id)
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env or self.env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE if capture else self.log, stderr=self.log, text=True)
+        except FileNotFoundError:
+            raise _CommandFailed(argv, 127, f"{argv[0]} is not installed or not on PATH") from None
+        try:
+            out, _ = proc.communicate(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            os.kill(os.getpid(), signal.SIGKILL)
+            raise  # unreachable
+        if capture and out:
+            self.write(out if len(out) < 20000 else out[-20000:])
+        if proc.returncode != 0:
+            raise _CommandFailed(argv, proc.returncode)
+        return out or ""
+
+
+def _kill_after(step_id: str) -> float | None:
+    value = os.environ.get(KILL_VAR, "")
+    if "@" in value and value.split("@", 1)[0] == step_id:
+        return float(value.split("@", 1)[1])
+    return None
+
+
+# --- executors: one per Step.action ----------------------------------------------------------
+
+
+def _commands(ctx: RunContext, step: Step) -> None:
+    for i, argv in enumerate(step.commands):
+        ctx.run(step, argv)
+        if i == 0:
+            ctx.checkpoint(step.id)
+
+
+def _venv(ctx: RunContext, step: Step) -> None:
+    ctx.run(step, step.commands[0])
+    ctx.checkpoint(step.id)
+
+
+def _system_ffmpeg(ctx: RunContext, step: Step) -> None:
+    sonames = step.inputs["sonames"]
+
+    def present() -> str | None:
+        listing = ctx.run(step, ["ldconfig", "-p"], capture=True)
+        for line in listing.splitlines():
+            name = line.strip().split(" ", 1)[0]
+            if name in sonames:
+                return name
+        return None
+
+    found = present()
+    ctx.checkpoint(step.id)
+    if found:
+        ctx.write(f"# system FFmpeg found: {found}\n")
+        return
+    install = step.params["install"]
+    command = shlex.join(["sudo", *install] if os.geteuid() != 0 else install)
+    if not ctx.yes or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        why = ("pass --yes to let envkit install it" if os.geteuid() == 0 and shutil.which("apt-get")
+               else "envkit installs system packages only as root with apt-get")
+        raise _CommandFailed(["ldconfig", "-p"], 1,
+                             f"no system FFmpeg library ({' or '.join(sonames[:2])}...) found; {why}: run `{command}` and rerun")
+    env = {**ctx.env, "DEBIAN_FRONTEND": "noninteractive"}
+    ctx.run(step, ["apt-get", "update", "-qq"], env=env)
+    ctx.run(step, install, env=env)
+    if not present():
+        raise _CommandFailed(install, 1, f"{command} finished but no libavutil in {sonames} is known to the loader")
+
+
+def _pins(ctx: RunContext, step: Step) -> None:
+    from envkit import pins
+    from envkit.resolve import marker_env_for
+
+    pyproject = Path(step.params["pyproject"])
+    ctx.state.add_unique("pins", str(pyproject))  # before writing: undo must know even after a kill
+    text = pyproject.read_text(encoding="utf-8")
+    planned = pins.plan_pyproject(text, step.params["targets"], marker_env_for(step.params["platform"], step.params["python"]),
+                                  index_urls=step.params["index_urls"], source_name=str(pyproject))
+    if planned.conflicts:
+        raise EnvkitError(f"{pyproject}: " + "; ".join(planned.conflicts), fix="edit those entries by hand, then rerun")
+    changed = pins.write_pins(pyproject, planned.new_text, record={"profile": ctx.state.profile})
+    ctx.write(f"# pins {'rewritten' if changed else 'already admit the tuple'}: {pyproject}\n")
+    ctx.checkpoint(step.id)
+
+
+def _patch(ctx: RunContext, step: Step) -> None:
+    from envkit import npu_patch
+
+    tree, patch = Path(step.params["tree"]), npu_patch.patch_path(step.params["patch"])
+    ctx.write(f"$ git apply --check {shlex.quote(str(patch))}   (in {tree})\n")
+    state = npu_patch.check_applies(tree, patch)  # raises on a corrupt or non-applying patch: nothing written
+    ctx.checkpoint(step.id)
+    if state == npu_patch.APPLIES:
+        ctx.state.add_unique("patched_trees", {"tree": str(tree), "patch": str(patch)})
+        ctx.write(f"$ git apply {shlex.quote(str(patch))}   (in {tree})\n")
+    ctx.write(f"# patch: {npu_patch.apply(tree, patch)}\n")
+
+
+def _lerobot_source(ctx: RunContext, step: Step) -> None:
+    """Fetch lerobot's source, patch a temp copy, then give it its final name (a kill leaves only the temp)."""
+    import tarfile
+
+    from envkit import npu_patch
+
+    tree = Path(step.params["tree"])
+    patch = npu_patch.patch_path(step.params["patch"])
+    if tree.is_dir() and not npu_patch.verify_installed(tree):
+        return
+    tmp = tree.with_name(tree.name + ".tmp")
+    for stale in (tmp, tree):
+        if stale.exists():
+            shutil.rmtree(stale)
+    if step.params["kind"] == "git":
+        for argv in step.commands[:2]:
+            ctx.run(step, argv)
+    else:
+        ctx.run(step, step.commands[0])
+        archives = sorted(tree.parent.glob(f"lerobot-{step.params['version']}.tar.gz"))
+        if not archives:
+            raise _CommandFailed(step.commands[0], 1, f"pip download left no lerobot-{step.params['version']}.tar.gz in {tree.parent}")
+        with tarfile.open(archives[0]) as archive:
+            tmp.mkdir(parents=True)
+            for member in archive.getmembers():
+                parts = Path(member.name).parts
+                if len(parts) < 2 or ".." in parts or member.issym() or member.islnk():
+                    continue  # the top folder, or anything that could escape the tree
+                member.name = str(Path(*parts[1:]))
+                archive.extract(member, tmp, filter="data") if hasattr(tarfile, "data_filter") else archive.extract(member, tmp)
+    ctx.checkpoint(step.id)
+    npu_patch.apply(tmp, patch)
+    os.replace(tmp, tree)
+
+
+def _lerobot(ctx: RunContext, step: Step) -> None:
+    from envkit import npu_patch
+
+    atomic_write(Path(step.params["overrides_file"]), "\n".join(step.params["overrides"]) + "\n")
+    ctx.checkpoint(step.id)
+    ctx.run(step, step.commands[0])
+    if step.params.get("patch"):
+        site = ctx.prefix / step.params["site"]
+        missing = npu_patch.verify_installed(site)
+        editable = [a for a in step.commands[0] if a == "-e"]
+        if missing and editable:  # an editable install keeps the code in the tree
+            missing = npu_patch.verify_installed(Path(step.commands[0][step.commands[0].index("-e") + 1]))
+        if missing:
+            raise _CommandFailed(step.commands[0], 1, "the installed lerobot lacks envkit's NPU patch: " + "; ".join(missing))
+
+
+def _hooks(ctx: RunContext, step: Step) -> None:
+    from envkit.hooks import ACTIVATE, DEACTIVATE, render_activate, render_deactivate
+
+    spec = step.params["spec"]
+    atomic_write(ctx.prefix / ACTIVATE, render_activate(spec))
+    ctx.checkpoint(step.id)
+    atomic_write(ctx.prefix / DEACTIVATE, render_deactivate(spec))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_weights(path: Path, sha256: str | None, sha256_prefix: str | None) -> str:
+    """The file's sha256 when it matches the profile's hash (full, or torch.hub's leading digits); else EnvkitError."""
+    if not Path(path).is_file():
+        raise EnvkitError(f"--weights {path}: no such file", fix="pass the downloaded resnet18-f37072fd.pth")
+    actual = sha256_file(Path(path))
+    if sha256 and actual != sha256:
+        raise EnvkitError(f"--weights {path}: sha256 {actual} is not the profile's {sha256}",
+                          fix="download the file again from the profile's [assets.resnet18] url and compare its sha256")
+    if sha256_prefix and not actual.startswith(sha256_prefix):
+        raise EnvkitError(f"--weights {path}: sha256 {actual[:16]}... does not start with {sha256_prefix} "
+                          f"(torch.hub names its files after the first hex digits of their sha256)",
+                          fix="the file is corrupt or another model: download it again from the profile's [assets.resnet18] url")
+    if not sha256 and not sha256_prefix:
+        raise EnvkitError("the profile has no [assets.resnet18] sha256 or sha256_prefix to check --weights against",
+                          fix="add sha256 (or sha256_prefix) to the profile's [assets.resnet18] table")
+    return actual
+
+
+def _weights(ctx: RunContext, step: Step) -> None:
+    source, dest = Path(step.params["source"]), Path(step.params["dest"])
+    check_weights(source, step.inputs.get("sha256"), step.inputs.get("sha256_prefix"))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    with open(source, "rb") as src, open(tmp, "wb") as out:
+        first = True
+        for block in iter(lambda: src.read(1 << 20), b""):
+            out.write(block)
+            if first:
+                out.flush()
+                ctx.checkpoint(step.id)  # dies with a half-written temp file, never a half-written dest
+                first = False
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, dest)
+
+
+def _doctor(ctx: RunContext, step: Step) -> None:
+    argv = list(step.commands[0])
+    ctx.write(f"$ {shlex.join(argv)}\n")
+    proc = subprocess.run(argv, env=ctx.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    ctx.write(proc.stdout[-20000:] + proc.stderr[-20000:])
+    ctx.checkpoint(step.id)
+    try:
+        report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    except ValueError:
+        report = {}
+    checks = report.get("checks") or report.get("results") or []
+    failed = [c.get("id") for c in checks if isinstance(c, dict) and c.get("status") in ("fail", "error")]
+    verdict = "green" if proc.returncode == 0 else "red"
+    ctx.state.doctor = {"verdict": verdict, "exit_code": proc.returncode, "digest": step.digest,
+                        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "failed": failed,
+                        "summary": report.get("summary") if isinstance(report.get("summary"), (str, dict)) else None}
+    ctx.state.save()
+    ctx.doctor_output = report
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or [""])[-1]
+        raise _CommandFailed(argv, proc.returncode,
+                             "the environment is built but the doctor is not green" + (f": failed {', '.join(failed)}" if failed else f" ({tail})"))
+
+
+EXECUTORS: dict[str, Callable[[RunContext, Step], None]] = {
+    "commands": _commands, "conda": _commands, "venv": _venv, "system-ffmpeg": _system_ffmpeg, "pins": _pins,
+    "patch": _patch, "lerobot-source": _lerobot_source, "lerobot": _lerobot, "hooks": _hooks, "weights": _weights,
+    "doctor": _doctor,
+}
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def verified(prefix: Path, step: Step) -> bool:
+    """The step's cheap on-disk proof (globs under the prefix); no imports, no subprocesses."""
+    return all(any(prefix.glob(pattern)) for pattern in step.verify)
+
+
+def _unwritable(prefix: Path, exc: OSError) -> EnvkitError:
+    if exc.errno == errno.ENOSPC:
+        return EnvkitError(f"Cannot write to {prefix}: the disk is full", fix="free space there or choose another --prefix")
+    return EnvkitError(f"Cannot write to {prefix}: {exc.strerror or exc}",
+                       fix="choose a --prefix you can write to (or fix its permissions / remount it read-write)")
+
+
+def _disk_note(prefix: Path) -> str:
+    try:
+        st = os.statvfs(prefix)
+    except OSError:
+        return ""
+    free = st.f_bavail * st.f_frsize
+    return f"; only {free // 1024} KiB free on its filesystem (disk full?)" if free < 64 * 1024 * 1024 else ""
+
+
+def _log_tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    tail = [ln.strip() for ln in text[-lines:] if ln.strip() and not ln.startswith("$ ")]
+    return " | ".join(tail)[-400:]
+
+
+def prepare_prefix(prefix: Path, yes: bool) -> SetupState:
+    """Create the prefix (or adopt an envkit one); refuse a foreign environment without --yes."""
+    try:
+        existing = load_state(prefix)
+    except PermissionError as exc:
+        raise _unwritable(prefix, exc) from None
+    if existing is not None:
+        return existing
+    entries = [p.name for p in prefix.iterdir()] if prefix.is_dir() else []
+    if prefix.exists() and not prefix.is_dir():
+        raise EnvkitError(f"--prefix {prefix} is a file", fix="choose a directory path for the environment")
+    if entries and not yes:
+        kind = "a conda environment" if "conda-meta" in entries else "a virtual environment" if "pyvenv.cfg" in entries else "files"
+        raise EnvkitError(f"{prefix} already holds {kind} that envkit did not create ({', '.join(sorted(entries)[:4])})",
+                          fix=f"choose another --prefix, or pass --yes to install into it (undo will then leave {prefix} itself in place)")
+    try:
+        state_dir(prefix).mkdir(parents=True, exist_ok=True)
+        state = SetupState(prefix=prefix, created_prefix=not entries)
+        state.save()
+    except OSError as exc:
+        raise _unwritable(prefix, exc) from None
+    return state
+
+
+@contextmanager
+def _locked(prefix: Path) -> Iterator[None]:
+    path = state_dir(prefix) / "lock"
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise EnvkitError(f"another envkit setup is running on {prefix}", fix="wait for it to finish, then rerun") from None
+        yield
+
+
+def command_env() -> dict[str, str]:
+    from envkit.pipconfig import read_pip_config
+
+    env = dict(os.environ)
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")  # never fetch an interpreter behind the user's back
+    env.update(read_pip_config().uv_env())
+    for var in ("VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONHOME"):
+        env.pop(var, None)  # the caller's environment must not redirect installs into the target
+    return env
+
+
+def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume_cmd: str = "envkit setup ...",
+            progress: Callable[[str, Step, int], Any] | None = None, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Run the plan in its prefix. Returns a summary dict; raises StepFailed / EnvkitError."""
+    prefix = plan.prefix
+    state = prepare_prefix(prefix, yes)
+    with _locked(prefix):
+        state.profile = plan.profile
+        changes = diff([{"id": k, **v} for k, v in state.steps.items()], plan) if state.steps else []
+        for line in changes:
+            say(f"plan change: {line}")
+        from envkit.envbuild import find_uv
+
+        try:
+            log = open(log_path(prefix), "a", encoding="utf-8")
+        except OSError as exc:
+            raise _unwritable(prefix, exc) from None
+        with log:
+            ctx = RunContext(prefix, state, log, command_env(), yes=yes, uv=find_uv(), resume_cmd=resume_cmd)
+            ctx.write(f"\n# envkit setup {plan.profile} -> {prefix} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+            skipped: list[str] = []
+            for index, step in enumerate(plan.steps, 1):
+                done = state.finished(step.id, step.digest) and verified(prefix, step)
+                if step.action == "doctor":
+                    green = (state.doctor or {}).get("verdict") == "green" and (state.doctor or {}).get("digest") == step.digest
+                    if done and green and not ctx.ran and not force_doctor:
+                        skipped.append(step.id)
+                        if progress:
+                            progress("skip", step, index)
+                        continue
+                elif done:
+                    skipped.append(step.id)
+                    if progress:
+                        progress("skip", step, index)
+                    continue
+                if progress:
+                    progress("start", step, index)
+                started = time.monotonic()
+                ctx.write(f"\n## step {step.id}: {step.title}\n")
+                try:
+                    EXECUTORS[step.action](ctx, step)
+                except _CommandFailed as exc:
+                    log_file = log_path(prefix)
+                    tail = _log_tail(log_file)
+                    raise StepFailed(
+                        f"setup step '{step.id}' ({step.title}) failed: {exc.hint or exc}{_disk_note(prefix)}. "
+                        f"Log: {log_file}" + (f" (last lines: {tail})" if tail and not exc.hint else ""),
+                        fix=f"fix the cause, then run `{resume_cmd}` again: finished steps are skipped and '{step.id}' resumes",
+                    ) from None
+                except OSError as exc:
+                    if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+                        raise StepFailed(f"setup step '{step.id}' failed: {exc}{_disk_note(prefix)}. Log: {log_path(prefix)}",
+                                         fix=f"free space / fix permissions, then run `{resume_cmd}` again") from None
+                    raise
+                state.record(step.id, step.digest, step.inputs, time.monotonic() - started)
+                ctx.ran.append(step.id)
+                if progress:
+                    progress("done", step, index)
+            state.plan = [s.to_dict() for s in plan.steps]
+            state.save()
+    return {"prefix": str(prefix), "profile": plan.profile, "ran": ctx.ran, "skipped": skipped,
+            "changes": changes, "doctor": state.doctor, "log": str(log_path(prefix))}
+
+
+# --- undo -------------------------------------------------------------------------------------
+
+
+def undo(prefix: Path) -> list[str]:
+    """Remove what setup added: hooks, pins and patches (through their backups), the prefix if setup made it."""
+    from envkit import pins
+    from envkit.hooks import remove_hooks
+
+    prefix = Path(prefix).expanduser().absolute()
+    state = load_state(prefix)
+    if state is None:
+        raise EnvkitError(f"{prefix} holds no envkit setup (no {state_dir(prefix) / 'state.json'})",
+                          fix="pass the --prefix you gave to `envkit setup`; envkit removes only what it recorded")
+    done: list[str] = []
+    for pyproject in state.pins:
+        if pins.restore_pins(Path(pyproject)):
+            done.append(f"restored {pyproject} from its backup")
+    git = shutil.which("git")
+    for entry in state.patched_trees:
+        tree = Path(entry["tree"])
+        if git and tree.is_dir() and not str(tree).startswith(str(prefix)):
+            proc = subprocess.run([git, "apply", "--reverse", entry["patch"]], cwd=tree, capture_output=True, text=True, check=False)
+            done.append(f"reversed the NPU patch in {tree}" if proc.returncode == 0
+                        else f"could not reverse the NPU patch in {tree}: {proc.stderr.strip()}")
+    if state.created_prefix:
+        shutil.rmtree(prefix)
+        done.append(f"removed {prefix} (setup created it)")
+        return done
+    for path in remove_hooks(prefix):
+        done.append(f"removed {path}")
+    if (prefix / "share" / "envkit").exists():
+        shutil.rmtree(prefix / "share" / "envkit")
+        done.append(f"removed {prefix / 'share' / 'envkit'}")
+        try:
+            (prefix / "share").rmdir()  # only when setup's weights were all it held
+        except OSError:
+            pass
+    shutil.rmtree(state_dir(prefix))
+    done.append(f"removed {state_dir(prefix)}; packages installed into this existing environment stay")
+    return done
