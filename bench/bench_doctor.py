@@ -1,14 +1,19 @@
-"""Side by side in one run, same env: `envkit doctor --no-smoke --json` vs `lerobot-info` vs a bare import.
+"""Side by side in one run, same env: `envkit doctor --no-smoke --json` vs `lerobot-info` vs a bare import,
+then the smoke (dataset cached) vs the same `lerobot-train` train + resume commands run by hand.
 
 Usage: python bench/bench_doctor.py [--prefix ENV] [--repeat N]
-Default ENV is the tests' cached healthy CPU env (.cache/envs/cpu-healthy). Prints one table:
+Default ENV is the tests' cached healthy CPU env (.cache/envs/cpu-healthy). Prints two tables:
 median/min wall seconds, exit code, and what each tool tells you (verdicts vs versions only).
+Targets: doctor without smoke <= 1.3x the bare import line; smoke <= 1.1x the hand-run commands.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import tempfile
 import statistics
 import subprocess
 import sys
@@ -57,7 +62,48 @@ def main() -> int:
         else:
             what = "imports only (a broken torchcodec >= 0.11 still imports)"
         print(f"{name:<48} {statistics.median(walls):>9.2f} {min(walls):>7.2f} {proc.returncode:>3}  {what}")
+    smoke_vs_hand(args.prefix, args.repeat)
     return 0
+
+
+def smoke_vs_hand(prefix: Path, repeat: int) -> None:
+    """The doctor's smoke (full doctor minus --no-smoke) beside the same two lerobot-train runs by hand."""
+    from envkit.doctor.smoke import SMALL_ACT
+
+    cache = ROOT / ".cache" / "bench-doctor"
+    env = {**os.environ, "ENVKIT_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "WANDB_MODE": "disabled", "TQDM_DISABLE": "1"}
+    doctor = [sys.executable, "-c", "import sys; from envkit.cli import main; sys.exit(main())", "doctor",
+              "--prefix", str(prefix), "--no-pretrained-backbone", "--json"]
+    subprocess.run(doctor, capture_output=True, env=env, check=False)  # builds and caches the tiny dataset
+    datasets = sorted((cache / "doctor").glob("tiny-lerobot-*"))
+    if not datasets:
+        print("smoke: the doctor did not build its dataset; skipped")
+        return
+    full = [timed_env(doctor, env) for _ in range(repeat)]
+    bare = [timed_env(doctor[:-1] + ["--no-smoke", "--json"], env) for _ in range(repeat)]
+    hand = []
+    for _ in range(repeat):
+        out = Path(tempfile.mkdtemp(prefix="hand-", dir=cache)) / "out"
+        train = [str(prefix / "bin" / "lerobot-train"), "--policy.type=act", "--policy.device=cpu", "--policy.push_to_hub=false",
+                 "--wandb.enable=false", "--dataset.repo_id=envkit/tiny", f"--dataset.root={datasets[-1]}", "--steps=3",
+                 "--batch_size=2", "--num_workers=0", "--save_freq=3", "--eval_freq=0", "--log_freq=1",
+                 f"--output_dir={out}", *SMALL_ACT, "--policy.pretrained_backbone_weights=null"]
+        resume = [train[0], "--resume=true", f"--config_path={out}/checkpoints/last/pretrained_model/train_config.json", "--steps=5"]
+        hand.append(timed_env(train, env) + timed_env(resume, env))
+        shutil.rmtree(out.parent, ignore_errors=True)
+    smoke = statistics.median(full) - statistics.median(bare)
+    by_hand = statistics.median(hand)
+    print(f"\n{'smoke (dataset cached)':<48} {'median s':>9}")
+    print(f"{'envkit doctor minus doctor --no-smoke':<48} {smoke:>9.2f}")
+    print(f"{'lerobot-train 3 steps + resume to 5, by hand':<48} {by_hand:>9.2f}")
+    print(f"{'ratio (target <= 1.1x)':<48} {smoke / by_hand:>8.2f}x")
+
+
+def timed_env(argv: list[str], env: dict[str, str]) -> float:
+    start = time.monotonic()
+    subprocess.run(argv, capture_output=True, env=env, check=False)
+    return time.monotonic() - start
 
 
 if __name__ == "__main__":
