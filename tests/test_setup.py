@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit.plan import Plan, SetupOptions, Step, build_plan, _finalize
+from envkit.plan import Plan, SetupOptions, build_plan
 from envkit.state import load_state
 from tests.cli_util import assert_user_error, run_envkit
 

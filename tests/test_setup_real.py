@@ -7,7 +7,6 @@ wheels are not downloaded again. The prefix path has a space and a quote on purp
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 

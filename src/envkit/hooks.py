@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envkit.errors import EnvkitError
-from envkit.state import atomic_write
+from envkit.fsutil import atomic_write
 
 if TYPE_CHECKING:
     from envkit.resolve import Resolved

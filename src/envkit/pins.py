@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from envkit.errors import EnvkitError
+from envkit.fsutil import temp_beside
 
 BACKUP_SUFFIX = ".envkit-orig"
 SIDECAR_SUFFIX = ".envkit-orig.json"
@@ -518,23 +519,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _temp_beside(path: Path, data: bytes, mode: int) -> Path:
-    """Write `data` to a temp file in `path`'s directory (same filesystem, so the rename is atomic)."""
-    import tempfile
-
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(name, mode)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    return Path(name)
-
-
 def _unwritable(path: Path, exc: OSError) -> EnvkitError:
     return EnvkitError(
         f"Cannot write {path}: {exc.strerror or exc}; nothing was changed",
@@ -595,12 +579,12 @@ def write_pins(pyproject: Path, new_text: str, *, record: Mapping[str, Any] | No
     backup_made = False
     try:
         if not existing:
-            made.append(_temp_beside(backup, current, mode))
+            made.append(temp_beside(backup, current, mode))
             os.replace(made.pop(), backup)
             backup_made = True
-        side_tmp = _temp_beside(sidecar, (json.dumps(meta, indent=2) + "\n").encode(), 0o644)
+        side_tmp = temp_beside(sidecar, (json.dumps(meta, indent=2) + "\n").encode(), 0o644)
         made.append(side_tmp)
-        new_tmp = _temp_beside(pyproject, new, mode)
+        new_tmp = temp_beside(pyproject, new, mode)
         made.append(new_tmp)
         os.replace(new_tmp, pyproject)
         os.replace(side_tmp, sidecar)
@@ -630,7 +614,7 @@ def restore_pins(pyproject: Path, *, force: bool = False) -> bool:
     if not force and current != original:
         _ours(pyproject, current)
     try:
-        tmp = _temp_beside(pyproject, original, mode)
+        tmp = temp_beside(pyproject, original, mode)
         try:
             os.replace(tmp, pyproject)
         except OSError:

@@ -270,10 +270,7 @@ def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSource
 
 
 def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSources") -> list[Step]:
-    from envkit.source import parse_source
-
     lr = resolved.lerobot
-    source = parse_source(options.lerobot) if options.lerobot else None
     kind = lr["source"]["kind"]
     extras = sorted(set(lr.get("extras", [])) | set(options.extras))
     extra_text = f"[{','.join(extras)}]" if extras else ""

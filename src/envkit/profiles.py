@@ -218,7 +218,7 @@ def _validate(table: dict[str, Any], spec: dict[str, Field], where: str, file: P
                     if key == "platform" and sub not in PLATFORMS:
                         raise EnvkitError(
                             f"Profile {file}: '{path}.{sub}' names an unknown platform; expected one of {', '.join(PLATFORMS)}",
-                            fix=f"rename the table to [platform.linux-64] or [platform.linux-aarch64]",
+                            fix="rename the table to [platform.linux-64] or [platform.linux-aarch64]",
                         )
                     if not isinstance(item, dict):
                         raise EnvkitError(f"Profile {file}: '{path}.{sub}' must be a table", fix=f"write it as [{path}.{sub}]")

@@ -22,7 +22,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,7 +31,8 @@ from typing import IO, Any, Callable
 
 from envkit.errors import EnvkitError, StepFailed
 from envkit.plan import UV, Plan, Step, diff
-from envkit.state import SetupState, atomic_write, load_state, log_path, state_dir
+from envkit.fsutil import atomic_write
+from envkit.state import SetupState, load_state, log_path, state_dir
 
 KILL_VAR = "ENVKIT_TEST_KILL_AT"
 

@@ -8,14 +8,13 @@ either the old or the new state, never half of one.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from envkit.errors import EnvkitError
+from envkit.fsutil import atomic_write
 
 SCHEMA_VERSION = 1
 STATE_DIR = ".envkit"
@@ -33,24 +32,6 @@ def state_path(prefix: Path) -> Path:
 
 def log_path(prefix: Path) -> Path:
     return state_dir(prefix) / LOG_FILE
-
-
-def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Replace `path` with `data` in one rename (same directory, so same filesystem)."""
-    path = Path(path)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envkit.errors import EnvkitError
+from envkit.fsutil import atomic_write
 
 if TYPE_CHECKING:
     from envkit.profiles import Profile
@@ -104,12 +103,7 @@ def read(root: Path) -> dict[str, Any] | None:
 
 
 def write(root: Path, data: dict[str, Any]) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=root)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, root / MANIFEST)
+    atomic_write(root / MANIFEST, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
