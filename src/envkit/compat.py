@@ -557,6 +557,10 @@ class Matrix:
         """Newest conda-forge FFmpeg of that major (feedstock branch head)."""
         return self._ffmpeg.get(int(major), {}).get("conda_forge_latest")
 
+    def act_backbone(self) -> dict[str, str]:
+        """ACT's default pretrained backbone weights: file, sha256_prefix, url, source."""
+        return dict(_section(self.raw, "act_backbone"))
+
     def pyav_backend_ok(self, lerobot: str, torchvision: str) -> tuple[bool, str]:
         """Can lerobot's pyav video backend run with this torchvision?"""
         sec = _section(self.raw, "pyav_backend")

@@ -74,7 +74,9 @@ def _context(prefix: Path | None, python: Path | None, profile_name: str | None,
 
         profile = load_profile(profile_name)  # a bad name raises EnvkitError (exit 2)
         resolved = _resolve(profile, host)
-    probe = run_probe(target, dataset.absolute() if dataset else None)
+    from envkit.assets import act_backbone
+
+    probe = run_probe(target, dataset.absolute() if dataset else None, weights=act_backbone(profile))
     ctx = Context(probe=probe, host=host, profile=profile, resolved=resolved, target=target,
                   dataset=dataset.absolute() if dataset else None, environ=dict(os.environ))
     ctx.scratch["overrides"] = _recorded_overrides(target)

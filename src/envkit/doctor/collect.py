@@ -17,7 +17,7 @@ PROBE_TIMEOUT_S = 300
 
 
 def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, str] | None = None,
-              timeout: int = PROBE_TIMEOUT_S) -> dict[str, Any]:
+              timeout: int = PROBE_TIMEOUT_S, weights: dict[str, Any] | None = None) -> dict[str, Any]:
     """One subprocess of the target's python: returns the probe's JSON document."""
     source = Path(__file__).with_name("probe.py")
     with tempfile.TemporaryDirectory(prefix="envkit-probe-") as tmp:
@@ -28,6 +28,8 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
         argv = [str(target.python), str(script)]
         if dataset is not None:
             argv += ["--dataset", str(dataset)]
+        if weights:  # which backbone file to look for, and which host to try resolving
+            argv += ["--weights-file", weights["file"], "--weights-host", weights.get("host", "")]
         env = target.environ(environ if environ is not None else os.environ)
         try:
             proc = subprocess.run(target.wrap(argv), capture_output=True, text=True, env=env, timeout=timeout, cwd=tmp, check=False)

@@ -38,7 +38,6 @@ ENV_PREFIXES = (
     "OMP_", "MKL_", "LEROBOT_", "PYTORCH_", "ENVKIT_",
 )
 SECRET = re.compile(r"TOKEN|KEY|PASSWORD|SECRET|CREDENTIAL|AUTH", re.I)
-RESNET18 = "resnet18-f37072fd.pth"
 
 
 def _err(exc: BaseException) -> dict:
@@ -423,7 +422,7 @@ def _getaddr(host: str) -> bool:
         return False
 
 
-def system_facts(hub_dir: str | None) -> dict:
+def system_facts(hub_dir: str | None, weights_file: str, weights_host: str) -> dict:
     facts = {}
     facts["disk_free_bytes"] = shutil.disk_usage(sys.prefix).free
     try:
@@ -444,11 +443,11 @@ def system_facts(hub_dir: str | None) -> dict:
         facts["hf_home_writable"] = False
         facts["hf_home_error"] = str(exc)
     if hub_dir:
-        weights = os.path.join(hub_dir, "checkpoints", RESNET18)
+        weights = os.path.join(hub_dir, "checkpoints", weights_file)
         facts["resnet18"] = {"path": weights, "present": os.path.isfile(weights)}
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     facts["hf_hub_offline"] = offline
-    facts["network"] = _resolves("download.pytorch.org")
+    facts["network"] = _resolves(weights_host) if weights_host else None
     return facts
 
 
@@ -517,6 +516,8 @@ def main(argv: list) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset")
     parser.add_argument("--no-video", action="store_true")
+    parser.add_argument("--weights-file", default="")
+    parser.add_argument("--weights-host", default="")
     args = parser.parse_args(argv)
     real_stdout = os.dup(1)
     os.dup2(2, 1)  # native code that prints must not corrupt the JSON
@@ -533,7 +534,7 @@ def main(argv: list) -> int:
         if not args.no_video:
             _timed(out, "video", video_facts, workdir)
         _timed(out, "lerobot", lerobot_facts)
-        _timed(out, "system", system_facts, (out.get("torch") or {}).get("hub_dir"))
+        _timed(out, "system", system_facts, (out.get("torch") or {}).get("hub_dir"), args.weights_file, args.weights_host)
         _timed(out, "libs", lib_facts)
         if args.dataset:
             tc = ((out.get("video") or {}).get("torchcodec") or {})

@@ -6,8 +6,6 @@ from envkit.doctor.checks._util import known, matrix, q
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
 GB = 1024**3
-RESNET18 = "resnet18-f37072fd.pth"
-RESNET18_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
 
 
 def python_version(ctx: Context) -> Outcome:
@@ -65,22 +63,27 @@ def hf_cache(ctx: Context) -> Outcome:
 
 
 def backbone_weights(ctx: Context) -> Outcome:
+    from envkit.assets import act_backbone
+
+    asset = act_backbone(ctx.profile)
+    name = asset["file"]
     sysf = ctx.section("system")
     weights = sysf.get("resnet18") or {}
     if ctx.scratch.get("no_pretrained_backbone"):
         return ok("not needed: training with --policy.pretrained_backbone_weights=null")
     if weights.get("present"):
-        return ok(f"ResNet18 ImageNet weights cached at {weights['path']}")
-    path = weights.get("path") or f"$TORCH_HOME/hub/checkpoints/{RESNET18}"
+        return ok(f"ACT backbone weights cached at {weights['path']}")
+    path = weights.get("path") or f"$TORCH_HOME/hub/checkpoints/{name}"
     offline = sysf.get("hf_hub_offline") or sysf.get("network") is False
     if not offline:
-        return ok(f"ResNet18 weights not cached; ACT downloads {RESNET18} on first use")
-    why = "HF_HUB_OFFLINE is set" if sysf.get("hf_hub_offline") else "download.pytorch.org does not resolve"
+        return ok(f"ACT backbone weights not cached; lerobot downloads {name} on first use")
+    why = "HF_HUB_OFFLINE is set" if sysf.get("hf_hub_offline") else f"{asset['host']} does not resolve"
     return fail(
-        f"ACT's default backbone needs ImageNet weights {RESNET18}, they are not at {path} and {why}: "
+        f"ACT's default backbone needs ImageNet weights {name}, they are not at {path} and {why}: "
         "lerobot-train fails with URLError after ~8 s",
-        f"on a connected machine: curl -L -o {RESNET18} {RESNET18_URL}; copy it to {q(path)} "
-        "(or train with --policy.pretrained_backbone_weights=null and tell the doctor --no-pretrained-backbone)",
+        f"on a connected machine: curl -L -o {name} {asset['url']}; then envkit setup --weights {name} "
+        f"(or copy it to {q(path)}), or train with --policy.pretrained_backbone_weights=null and tell the "
+        "doctor --no-pretrained-backbone",
     )
 
 
