@@ -40,6 +40,7 @@ demo: venv system-deps
 	$(PYTHON) -m venv $(DEMO)/venv
 	$(DEMO)/venv/bin/pip install -q $(DEMO)/dist/envkit-*.whl
 	$(DEMO)/venv/bin/envkit detect
+	for p in 5090 atlas-a2 cpu; do $(DEMO)/venv/bin/envkit resolve --profile $$p || exit 1; done
 	for p in 5090 atlas-a2; do $(DEMO)/venv/bin/envkit setup --profile $$p --dry-run --prefix $(DEMO)/$$p >/dev/null || exit 1; done
 	$(DEMO)/venv/bin/envkit setup --profile cpu --prefix $(DEMO)/cpu --yes --no-pretrained-backbone
 	$(DEMO)/venv/bin/envkit doctor --prefix $(DEMO)/cpu --profile cpu --no-pretrained-backbone
