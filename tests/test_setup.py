@@ -112,7 +112,7 @@ RUNNER_SCRIPT = textwrap.dedent("""
         Step("environment", "make dirs", "test", "commands",
              commands=(("mkdir", "-p", str(prefix / "bin")), ("touch", str(prefix / "bin" / "python"))), verify=("bin/python",)),
         Step("torch", "two commands", "test", "commands",
-             commands=(("sh", "-c", 'echo one >> "$0/calls"', str(prefix)), ("sh", "-c", 'echo two >> "$0/calls"', str(prefix))),
+             commands=(("sh", "-c", 'echo one >> "$0/bin/calls"', str(prefix)), ("sh", "-c", 'echo two >> "$0/bin/calls"', str(prefix))),
              inputs={"marker": marker}, depends=("environment",)),
         Step("hooks", "hooks", "test", "hooks", inputs={"marker": marker}, params={"spec": spec},
              verify=("etc/conda/activate.d/envkit.sh", "etc/conda/deactivate.d/envkit.sh")),
@@ -159,7 +159,7 @@ def test_killed_in_each_step_resumes_without_duplicates(tmp_path: Path, weights_
     assert dest.read_bytes() == weights_file.read_bytes()
     assert not [p for p in prefix.rglob("*.tmp")] and not [p for p in prefix.rglob(".*.tmp")]
     # the torch step was killed after its first command and ran whole on resume: 'one' twice, 'two' once
-    assert (prefix / "calls").read_text().split() == ["one", "one", "two"]
+    assert (prefix / "bin" / "calls").read_text().split() == ["one", "one", "two"]
 
 
 def test_rerun_skips_and_changed_input_reruns_only_its_steps(tmp_path: Path, weights_file: Path) -> None:
@@ -198,10 +198,11 @@ def test_existing_foreign_env_is_refused_without_yes(tmp_path: Path, weights_fil
     from envkit.runner import prepare_prefix
 
     state = prepare_prefix(prefix, yes=True)
-    assert state.created_prefix is False
+    assert state.created_prefix is False and state.preexisting == ["conda-meta/", "keep.txt"]
     assert _run_plan(prefix, weights_file).returncode == 0
     assert run_envkit("setup", "--undo", "--prefix", str(prefix)).code == 0
-    assert sorted(p.name for p in prefix.iterdir()) == ["bin", "calls", "conda-meta", "keep.txt"]
+    assert sorted(p.name for p in prefix.iterdir()) == ["conda-meta", "keep.txt"]
+    assert (prefix / "keep.txt").read_text() == "mine"
 
 
 # --- bad input on the real CLI ------------------------------------------------------------------

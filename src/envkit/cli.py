@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    from envkit import redact
+
+    redact.install()  # the one output edge: nothing printed below carries a credential
     try:
         rc = app(args=args, prog_name="envkit", standalone_mode=False)
     except EnvkitError as exc:

@@ -509,7 +509,13 @@ def read_pyproject(path: Path) -> str:
         raise EnvkitError(f"Cannot read {path}: {exc}", fix="make it a readable UTF-8 file") from None
 
 
+def real_file(pyproject: Path) -> Path:
+    """The file a (possibly symlinked) pyproject.toml is: backups live beside it, found through any link."""
+    return Path(os.path.realpath(pyproject))
+
+
 def backup_paths(pyproject: Path) -> tuple[Path, Path]:
+    pyproject = real_file(pyproject)
     return pyproject.with_name(pyproject.name + BACKUP_SUFFIX), pyproject.with_name(pyproject.name + SIDECAR_SUFFIX)
 
 
@@ -562,6 +568,7 @@ def write_pins(pyproject: Path, new_text: str, *, record: Mapping[str, Any] | No
     """
     import json
 
+    pyproject = real_file(pyproject)  # rewrite the target, never replace a symlink with a copy
     try:
         current = pyproject.read_bytes()
         mode = pyproject.stat().st_mode & 0o7777
@@ -600,6 +607,7 @@ def write_pins(pyproject: Path, new_text: str, *, record: Mapping[str, Any] | No
 
 def restore_pins(pyproject: Path, *, force: bool = False) -> bool:
     """Put the original back byte for byte and drop the backup. False when there is no backup."""
+    pyproject = real_file(pyproject)
     backup, sidecar = backup_paths(pyproject)
     if not backup.exists():
         if sidecar.exists() and not force:
@@ -611,6 +619,12 @@ def restore_pins(pyproject: Path, *, force: bool = False) -> bool:
         mode = backup.stat().st_mode & 0o7777
     except OSError as exc:
         raise EnvkitError(f"Cannot read {backup}: {exc.strerror or exc}", fix="check its permissions") from None
+    recorded = (_read_sidecar(sidecar) or {}).get("original_sha256")
+    if not force and recorded and _sha256(original) != recorded:
+        raise EnvkitError(
+            f"{backup} was changed after envkit made it (its sha256 {_sha256(original)[:12]}... is not the original_sha256 "
+            f"{recorded[:12]}... recorded in {sidecar.name}), so it may not be lerobot's original; nothing was restored",
+            fix=f"check {backup.name} by hand; if it is the file to keep, run `envkit pins --restore --force`")
     if not force and current != original:
         _ours(pyproject, current)
     try:

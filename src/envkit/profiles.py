@@ -85,6 +85,19 @@ def _cann(value: Any) -> str | None:
     return None
 
 
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_table(value: Any) -> str | None:
+    """The hooks export these names: a name the shell rejects must fail at load, not after the installs."""
+    for name, val in value.items():
+        if not _VAR_NAME.fullmatch(name):
+            return f"variable names of letters, digits and '_' that do not start with a digit ({name!r} is not one)"
+        if "\x00" in val:
+            return f"values without NUL characters ({name!r} has one)"
+    return None
+
+
 _INDEX = {
     "name": Field("str", "an index name such as 'pytorch-cpu'"),
     "url": Field("str", "the index URL (a PEP 503 simple index)", check=_matches(r"(https?|file)://\S+", "an http(s):// or file:// URL")),
@@ -131,7 +144,7 @@ _OVERLAY = {
     "lerobot": Field("table", "a [lerobot] table", _LEROBOT),
     "hardware": Field("table", "a [hardware] table", _HARDWARE),
     "indexes": Field("list[table]", "an array of index tables", _INDEX),
-    "env": Field("map[str]", "NAME = \"value\" pairs"),
+    "env": Field("map[str]", "NAME = \"value\" pairs", check=_env_table),
 }
 SPEC: dict[str, Field] = {
     "schema_version": Field("int", f"the integer {SCHEMA_VERSION}"),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from envkit.backends import get_backend
 from envkit.backends.base import ARCH_OF_PLATFORM, Conflict, Context, TorchChoice
 from envkit.errors import EnvkitError
-from envkit.source import LerobotSource, parse_source
+from envkit.source import LerobotSource, parse_source, ref_kind
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -306,6 +306,9 @@ def resolve(
     if isinstance(source, str):
         source = parse_source(source)
     source = source or parse_source(view.lerobot["source"])
+    if source.kind == "git" and source.ref and ref_kind(source.ref) == "branch":
+        warnings.append(f"lerobot comes from git ref {source.ref!r}, a branch (allowed by --allow-branch): it moves, so this "
+                        "environment cannot be rebuilt as it is; pin a commit to make it reproducible")
 
     target_host = host if host is not None and host.platform == platform and backend.detected(host) else None
     if host is not None:

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from envkit import installed, ownership
 from envkit.errors import EnvkitError, StepFailed
 from envkit.plan import UV, Plan, Step, diff
 from envkit.fsutil import atomic_write
+from envkit.redact import redact
 from envkit.state import SetupState, load_state, log_path, state_dir
 
 KILL_VAR = "ENVKIT_TEST_KILL_AT"
@@ -54,10 +56,11 @@ class RunContext:
     resume_cmd: str = "envkit setup ..."
     ran: list[str] = field(default_factory=list)
     doctor_output: dict[str, Any] | None = None
+    reinstall: tuple[str, ...] = ()  # distributions found broken: the step's uv installs reinstall them
 
     def write(self, text: str) -> None:
         try:
-            self.log.write(text)
+            self.log.write(redact(text))  # the log is an output edge: no credential in it
             self.log.flush()
         except OSError:
             pass  # a full disk must not hide the real failure behind a log error
@@ -72,24 +75,54 @@ class RunContext:
             env: dict[str, str] | None = None) -> str:
         """Run one argv (never a shell), output into the log; return stdout when capture is set."""
         argv = [self.uv if a == UV and i == 0 else a for i, a in enumerate(argv)]
+        argv += self.reinstall_args(argv)
         self.write(f"$ {shlex.join(argv)}" + (f"   (in {cwd})" if cwd else "") + "\n")
         kill_after = _kill_after(step.id)
         try:
             proc = subprocess.Popen(argv, cwd=cwd, env=env or self.env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE if capture else self.log, stderr=self.log, text=True)
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture else subprocess.STDOUT,
+                                    text=True, errors="replace")
         except FileNotFoundError:
             raise _CommandFailed(argv, 127, f"{argv[0]} is not installed or not on PATH") from None
-        try:
-            out, _ = proc.communicate(timeout=kill_after)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            os.kill(os.getpid(), signal.SIGKILL)
-            raise  # unreachable
-        if capture and out:
+        if capture:
+            try:
+                out, err = proc.communicate(timeout=kill_after)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                os.kill(os.getpid(), signal.SIGKILL)
+                raise  # unreachable
+            self.write(err or "")
             self.write(out if len(out) < 20000 else out[-20000:])
+        else:
+            # Line by line through ctx.write: the installer's own messages are redacted like ours,
+            # and the log's mtime follows the work (undo bounds a killed step's leftovers by it).
+            assert proc.stdout is not None
+            out = ""
+            timer = None
+            if kill_after is not None:
+                import threading
+
+                def die() -> None:
+                    proc.kill()
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+                timer = threading.Timer(kill_after, die)
+                timer.daemon = True
+                timer.start()
+            for line in proc.stdout:
+                self.write(line)
+            proc.wait()
+            if timer is not None:
+                timer.cancel()
         if proc.returncode != 0:
             raise _CommandFailed(argv, proc.returncode)
         return out or ""
+
+    def reinstall_args(self, argv: Sequence[str]) -> list[str]:
+        """`uv pip install` skips what it finds installed: a broken distribution must be named to be repaired."""
+        if not self.reinstall or list(argv[1:3]) != ["pip", "install"] or argv[0] != self.uv:
+            return []
+        return [arg for name in self.reinstall for arg in ("--reinstall-package", name)]
 
 
 def _kill_after(step_id: str) -> float | None:
@@ -341,38 +374,70 @@ def _log_tail(path: Path, lines: int = 3) -> str:
     return " | ".join(tail)[-400:]
 
 
+def _foreign_entries(prefix: Path) -> list[str]:
+    return sorted(p.name for p in prefix.iterdir() if p.name != ".envkit") if prefix.is_dir() else []
+
+
 def prepare_prefix(prefix: Path, yes: bool) -> SetupState:
-    """Create the prefix (or adopt an envkit one); refuse a foreign environment without --yes."""
+    """Create the prefix (or adopt an envkit one) and take its inventory before anything is written.
+
+    A non-empty directory envkit did not make is refused without --yes; with --yes every file in it
+    is copied to .envkit/backup/ first, so undo can give each one back byte for byte.
+    """
     try:
         existing = load_state(prefix)
     except PermissionError as exc:
         raise _unwritable(prefix, exc) from None
     if existing is not None:
+        if existing.preexisting is not None and len(existing.backed_up) < sum(1 for r in existing.preexisting if not r.endswith("/")):
+            _backup(existing)  # killed while backing up: nothing else was written yet, finish the copies
         return existing
-    entries = [p.name for p in prefix.iterdir()] if prefix.is_dir() else []
-    if prefix.exists() and not prefix.is_dir():
+    if os.path.lexists(prefix) and not prefix.is_dir():
         raise EnvkitError(f"--prefix {prefix} is a file", fix="choose a directory path for the environment")
+    created = not os.path.lexists(prefix)
+    entries = _foreign_entries(prefix)
     if entries and not yes:
         kind = "a conda environment" if "conda-meta" in entries else "a virtual environment" if "pyvenv.cfg" in entries else "files"
-        raise EnvkitError(f"{prefix} already holds {kind} that envkit did not create ({', '.join(sorted(entries)[:4])})",
-                          fix=f"choose another --prefix, or pass --yes to install into it (undo will then leave {prefix} itself in place)")
+        raise EnvkitError(f"{prefix} already holds {kind} that envkit did not create ({', '.join(entries[:4])})",
+                          fix=f"choose another --prefix (an empty or new directory), or pass --yes to install into it: envkit then "
+                              f"backs up every file there first and undo puts them back")
+    preexisting, size = ownership.take_inventory(prefix) if entries else ([], 0)
+    if size > ownership.BACKUP_LIMIT:
+        raise EnvkitError(f"{prefix} already holds {size >> 20} MiB of files envkit did not create; setup backs up everything "
+                          f"it might overwrite before writing and copies at most {ownership.BACKUP_LIMIT >> 20} MiB",
+                          fix="choose a new or empty --prefix")
     try:
         state_dir(prefix).mkdir(parents=True, exist_ok=True)
-        state = SetupState(prefix=prefix, created_prefix=not entries)
+        state = SetupState(prefix=prefix, created_prefix=created, preexisting=preexisting)
         state.save()
+        if preexisting:
+            _backup(state)
     except OSError as exc:
         raise _unwritable(prefix, exc) from None
     return state
 
 
+def _backup(state: SetupState) -> None:
+    try:
+        ownership.backup_preexisting(state)
+    except OSError as exc:
+        raise _unwritable(state.prefix, exc) from None
+
+
 @contextmanager
-def _locked(prefix: Path) -> Iterator[None]:
+def _locked(prefix: Path, what: str = "setup") -> Iterator[None]:
+    """One process at a time per prefix: setup and undo take the same lock."""
     path = state_dir(prefix) / "lock"
-    with open(path, "a") as handle:
+    try:
+        handle = open(path, "a")
+    except OSError as exc:
+        raise _unwritable(prefix, exc) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise EnvkitError(f"another envkit setup is running on {prefix}", fix="wait for it to finish, then rerun") from None
+            raise EnvkitError(f"another envkit setup or undo is running on {prefix}, so this {what} did not start",
+                              fix="wait for it to finish, then rerun") from None
         yield
 
 
@@ -387,16 +452,27 @@ def command_env() -> dict[str, str]:
     return env
 
 
+def _step_done(prefix: Path, state: SetupState, step: Step) -> tuple[bool, list[str]]:
+    """Finished with these inputs and still there: the globs hold and every distribution it installed is intact."""
+    if not state.finished(step.id, step.digest) or not verified(prefix, step):
+        return False, []
+    broken = installed.missing(prefix, state.steps[step.id].get("dists") or {})
+    return not broken, broken
+
+
 def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume_cmd: str = "envkit setup ...",
             progress: Callable[[str, Step, int], Any] | None = None, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run the plan in its prefix. Returns a summary dict; raises StepFailed / EnvkitError."""
     prefix = plan.prefix
-    state = prepare_prefix(prefix, yes)
+    prepare_prefix(prefix, yes)
     with _locked(prefix):
+        state = load_state(prefix) or prepare_prefix(prefix, yes)  # read again under the lock: an undo may have run
+        if state.preexisting is not None:
+            ownership.claim_interrupted(state)  # a killed step's leftovers are setup's, not the user's
         state.profile = plan.profile
         changes = diff([{"id": k, **v} for k, v in state.steps.items()], plan) if state.steps else []
         for line in changes:
-            say(f"plan change: {line}")
+            say(redact(f"plan change: {line}"))
         from envkit.envbuild import find_uv
 
         try:
@@ -408,7 +484,7 @@ def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume
             ctx.write(f"\n# envkit setup {plan.profile} -> {prefix} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
             skipped: list[str] = []
             for index, step in enumerate(plan.steps, 1):
-                done = state.finished(step.id, step.digest) and verified(prefix, step)
+                done, broken = _step_done(prefix, state, step)
                 if step.action == "doctor":
                     green = (state.doctor or {}).get("verdict") == "green" and (state.doctor or {}).get("digest") == step.digest
                     if done and green and not ctx.ran and not force_doctor:
@@ -421,15 +497,25 @@ def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume
                     if progress:
                         progress("skip", step, index)
                     continue
+                if broken:
+                    say(f"repair {step.id}: {', '.join(installed.dist_name(d) for d in broken)} no longer intact in {prefix}")
+                    ctx.write(f"# {step.id}: broken since it finished: {', '.join(broken)}\n")
+                ctx.reinstall = tuple(installed.dist_name(d) for d in broken)
                 if progress:
                     progress("start", step, index)
                 started = time.monotonic()
+                started_ns = time.time_ns()
+                before = installed.snapshot(prefix)
+                if state.preexisting is not None:
+                    state.in_flight = {"step": step.id, "started_ns": started_ns}
+                    state.save()  # before the step writes: undo can attribute what a kill leaves
                 ctx.write(f"\n## step {step.id}: {step.title}\n")
                 try:
                     EXECUTORS[step.action](ctx, step)
                 except _CommandFailed as exc:
                     log_file = log_path(prefix)
                     tail = _log_tail(log_file)
+                    _claim(state, started_ns)
                     raise StepFailed(
                         f"setup step '{step.id}' ({step.title}) failed: {exc.hint or exc}{_disk_note(prefix)}. "
                         f"Log: {log_file}" + (f" (last lines: {tail})" if tail and not exc.hint else ""),
@@ -440,29 +526,124 @@ def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume
                         raise StepFailed(f"setup step '{step.id}' failed: {exc}{_disk_note(prefix)}. Log: {log_path(prefix)}",
                                          fix=f"free space / fix permissions, then run `{resume_cmd}` again") from None
                     raise
+                except EnvkitError:
+                    _claim(state, started_ns)
+                    raise
+                ctx.reinstall = ()
+                _claim(state, started_ns)
+                dists = installed.record(prefix, before, state.steps.get(step.id, {}).get("dists"))
+                for other in state.steps.values():  # a later install replaced an earlier step's version: it is this step's now
+                    for gone in [d for d in other.get("dists") or {} if not (prefix / d).is_dir()]:
+                        other["dists"].pop(gone)
                 state.record(step.id, step.digest, step.inputs, time.monotonic() - started)
+                if dists:
+                    state.steps[step.id]["dists"] = dists
+                    state.save()
                 ctx.ran.append(step.id)
                 if progress:
                     progress("done", step, index)
             state.plan = [s.to_dict() for s in plan.steps]
             state.save()
     return {"prefix": str(prefix), "profile": plan.profile, "ran": ctx.ran, "skipped": skipped,
-            "changes": changes, "doctor": state.doctor, "log": str(log_path(prefix))}
+            "changes": [redact(c) for c in changes], "doctor": state.doctor, "log": str(log_path(prefix))}
+
+
+def _claim(state: SetupState, started_ns: int) -> None:
+    """Record what the step made (also when it failed: its partial files are setup's to remove)."""
+    if state.preexisting is None:
+        return
+    try:
+        ownership.claim(state, started_ns)
+        state.in_flight = None
+        state.save()
+    except OSError:
+        pass  # a full disk: in_flight stays recorded and the next setup or undo claims the step's files
 
 
 # --- undo -------------------------------------------------------------------------------------
 
 
-def undo(prefix: Path) -> list[str]:
-    """Remove what setup added: hooks, pins and patches (through their backups), the prefix if setup made it."""
-    from envkit import pins
-    from envkit.hooks import remove_hooks
+def _check_undo_target(prefix: Path) -> None:
+    if prefix.is_symlink():
+        raise EnvkitError(f"--prefix {prefix} is a symbolic link (to {os.readlink(prefix)}); undo does not follow links, "
+                          "so it cannot be sure which directory setup recorded",
+                          fix=f"pass the directory itself: envkit setup --undo --prefix {prefix.resolve()}")
+    if not prefix.is_dir():
+        raise EnvkitError(f"{prefix} holds no envkit setup (it does not exist), so there is nothing to undo",
+                          fix="pass the --prefix you gave to `envkit setup`")
+    if not os.access(prefix, os.W_OK):
+        why = "is on a read-only filesystem" if _read_only(prefix) else "is not writable by you"
+        raise EnvkitError(f"Cannot undo in {prefix}: it {why}; nothing was removed",
+                          fix=f"remount {prefix} read-write (or run as its owner), then rerun `envkit setup --undo`")
 
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def undo(prefix: Path, *, yes: bool = False, confirm: Callable[[str], bool] | None = None) -> list[str]:
+    """Give the prefix back: remove what setup recorded as its own, restore what it replaced, leave the rest.
+
+    Unknown entries (neither there before setup nor made by it) are left in place; undo refuses
+    when there are any unless `yes` (or `confirm` says so), because the user may have meant them
+    to go with the environment and should decide.
+    """
     prefix = Path(prefix).expanduser().absolute()
+    _check_undo_target(prefix)
     state = load_state(prefix)
     if state is None:
         raise EnvkitError(f"{prefix} holds no envkit setup (no {state_dir(prefix) / 'state.json'})",
                           fix="pass the --prefix you gave to `envkit setup`; envkit removes only what it recorded")
+    with _locked(prefix, "undo"):
+        state = load_state(prefix) or state
+        if state.preexisting is None:
+            return _undo_legacy(prefix, state)
+        ownership.claim_interrupted(state)
+        unknown = ownership.survey(state, None, None).unknown
+        if unknown and not yes:
+            shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            question = (f"{prefix} holds {len(unknown)} entr{'y' if len(unknown) == 1 else 'ies'} setup did not create ({shown}); "
+                        "undo removes only setup's own files and leaves these. Go on?")
+            if confirm is None or not confirm(question):
+                raise EnvkitError(f"{prefix} holds {len(unknown)} entr{'y' if len(unknown) == 1 else 'ies'} that setup did not create "
+                                  f"({shown}); nothing was removed",
+                                  fix="move them elsewhere if they should survive outside the prefix, or rerun with --yes: undo "
+                                      "then removes only what setup recorded and leaves these where they are")
+        done: list[str] = []
+        done += _undo_sources(prefix, state)
+        removed = ownership.remove_owned(state)
+        if removed:
+            done.append(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'} setup created in {prefix} "
+                        f"({', '.join(sorted(removed)[:6])}{', ...' if len(removed) > 6 else ''})")
+        for rel in ownership.restore_backups(state):
+            done.append(f"restored {prefix / rel} from the backup setup took before writing")
+        for rel in unknown:
+            done.append(f"left {prefix / rel}: setup did not create it")
+        try:
+            shutil.rmtree(state_dir(prefix))
+        except OSError as exc:
+            raise ownership._fs_error(prefix, state_dir(prefix), exc) from None
+        done.append(f"removed {state_dir(prefix)} (setup's record, log and backups)")
+    if state.created_prefix:
+        if os.path.ismount(prefix):
+            done.append(f"left {prefix}: it is a mount point")
+        elif any(prefix.iterdir()):
+            done.append(f"left {prefix}: setup created it, but it still holds what setup did not create")
+        else:
+            prefix.rmdir()
+            done.append(f"removed {prefix} (setup created it)")
+    else:
+        done.append(f"left {prefix} itself: it existed before setup")
+    return done
+
+
+def _undo_sources(prefix: Path, state: SetupState) -> list[str]:
+    """Pins and patches in the user's lerobot tree: restored from their backups, reversed."""
+    from envkit import pins
+
     done: list[str] = []
     for pyproject in state.pins:
         if pins.restore_pins(Path(pyproject)):
@@ -470,23 +651,29 @@ def undo(prefix: Path) -> list[str]:
     git = shutil.which("git")
     for entry in state.patched_trees:
         tree = Path(entry["tree"])
-        if git and tree.is_dir() and not str(tree).startswith(str(prefix)):
+        if not tree.is_dir():
+            done.append(f"left the NPU patch record of {tree}: the tree is gone")
+        elif git and not str(tree).startswith(str(prefix)):
             proc = subprocess.run([git, "apply", "--reverse", entry["patch"]], cwd=tree, capture_output=True, text=True, check=False)
             done.append(f"reversed the NPU patch in {tree}" if proc.returncode == 0
                         else f"could not reverse the NPU patch in {tree}: {proc.stderr.strip()}")
-    if state.created_prefix:
-        shutil.rmtree(prefix)
-        done.append(f"removed {prefix} (setup created it)")
-        return done
-    for path in remove_hooks(prefix):
-        done.append(f"removed {path}")
-    if (prefix / "share" / "envkit").exists():
-        shutil.rmtree(prefix / "share" / "envkit")
-        done.append(f"removed {prefix / 'share' / 'envkit'}")
-        try:
-            (prefix / "share").rmdir()  # only when setup's weights were all it held
-        except OSError:
-            pass
-    shutil.rmtree(state_dir(prefix))
-    done.append(f"removed {state_dir(prefix)}; packages installed into this existing environment stay")
+    return done
+
+
+def _undo_legacy(prefix: Path, state: SetupState) -> list[str]:
+    """A state written before setup kept an inventory: remove only the files envkit itself writes."""
+    from envkit.hooks import remove_hooks
+
+    done = _undo_sources(prefix, state)
+    try:
+        for path in remove_hooks(prefix):
+            done.append(f"removed {path}")
+        if (prefix / "share" / "envkit").exists():
+            shutil.rmtree(prefix / "share" / "envkit")
+            done.append(f"removed {prefix / 'share' / 'envkit'}")
+        shutil.rmtree(state_dir(prefix))
+    except OSError as exc:
+        raise ownership._fs_error(prefix, prefix, exc) from None
+    done.append(f"removed {state_dir(prefix)}; this prefix was set up by an envkit that kept no inventory, so the "
+                "packages stay: remove the directory yourself if it held nothing else")
     return done

@@ -86,6 +86,26 @@ def _declares_lerobot(pyproject: Path) -> bool:
     return isinstance(name, str) and name.replace("_", "-").lower() == "lerobot"
 
 
+_COMMIT = re.compile(r"[0-9a-fA-F]{7,40}")
+_TAG = re.compile(r"v?\d+(\.\d+)+([._-]?(a|b|rc|post|dev)\d*)*")
+ALLOW_BRANCH_VAR = "ENVKIT_ALLOW_BRANCH"  # set by --allow-branch for the whole invocation (and its children)
+
+
+def ref_kind(ref: str) -> str:
+    """'commit', 'tag' or 'branch': without the network a ref that is neither a hash nor a version is taken for a branch."""
+    if _COMMIT.fullmatch(ref):
+        return "commit"
+    if _TAG.fullmatch(ref):
+        return "tag"
+    return "branch"
+
+
+def branch_allowed() -> bool:
+    import os
+
+    return os.environ.get(ALLOW_BRANCH_VAR) == "1"
+
+
 def parse_source(text: str) -> LerobotSource:
     text = text.strip()
     if not text:
@@ -115,6 +135,11 @@ def parse_source(text: str) -> LerobotSource:
         url, _, ref = req.url[len("git+"):].rpartition("@")
         if not url or "/" in ref or not ref:
             raise EnvkitError(f"The git source {text!r} does not name a commit or tag", fix="append @<commit> so the environment is reproducible")
+        if ref_kind(ref) == "branch" and not branch_allowed():
+            raise EnvkitError(
+                f"The git source {text!r} names {ref!r}, which is neither a commit hash (7-40 hex digits) nor a version tag "
+                f"(v1.2.3): a branch moves, so the same command would build a different environment tomorrow",
+                fix=f"pin the commit it points at now (git ls-remote {url} {ref}), or pass --allow-branch to accept a moving ref")
         return LerobotSource("git", text, requirement=str(req), extras=extras, url=url, ref=ref)
     return LerobotSource("pypi", text, requirement=str(req), specifier=str(req.specifier), extras=extras)
 

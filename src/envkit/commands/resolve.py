@@ -15,10 +15,18 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option(None, "--host", help="Resolve against these host facts (envkit detect --json output)."),
         platform: str = typer.Option(None, "--platform", help="linux-64 or linux-aarch64 (default: this host's, if the profile targets it)."),
         as_json: bool = typer.Option(False, "--json", help="Print the resolved tuple as JSON."),
+        allow_branch: bool = typer.Option(False, "--allow-branch", help="Accept a --lerobot git ref that is a branch (not reproducible: warned)."),
     ) -> None:
         """Turn a profile into one exact tuple for its target, and say why (exit 1 on a conflict)."""
         from envkit.profiles import load_profile
         from envkit.resolve import resolve
+
+        if allow_branch:
+            import os
+
+            from envkit.source import ALLOW_BRANCH_VAR
+
+            os.environ[ALLOW_BRANCH_VAR] = "1"
 
         resolved = resolve(load_profile(profile), host_facts(host), lerobot, platform)
         if as_json:

@@ -39,7 +39,8 @@ def setup(
     weights: Optional[Path] = typer.Option(None, "--weights", help="resnet18-f37072fd.pth to place in TORCH_HOME for offline use."),
     offline: bool = typer.Option(False, "--offline", help="Hooks set HF_HUB_OFFLINE=1 and HF_DATASETS_OFFLINE=1."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (steps, commands, files, why) and change nothing."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Allow system packages (apt-get) and installing into an existing non-envkit env."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Allow system packages (apt-get) and installing into an existing non-envkit "
+                             "directory (its files are backed up first); with --undo: leave files setup did not create and go on."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan (with --dry-run) or the result as JSON."),
     visible_devices: Optional[str] = typer.Option(None, "--visible-devices", help="GPU/NPU ids the hooks expose, e.g. 0,1."),
     doctor: bool = typer.Option(False, "--doctor", help="Run the doctor again even when nothing changed."),
@@ -50,7 +51,8 @@ def setup(
     platform: Optional[str] = typer.Option(None, "--platform", help="linux-64 or linux-aarch64 (default: this host's, if the profile targets it)."),
     no_pretrained_backbone: bool = typer.Option(False, "--no-pretrained-backbone",
                                                 help="You train with --policy.pretrained_backbone_weights=null: the doctor does not ask for ResNet18 weights."),
-    undo: bool = typer.Option(False, "--undo", help="Remove what setup added at --prefix (hooks, pins, patches, the prefix it created)."),
+    allow_branch: bool = typer.Option(False, "--allow-branch", help="Accept a --lerobot git ref that is a branch (not reproducible: warned)."),
+    undo: bool = typer.Option(False, "--undo", help="Remove exactly what setup recorded at --prefix, restore what it replaced, leave the rest (docs/safety.md)."),
 ) -> None:
     """Set up a LeRobot training environment from a profile, step by step, resumable, ending with the doctor."""
     from envkit.errors import EnvkitError
@@ -59,9 +61,16 @@ def setup(
     if undo:
         from envkit.runner import undo as do_undo
 
-        for line in do_undo(prefix):
+        ask = (lambda question: typer.confirm(question, default=False)) if sys.stdin.isatty() and sys.stderr.isatty() else None
+        for line in do_undo(prefix, yes=yes, confirm=ask):
             typer.echo(line)
         return
+    if allow_branch:
+        import os
+
+        from envkit.source import ALLOW_BRANCH_VAR
+
+        os.environ[ALLOW_BRANCH_VAR] = "1"  # the children (the doctor step) resolve the same source
     if not profile:
         raise EnvkitError("envkit setup needs --profile", fix="envkit setup --profile cpu (envkit profiles lists them)")
     from envkit.commands.common import emit_json, host_facts
@@ -100,6 +109,8 @@ def setup(
         else:
             typer.echo(plan.render(), nl=False)
         return
+    for warning in plan.warnings if not as_json else ():
+        typer.echo(f"warning: {warning}", err=True)
     summary = _execute(plan, options, as_json, doctor, _resume_command())
     if as_json:
         emit_json(summary)

@@ -41,12 +41,40 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
     if proc.returncode == 97 and target.hook:
         raise EnvkitError(f"sourcing the activation hook {target.hook} failed: {proc.stderr.strip()[-400:]}",
                           fix=f"fix or remove {target.hook} (envkit setup rewrites it)", exit_code=1)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
+    docs = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                docs.append(json.loads(line))
+            except ValueError:
+                pass
+    if not docs:
+        # Nothing a probe prints came back: whatever this is, it is not a Python envkit can examine.
+        what = f"{target.source} {target.prefix if target.source == '--prefix' and target.prefix else target.python}"
+        stderr = " ".join(proc.stderr.split())[-300:]
         raise EnvkitError(
-            f"the probe failed in {target.python} (exit {proc.returncode}): {proc.stderr.strip()[-600:]}",
-            fix="the target python must be able to run a stdlib-only script (Python >= 3.8)", exit_code=1)
-    return json.loads(lines[-1])
+            f"{what} is not a Python interpreter the doctor can examine: running its probe with {target.python} "
+            f"printed no probe facts (exit {proc.returncode}{': ' + stderr if stderr else ', no message'})",
+            fix="pass the environment you train in: --prefix ENV_ROOT, or --python ENV_ROOT/bin/python (Python >= 3.8)")
+    doc = docs[-1]
+    if doc.pop("envkit_probe_partial", False):
+        stage = doc.pop("envkit_probe_stage", "?")
+        doc[stage] = _crashed(stage, proc.returncode, proc.stderr)
+        doc["probe_crash"] = {"stage": stage, "exit": proc.returncode}
+    return doc
+
+
+def _crashed(stage: str, code: int, stderr: str) -> dict[str, Any]:
+    """The section the interpreter died in, as that section's own error (torch: an import error)."""
+    import signal
+
+    try:
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited {code}"
+    except ValueError:
+        how = f"was killed by signal {-code}"
+    what = "importing torch" if stage == "torch" else f"the probe's {stage} section"
+    error = {"type": "crash", "message": f"the interpreter {how} while {what}", "traceback": stderr.strip()[-4000:]}
+    return {"import_error": error} if stage == "torch" else {"probe_error": error}
 
 
 def host_facts() -> dict[str, Any]:

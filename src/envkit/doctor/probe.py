@@ -44,7 +44,15 @@ def _err(exc: BaseException) -> dict:
     return {"type": type(exc).__name__, "message": str(exc)[:4000], "traceback": traceback.format_exc()[-6000:]}
 
 
+_REAL_STDOUT = None  # the fd the final document goes to (stdout proper is redirected to stderr)
+
+
 def _timed(out: dict, name: str, fn, *args) -> None:
+    if _REAL_STDOUT is not None:
+        # What is known so far, marked partial: if native code kills the interpreter in this
+        # section (a segfault importing torch), envkit still knows where and what came before.
+        partial = dict(out, envkit_probe_partial=True, envkit_probe_stage=name)
+        os.write(_REAL_STDOUT, (json.dumps(partial, default=str) + "\n").encode())
     start = time.monotonic()
     try:
         out[name] = fn(*args)
@@ -488,7 +496,13 @@ def dataset_facts(root: str, video_ok: bool) -> dict:
     except (OSError, ValueError) as exc:
         facts["info_error"] = "%s: %s" % (type(exc).__name__, exc)
         return facts
-    features = info.get("features") or {}
+    if not isinstance(info, dict):
+        facts["info_error"] = "it holds a JSON %s, not an object" % type(info).__name__
+        return facts
+    # lerobot reads these three before anything else; a file without them cannot be a dataset's
+    facts["info_missing"] = [k for k, kind in (("total_episodes", int), ("fps", (int, float)), ("features", dict))
+                             if not isinstance(info.get(k), kind) or isinstance(info.get(k), bool)]
+    features = info.get("features") if isinstance(info.get("features"), dict) else {}
     facts.update(codebase_version=info.get("codebase_version"), fps=info.get("fps"),
                  total_episodes=info.get("total_episodes"), total_frames=info.get("total_frames"),
                  features={k: {"dtype": v.get("dtype"), "shape": v.get("shape")} for k, v in features.items() if isinstance(v, dict)},
@@ -519,8 +533,10 @@ def main(argv: list) -> int:
     parser.add_argument("--weights-file", default="")
     parser.add_argument("--weights-host", default="")
     args = parser.parse_args(argv)
+    global _REAL_STDOUT
     real_stdout = os.dup(1)
     os.dup2(2, 1)  # native code that prints must not corrupt the JSON
+    _REAL_STDOUT = real_stdout
     out = {"probe_version": PROBE_VERSION}
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="envkit-probe-")

@@ -217,6 +217,8 @@ def check(
     from envkit.resolve import resolve
 
     layers = list(LAYERS) if layer == "all" else [layer]
+    if any(l not in LAYERS for l in layers):
+        raise EnvkitError(f"--layer {layer!r} is not a layer", fix="pass --layer conda, pypi or all")
     uv_ver: str | None = None
     results = []
     for prof, plats in _select(profiles, platforms, layers):
@@ -309,7 +311,7 @@ def read_lock(profile_dir: Path) -> LockSet:
     if man is None or not path.is_file():
         raise EnvkitError(f"{root} holds no lock (conda-lock.yml and manifest.json)",
                           fix=f"lock it first: envkit lock --profile {root.name} --lockfiles {root.parent}")
-    lock_data = lockfile.read(path)
+    lock_data = lockfile.read_checked(path)
     pypi_layer = man["layers"].get("pypi", {})
     return LockSet(
         profile=man["profile"], root=root, platforms=tuple(lock_data.metadata.platforms), manifest=man, lockfile=lock_data,

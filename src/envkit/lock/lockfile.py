@@ -55,6 +55,18 @@ def read(path: Path) -> Any:
     return parse_conda_lock_file(path)
 
 
+def read_checked(path: Path) -> Any:
+    """`read`, with a malformed file (YAML, or not conda-lock's model) as one clear error."""
+    from envkit.errors import EnvkitError
+
+    try:
+        return read(path)
+    except Exception as exc:  # noqa: BLE001 - yaml and pydantic raise their own types; all mean a bad file
+        first = " ".join(str(exc).split())[:300]
+        raise EnvkitError(f"{path} is not a valid conda-lock file ({type(exc).__name__}: {first})",
+                          fix=f"restore it from version control, or re-lock: envkit lock --profile {path.parent.name}") from None
+
+
 def write(path: Path, profile: str, entries: list[Any], channels: list[str], platforms: list[str],
           content_hash: dict[str, str], source: str, custom: dict[str, str]) -> None:
     """Write atomically: a reader never sees half a lockfile."""

@@ -96,10 +96,39 @@ def read(root: Path) -> dict[str, Any] | None:
         data = json.loads(path.read_text())
     except ValueError as exc:
         raise EnvkitError(f"{path} is not valid JSON ({exc})", fix=f"re-lock: envkit lock --profile {root.name}") from None
+    if not isinstance(data, dict):
+        raise EnvkitError(f"{path} holds a JSON {type(data).__name__}, not the manifest object envkit writes "
+                          "(schema_version, profile, layers, outputs)",
+                          fix=f"restore it from version control, or re-lock: envkit lock --profile {root.name}")
     if data.get("schema_version") != SCHEMA_VERSION or not isinstance(data.get("layers"), dict):
         raise EnvkitError(f"{path} has an unknown layout (schema_version {data.get('schema_version')!r})",
                           fix=f"re-lock with this envkit: envkit lock --profile {root.name}")
+    _validate(path, root, data)
     return data
+
+
+def _validate(path: Path, root: Path, data: dict[str, Any]) -> None:
+    """Every field `--check` and `--from-lock` read has the shape `envkit lock` writes."""
+    def bad(where: str, why: str) -> EnvkitError:
+        return EnvkitError(f"{path}: {where} {why}", fix=f"restore it from version control, or re-lock: envkit lock --profile {root.name}")
+
+    if not isinstance(data.get("profile"), str):
+        raise bad("'profile'", "must be the profile name (a string)")
+    if not isinstance(data.get("outputs", {}), dict) or not all(isinstance(v, str) for v in data.get("outputs", {}).values()):
+        raise bad("'outputs'", "must map file names to sha256 strings")
+    for layer, platforms in data["layers"].items():
+        if not isinstance(platforms, dict):
+            raise bad(f"layers.{layer}", f"is a {type(platforms).__name__}, not an object of platform -> entry")
+        for platform, entry in platforms.items():
+            where = f"layers.{layer}.{platform}"
+            if not isinstance(entry, dict):
+                raise bad(where, f"is a {type(entry).__name__} ({json.dumps(entry)[:40]}), not an entry object with 'inputs'")
+            if not isinstance(entry.get("inputs"), dict):
+                raise bad(f"{where}.inputs", "is missing or not an object")
+            if layer == "pypi" and not isinstance(entry.get("file"), str):
+                raise bad(f"{where}.file", "is missing or not a file name")
+            if not isinstance(entry.get("find_links", []), list):
+                raise bad(f"{where}.find_links", "must be a list")
 
 
 def write(root: Path, data: dict[str, Any]) -> None:

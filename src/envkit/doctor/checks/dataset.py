@@ -17,6 +17,10 @@ def info(ctx: Context) -> Outcome:
     if d.get("info_error") or not d:
         return fail(f"cannot read {ctx.dataset}/meta/info.json: {d.get('info_error', 'not probed')}",
                     "pass the dataset root (the directory holding meta/, data/ and videos/)")
+    if d.get("info_missing"):
+        return fail(f"{ctx.dataset}/meta/info.json lacks " + ", ".join(d["info_missing"]) + " (or holds the wrong type): "
+                    "lerobot cannot load the dataset without them",
+                    "re-create meta/info.json with lerobot (LeRobotDataset.create / the recording script), or restore it from the dataset's source")
     return ok(f"{d.get('total_episodes')} episodes, {d.get('total_frames')} frames at {d.get('fps')} fps")
 
 

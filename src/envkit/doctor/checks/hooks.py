@@ -31,6 +31,19 @@ def ld_library_path(ctx: Context) -> Outcome:
     if has_own and loaded and not loaded[0]["path"].startswith(env_lib):
         return warn(f"the env ships its own FFmpeg in {env_lib} but torchcodec loaded {loaded[0]['path']}",
                     f"export LD_LIBRARY_PATH={env_lib}:$LD_LIBRARY_PATH (envkit setup's activation hook sets it)")
+    tc = ctx.section("video").get("torchcodec") or {}
+    tc_broken = tc.get("installed") and not (tc.get("import_ok") and (tc.get("decode") or {}).get("ok")) and (
+        not tc.get("import_ok") or "decode" in tc)
+    if tc_broken:
+        from envkit.doctor.checks.video import _tc_error, shadowing_dirs
+
+        text = _tc_error(tc)
+        shadow = shadowing_dirs(ctx, text)
+        if shadow:
+            entry = shadow[0]
+            return fail(f"LD_LIBRARY_PATH entry {entry['dir']} provides {', '.join(entry['libavutil'])} and torchcodec cannot "
+                        "load FFmpeg through it: the loader takes it before the system's or the environment's FFmpeg",
+                        f"remove {entry['dir']} from LD_LIBRARY_PATH (reinstalling FFmpeg does not help while it shadows it)", text)
     if missing:
         return warn("LD_LIBRARY_PATH names directories that do not exist: " + ", ".join(missing),
                     "remove them from LD_LIBRARY_PATH (stale CUDA/CANN installs are a common cause)")

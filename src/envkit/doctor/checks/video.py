@@ -33,7 +33,22 @@ def _cause(text: str) -> str:
     return "other"
 
 
-def _ffmpeg_fix(ctx: Context) -> str:
+def shadowing_dirs(ctx: Context, text: str = "") -> list[dict[str, Any]]:
+    """LD_LIBRARY_PATH entries that provide a libavutil: the loader takes them before the system's.
+
+    Those named in the error text come first; reinstalling FFmpeg does not help while one of them
+    shadows it.
+    """
+    libs = [d for d in ctx.section("libs").get("ld_library_path") or [] if d.get("libavutil")]
+    named = [d for d in libs if d["dir"] and d["dir"].rstrip("/") in text]
+    return named + [d for d in libs if d not in named]
+
+
+def _ffmpeg_fix(ctx: Context, text: str = "") -> str:
+    shadow = shadowing_dirs(ctx, text)
+    if shadow:
+        return (f"remove {shadow[0]['dir']} from LD_LIBRARY_PATH (it provides {', '.join(shadow[0]['libavutil'])}, which "
+                "torchcodec cannot use), or put a supported FFmpeg's lib directory before it")
     if ctx.host.get("tools", {}).get("conda") or ctx.section("python").get("prefix", "").find("conda") >= 0:
         return "conda install -c conda-forge 'ffmpeg<8' (in the target env)"
     return "apt-get install -y --no-install-recommends ffmpeg (or conda install -c conda-forge ffmpeg in a conda env)"
@@ -69,6 +84,10 @@ def load(ctx: Context) -> Outcome:
         match = _matching_tc(ctx)
         fix = pip_install(ctx, "--no-deps", f"torchcodec=={match}") if match else "install the torchcodec built for this torch"
         return fail(f"{head}: it was built for another torch ({first_line(_symbol(text))})", fix, text)
+    shadow = shadowing_dirs(ctx, text)
+    if cause in ("ffmpeg", "abi") and shadow:
+        return fail(f"{head}: the LD_LIBRARY_PATH entry {shadow[0]['dir']} provides {', '.join(shadow[0]['libavutil'])}, "
+                    f"which torchcodec cannot use ({first_line(_symbol(text))})", _ffmpeg_fix(ctx, text), text)
     if cause == "ffmpeg":
         return fail(f"{head}: no FFmpeg shared libraries it supports are findable (libavutil.so.N)", _ffmpeg_fix(ctx), text)
     if cause == "cuda":

@@ -1,0 +1,119 @@
+"""One redaction at the output edge: no credential leaves envkit in text, JSON, logs, state or reports.
+
+Index URLs reach envkit from profiles ([[indexes]]), PIP_INDEX_URL / PIP_EXTRA_INDEX_URL, pip's
+config files and --index-url, and may carry `user:password@`. The install commands need the real
+URL, so nothing is redacted where data is built; instead every place where text leaves the
+process (stdout/stderr through `RedactingStream`, the setup log, state.json) passes it through
+`redact`. Tokens kept in the environment (HF_TOKEN, *_TOKEN, *_PASSWORD, *_SECRET) are masked by
+value wherever they turn up.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Mapping
+from typing import IO, Any
+
+MASK = "***"
+# scheme://userinfo@ : the userinfo runs to the last '@' before the host (a password may hold an
+# unescaped '@'); it never holds whitespace, '/', quotes or brackets, so it stops inside JSON and shell text.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<info>[^\s/\"'<>()\[\]{}]*)@(?=[^\s@/\"']+)")
+_SECRET_NAME = re.compile(r"(^HF_TOKEN$|^HUGGING_FACE_HUB_TOKEN$|TOKEN$|PASSWORD$|PASSWD$|SECRET$|_API_KEY$|^UV_INDEX_.*_PASSWORD$)",
+                          re.IGNORECASE)
+_MIN_SECRET = 6  # shorter values ("1", "true") would mask innocent text
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name))
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    env = os.environ if environ is None else environ
+    values = {v for k, v in env.items() if is_secret_name(k) and len(v) >= _MIN_SECRET}
+    return sorted(values, key=len, reverse=True)  # longest first: one secret may contain another
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    info = match.group("info")
+    if not info:
+        return match.group(0)
+    user, sep, _password = info.partition(":")
+    shown = f"{user}:{MASK}" if sep else MASK  # a bare token in the user part is a secret too
+    return f"{match.group('scheme')}{shown}@"
+
+
+def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """`text` with every URL's password (or bare token) and every secret environment value masked."""
+    if not text:
+        return text
+    if "@" in text:
+        text = _USERINFO.sub(_mask_userinfo, text)
+    for value in secret_values(environ):
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def redact_data(data: Any) -> Any:
+    """The same for a JSON-able structure (keys and string values)."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {redact_data(k): redact_data(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redact_data(v) for v in data]
+    return data
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts each line before it reaches the real one (stdout/stderr).
+
+    Text is passed on line by line, so a URL split across two write() calls is still seen whole;
+    flush() passes on a trailing partial line (progress output without a newline).
+    """
+
+    def __init__(self, inner: IO[str]) -> None:
+        self._inner = inner
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            head, _, self._pending = self._pending.rpartition("\n")
+            self._inner.write(redact(head + "\n"))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._inner.write(redact(self._pending))
+            self._pending = ""
+        self._inner.flush()
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+    def fileno(self) -> int:
+        return self._inner.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._inner, "encoding", "utf-8")
+
+    def writable(self) -> bool:
+        return True
+
+
+def install(stream_names: tuple[str, ...] = ("stdout", "stderr")) -> None:
+    """Wrap sys.stdout/sys.stderr (once) so everything the CLI prints is redacted."""
+    import atexit
+    import sys
+
+    for name in stream_names:
+        current = getattr(sys, name)
+        if current is None or isinstance(current, RedactingStream):
+            continue
+        wrapped = RedactingStream(current)
+        setattr(sys, name, wrapped)
+        atexit.register(wrapped.flush)
