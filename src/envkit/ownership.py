@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -201,10 +202,36 @@ def _fs_error(prefix: Path, path: Path, exc: OSError) -> EnvkitError:
                        fix=f"fix the permissions of {path}, then rerun `envkit setup --undo` (it resumes where it stopped)")
 
 
+def mounts_under(prefix: Path) -> list[Path]:
+    """Mount points strictly inside the prefix (from /proc/self/mountinfo; octal escapes decoded)."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    root = str(prefix).rstrip("/") + "/"
+    found = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            if point.startswith(root):
+                found.append(Path(point))
+    return found
+
+
 def remove_owned(state: SetupState) -> list[str]:
-    """Remove every owned entry, deepest first; the state shrinks as it goes, so a rerun resumes."""
+    """Remove every owned entry, deepest first; the state shrinks as it goes, so a rerun resumes.
+
+    A mount point inside an owned entry is refused before anything is removed: rmtree would
+    empty the mounted filesystem (someone's data) and then fail with EBUSY.
+    """
     prefix = state.prefix
     removed: list[str] = []
+    owned_paths = [prefix / _rel(r) for r in state.owned]
+    for point in mounts_under(prefix):
+        if any(point == o or o in point.parents for o in owned_paths):
+            raise EnvkitError(f"Cannot undo in {prefix}: {point} is a mount point (busy) inside what setup created; nothing was removed",
+                              fix=f"unmount {point} (umount {point}), then rerun `envkit setup --undo`")
     for rel in sorted(state.owned, key=lambda r: r.count("/") - r.endswith("/"), reverse=True):
         path = prefix / _rel(rel)
         try:
