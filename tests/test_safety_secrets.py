@@ -1,0 +1,117 @@
+"""No credential leaves envkit: index URLs with userinfo and token variables, in every stream and file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from envkit.redact import RedactingStream, redact
+from tests.cli_util import run_envkit
+
+PW = "s3cr3t-PLANTED-pw"
+TOKEN = "hf_PLANTEDtoken0123456789"
+NO_PIP_CONFIG = {"PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_EXTRA_INDEX_URL": "", "PIP_INDEX_URL": "",
+                 "PIP_CONSTRAINT": "", "PIP_NO_INDEX": "", "PIP_TRUSTED_HOST": ""}
+
+
+def test_redact_masks_the_password_and_keeps_the_rest() -> None:
+    assert redact(f"https://alice:{PW}@mirror.example/simple") == "https://alice:***@mirror.example/simple"
+    assert redact("--index 'lab=https://u:p%40ss@h:8443/s'") == "--index 'lab=https://u:***@h:8443/s'"
+    assert redact('{"url": "https://u:pa@ss@h/x"}') == '{"url": "https://u:***@h/x"}'  # an unescaped @ in the password
+    assert redact("https://ghp_tokenonly@h/x") == "https://***@h/x"  # a bare token in the user part
+    assert redact("lerobot @ git+https://github.com/huggingface/lerobot@v0.4.4") == "lerobot @ git+https://github.com/huggingface/lerobot@v0.4.4"
+    assert redact("file:///opt/wheels and user@example.com") == "file:///opt/wheels and user@example.com"
+    env = {"HF_TOKEN": TOKEN, "DB_PASSWORD": "hunter2hunter2", "MY_SECRET": "abcdef123", "PATH": "/usr/bin"}
+    assert redact(f"token={TOKEN} pw=hunter2hunter2 s=abcdef123 /usr/bin", env) == "token=*** pw=*** s=*** /usr/bin"
+
+
+def test_redacting_stream_sees_a_url_split_across_writes() -> None:
+    import io
+
+    inner = io.StringIO()
+    stream = RedactingStream(inner)
+    stream.write("https://alice:s3cr")
+    stream.write(f"et@h/simple\nnext {PW[:3]}")
+    stream.flush()
+    assert inner.getvalue() == f"https://alice:***@h/simple\nnext {PW[:3]}"
+
+
+@pytest.fixture()
+def mirror_profile(tmp_path: Path) -> Path:
+    path = tmp_path / "cpu-mirror.toml"
+    path.write_text(f"""schema_version = 1
+extends = "cpu"
+name = "cpu-mirror"
+
+[[indexes]]
+name = "lab-mirror"
+url = "https://alice:{PW}@127.0.0.1:9/simple"
+packages = ["torch", "torchvision"]
+explicit = true
+""")
+    return path
+
+
+def _clean(*texts: str) -> None:
+    for text in texts:
+        assert PW not in text and TOKEN not in text, text[:2000]
+
+
+def test_resolve_and_dry_run_never_print_index_credentials(mirror_profile: Path, tmp_path: Path) -> None:
+    pip_conf = tmp_path / "pip.conf"
+    pip_conf.write_text(f"[global]\nextra-index-url = https://carol:{PW}@pipconf.example.invalid/simple\n")
+    sources = [
+        ({**NO_PIP_CONFIG}, ()),  # the profile's [[indexes]]
+        ({**NO_PIP_CONFIG, "PIP_EXTRA_INDEX_URL": f"https://bob:{PW}@extra.example.invalid/simple"}, ()),
+        ({**NO_PIP_CONFIG, "PIP_INDEX_URL": f"https://bob:{PW}@index.example.invalid/simple"}, ()),
+        ({**NO_PIP_CONFIG, "PIP_CONFIG_FILE": str(pip_conf)}, ()),
+        ({**NO_PIP_CONFIG}, ("--index-url", f"https://dave:{PW}@cli.example.invalid/simple")),
+    ]
+    for env, extra in sources:
+        for fmt in ((), ("--json",)):
+            res = run_envkit("resolve", "--profile", str(mirror_profile), *fmt, env=env)
+            assert res.code == 0, res.err
+            _clean(res.out, res.err)
+            dry = run_envkit("setup", "--profile", str(mirror_profile), "--dry-run", "--prefix", str(tmp_path / "env"),
+                             *extra, *fmt, env=env)
+            assert dry.code == 0, dry.err
+            _clean(dry.out, dry.err)
+            assert "***@" in dry.out  # the URL is still shown, with its user
+
+
+def test_a_real_setup_keeps_credentials_out_of_output_log_and_state(mirror_profile: Path, tmp_path: Path) -> None:
+    """The install commands get the real URL (uv fails on the unreachable host); nothing shows it."""
+    if not shutil.which("python3.11"):
+        pytest.skip("needs python3.11 on PATH for the cpu profile's venv")
+    prefix = tmp_path / "env"
+    env = {**NO_PIP_CONFIG, "PIP_EXTRA_INDEX_URL": f"https://bob:{PW}@127.0.0.1:9/extra", "HF_TOKEN": TOKEN,
+           "UV_HTTP_TIMEOUT": "3", "UV_HTTP_RETRIES": "0"}
+    res = run_envkit("setup", "--profile", str(mirror_profile), "--prefix", str(prefix), env=env, timeout=300)
+    assert res.code == 1, res.err
+    assert "setup step 'torch'" in res.err
+    log = (prefix / ".envkit" / "setup.log").read_text()
+    assert "127.0.0.1:9" in log and "bob:***@" in log  # the command that ran is logged, masked
+    _clean(res.out, res.err, log, (prefix / ".envkit" / "state.json").read_text())
+    env["UV_EXTRA_INDEX_URL"] = f"https://erin:{PW}@127.0.0.1:9/uv"  # uv's own configuration: uv prints it, envkit masks it
+    again = run_envkit("setup", "--profile", str(mirror_profile), "--prefix", str(prefix), "--json", env=env, timeout=300)
+    assert again.code == 1
+    _clean(again.out, again.err)
+    for path in prefix.rglob("*"):  # every file envkit wrote in the prefix
+        if path.is_file() and ".envkit" in path.parts:
+            _clean(path.read_text(errors="replace"))
+
+
+def test_doctor_report_and_json_hold_no_token(tmp_path: Path) -> None:
+    env = {"HF_TOKEN": TOKEN, "WANDB_API_KEY": "wandb0123456789abcdef", "LAB_PASSWORD": PW, "MY_SECRET": PW + "2",
+           "PIP_EXTRA_INDEX_URL": f"https://bob:{PW}@h.example.invalid/simple"}
+    for mode in ("--json", "--report"):
+        res = run_envkit("doctor", "--python", sys.executable, "--no-smoke", mode, env=env, timeout=300)
+        assert res.code in (0, 1), res.err
+        assert "Traceback" not in res.err
+        _clean(res.out, res.err)
+        assert "wandb0123456789abcdef" not in res.out + res.err
