@@ -258,3 +258,28 @@ def test_setup_and_undo_on_an_empty_mount_point_leave_the_mount_point(tmp_path: 
     assert "existed before setup" in proc.stdout and "Traceback" not in proc.stderr
     empty = _in_namespace(f"mount -t tmpfs -o size=1m tmpfs '{point}' && {ENVKIT} setup --undo --prefix '{point}'")
     assert empty.returncode == 2 and "holds no envkit setup" in _one_paragraph(empty.stderr)
+
+
+def test_a_state_from_before_ownership_was_recorded(tmp_path: Path) -> None:
+    """Old states: a prefix setup made gives back its environment entries only; an adopted one only envkit's own files."""
+    made = tmp_path / "made"
+    assert run_plan(made).returncode == 0
+    (made / "outputs").mkdir()
+    (made / "outputs" / "ckpt").write_text("keep")
+    state_file = made / ".envkit" / "state.json"
+    old = {k: v for k, v in json.loads(state_file.read_text()).items() if k not in ("preexisting", "backed_up", "owned", "in_flight")}
+    state_file.write_text(json.dumps(old))
+    res = run_envkit("setup", "--undo", "--prefix", str(made), "--yes")
+    assert res.code == 0, res.err
+    assert snapshot(made) == {"outputs": "dir", "outputs/ckpt": b"keep"}
+    adopted = tmp_path / "adopted"
+    (adopted / "bin").mkdir(parents=True)
+    (adopted / "bin" / "tool").write_text("mine")
+    assert run_plan(adopted, yes=True).returncode == 0
+    state_file = adopted / ".envkit" / "state.json"
+    old = {k: v for k, v in json.loads(state_file.read_text()).items() if k not in ("preexisting", "backed_up", "owned", "in_flight")}
+    state_file.write_text(json.dumps(old))
+    res = run_envkit("setup", "--undo", "--prefix", str(adopted))
+    assert res.code == 0, res.err
+    assert (adopted / "bin" / "tool").read_text() == "mine" and not (adopted / ".envkit").exists()
+    assert not (adopted / "etc" / "conda" / "activate.d" / "envkit.sh").exists()

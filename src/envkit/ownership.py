@@ -181,6 +181,17 @@ def claim_interrupted(state: SetupState) -> list[str]:
     return found
 
 
+def adopt_legacy(state: SetupState) -> bool:
+    """A state from before ownership was recorded: when setup made the prefix, what lies under the
+    environment's names is setup's and anything else is the user's. An adopted prefix stays legacy."""
+    if state.preexisting is not None or not state.created_prefix:
+        return False
+    state.preexisting = []
+    state.owned = sorted(rel for rel, _ in walk(state.prefix, set()) if rel.rstrip("/") in ENV_ROOTS)
+    state.save()
+    return True
+
+
 # --- undo --------------------------------------------------------------------------------------
 
 

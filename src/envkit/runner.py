@@ -467,6 +467,7 @@ def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume
     prepare_prefix(prefix, yes)
     with _locked(prefix):
         state = load_state(prefix) or prepare_prefix(prefix, yes)  # read again under the lock: an undo may have run
+        ownership.adopt_legacy(state)
         if state.preexisting is not None:
             ownership.claim_interrupted(state)  # a killed step's leftovers are setup's, not the user's
         state.profile = plan.profile
@@ -599,7 +600,7 @@ def undo(prefix: Path, *, yes: bool = False, confirm: Callable[[str], bool] | No
                           fix="pass the --prefix you gave to `envkit setup`; envkit removes only what it recorded")
     with _locked(prefix, "undo"):
         state = load_state(prefix) or state
-        if state.preexisting is None:
+        if state.preexisting is None and not ownership.adopt_legacy(state):
             return _undo_legacy(prefix, state)
         ownership.claim_interrupted(state)
         unknown = ownership.survey(state, None, None).unknown
