@@ -283,3 +283,43 @@ def test_a_state_from_before_ownership_was_recorded(tmp_path: Path) -> None:
     assert res.code == 0, res.err
     assert (adopted / "bin" / "tool").read_text() == "mine" and not (adopted / ".envkit").exists()
     assert not (adopted / "etc" / "conda" / "activate.d" / "envkit.sh").exists()
+
+
+def _undo_in_a_terminal(prefix: Path, answer: bytes) -> tuple[int, str]:
+    """`envkit setup --undo` with stdin/stdout/stderr on a pseudo-terminal, answering its question."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: exec envkit on the terminal
+        os.execv(str(ENVKIT), [str(ENVKIT), "setup", "--undo", "--prefix", str(prefix)])
+    out = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not answered and b"Go on?" in out:
+            os.write(fd, answer)
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def test_undo_asks_under_a_terminal_when_unknown_files_are_present(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    assert run_plan(prefix).returncode == 0
+    (prefix / "notes.txt").write_text("keep me")
+    code, out = _undo_in_a_terminal(prefix, b"n\n")
+    assert code == 2 and "notes.txt" in out and "Go on?" in out, out
+    assert (prefix / ".envkit" / "state.json").is_file()
+    code, out = _undo_in_a_terminal(prefix, b"y\n")
+    assert code == 0, out
+    assert sorted(p.name for p in prefix.iterdir()) == ["notes.txt"] and (prefix / "notes.txt").read_text() == "keep me"
