@@ -378,29 +378,42 @@ def _foreign_entries(prefix: Path) -> list[str]:
     return sorted(p.name for p in prefix.iterdir() if p.name != ".envkit") if prefix.is_dir() else []
 
 
-def prepare_prefix(prefix: Path, yes: bool) -> SetupState:
+def _refuse_foreign(prefix: Path, yes: bool) -> list[str]:
+    """Checks that write nothing: a file, or a non-empty directory envkit did not make (without --yes)."""
+    if os.path.lexists(prefix) and not prefix.is_dir():
+        raise EnvkitError(f"--prefix {prefix} is a file", fix="choose a directory path for the environment")
+    try:
+        entries = _foreign_entries(prefix)
+    except OSError as exc:
+        raise _unwritable(prefix, exc) from None
+    if entries and not yes:
+        kind = "a conda environment" if "conda-meta" in entries else "a virtual environment" if "pyvenv.cfg" in entries else "files"
+        raise EnvkitError(f"{prefix} already holds {kind} that envkit did not create ({', '.join(entries[:4])})",
+                          fix=f"choose another --prefix (an empty or new directory), or pass --yes to install into it: envkit then "
+                              f"backs up every file there first and undo puts them back")
+    return entries
+
+
+def prepare_prefix(prefix: Path, yes: bool, created: bool | None = None) -> SetupState:
     """Create the prefix (or adopt an envkit one) and take its inventory before anything is written.
 
     A non-empty directory envkit did not make is refused without --yes; with --yes every file in it
-    is copied to .envkit/backup/ first, so undo can give each one back byte for byte.
+    is copied to .envkit/backup/ first, so undo can give each one back byte for byte. `execute`
+    calls this under the prefix lock (`created`: whether the prefix existed before it made .envkit/).
     """
     try:
         existing = load_state(prefix)
     except PermissionError as exc:
         raise _unwritable(prefix, exc) from None
     if existing is not None:
-        if existing.preexisting is not None and len(existing.backed_up) < sum(1 for r in existing.preexisting if not r.endswith("/")):
-            _backup(existing)  # killed while backing up: nothing else was written yet, finish the copies
+        pending = [r for r in existing.preexisting or [] if not r.endswith("/") and r not in existing.backed_up
+                   and (os.path.islink(prefix / r) or os.path.isfile(prefix / r))]
+        if pending:
+            _backup(existing)  # killed while backing up: no step has run yet, finish the copies
         return existing
-    if os.path.lexists(prefix) and not prefix.is_dir():
-        raise EnvkitError(f"--prefix {prefix} is a file", fix="choose a directory path for the environment")
-    created = not os.path.lexists(prefix)
-    entries = _foreign_entries(prefix)
-    if entries and not yes:
-        kind = "a conda environment" if "conda-meta" in entries else "a virtual environment" if "pyvenv.cfg" in entries else "files"
-        raise EnvkitError(f"{prefix} already holds {kind} that envkit did not create ({', '.join(entries[:4])})",
-                          fix=f"choose another --prefix (an empty or new directory), or pass --yes to install into it: envkit then "
-                              f"backs up every file there first and undo puts them back")
+    if created is None:
+        created = not os.path.lexists(prefix)
+    entries = _refuse_foreign(prefix, yes)
     preexisting, size = ownership.take_inventory(prefix) if entries else ([], 0)
     if size > ownership.BACKUP_LIMIT:
         raise EnvkitError(f"{prefix} already holds {size >> 20} MiB of files envkit did not create; setup backs up everything "
@@ -464,9 +477,18 @@ def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume
             progress: Callable[[str, Step, int], Any] | None = None, say: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run the plan in its prefix. Returns a summary dict; raises StepFailed / EnvkitError."""
     prefix = plan.prefix
-    prepare_prefix(prefix, yes)
+    # Only checks before the lock; the inventory, the backups and every state write happen under it,
+    # so a second setup (or an undo) can never interleave with this one.
+    has_state = load_state(prefix) is not None
+    if not has_state:
+        _refuse_foreign(prefix, yes)
+    created = not os.path.lexists(prefix)
+    try:
+        state_dir(prefix).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(prefix, exc) from None
     with _locked(prefix):
-        state = load_state(prefix) or prepare_prefix(prefix, yes)  # read again under the lock: an undo may have run
+        state = prepare_prefix(prefix, yes, created=created if not has_state else None)
         ownership.adopt_legacy(state)
         if state.preexisting is not None:
             ownership.claim_interrupted(state)  # a killed step's leftovers are setup's, not the user's
