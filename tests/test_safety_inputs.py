@@ -4,7 +4,6 @@ no traceback, and nothing of the user's changed."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path

@@ -389,8 +389,8 @@ def _refuse_foreign(prefix: Path, yes: bool) -> list[str]:
     if entries and not yes:
         kind = "a conda environment" if "conda-meta" in entries else "a virtual environment" if "pyvenv.cfg" in entries else "files"
         raise EnvkitError(f"{prefix} already holds {kind} that envkit did not create ({', '.join(entries[:4])})",
-                          fix=f"choose another --prefix (an empty or new directory), or pass --yes to install into it: envkit then "
-                              f"backs up every file there first and undo puts them back")
+                          fix="choose another --prefix (an empty or new directory), or pass --yes to install into it: envkit then "
+                              "backs up every file there first and undo puts them back")
     return entries
 
 
