@@ -72,7 +72,8 @@ class SetupState:
     def save(self) -> None:
         from envkit.redact import redact  # a credential in an index URL never reaches the disk
 
-        atomic_write(state_path(self.prefix), redact(json.dumps(self.to_dict(), indent=1)) + "\n")
+        # URL credentials only: masking environment values by value could hit a recorded path, and undo reads this file
+        atomic_write(state_path(self.prefix), redact(json.dumps(self.to_dict(), indent=2), environ={}) + "\n")
 
     def finished(self, step_id: str, digest: str) -> bool:
         return self.steps.get(step_id, {}).get("digest") == digest
