@@ -117,6 +117,7 @@ def test_undo_refuses_when_the_user_added_files_and_leaves_them_with_yes(tmp_pat
     res = run_envkit("setup", "--undo", "--prefix", str(prefix), "--yes")
     assert res.code == 0, res.err
     assert ckpt.read_bytes() == saved
+    assert run_envkit("setup", "--undo", "--prefix", str(prefix), "--json").code == 2  # nothing left to undo
     assert sorted(p.name for p in prefix.iterdir()) == ["outputs"]
     assert f"left {prefix / 'outputs'}" in res.out and "setup did not create it" in res.out
 
@@ -134,8 +135,9 @@ def test_an_empty_directory_the_user_made_is_kept(tmp_path: Path) -> None:
 def test_a_prefix_setup_created_is_removed_whole(tmp_path: Path) -> None:
     prefix = tmp_path / "new"
     assert run_plan(prefix).returncode == 0
-    res = run_envkit("setup", "--undo", "--prefix", str(prefix))
+    res = run_envkit("setup", "--undo", "--prefix", str(prefix), "--json")
     assert res.code == 0 and not prefix.exists(), res.err
+    assert f"removed {prefix} (setup created it)" in json.loads(res.out)["undone"]
 
 
 def test_undo_and_setup_take_the_same_lock(tmp_path: Path) -> None:

@@ -62,7 +62,13 @@ def setup(
         from envkit.runner import undo as do_undo
 
         ask = (lambda question: typer.confirm(question, default=False)) if sys.stdin.isatty() and sys.stderr.isatty() else None
-        for line in do_undo(prefix, yes=yes, confirm=ask):
+        lines = do_undo(prefix, yes=yes, confirm=ask if not as_json else None)
+        if as_json:
+            from envkit.commands.common import emit_json
+
+            emit_json({"prefix": str(prefix), "undone": lines})
+            return
+        for line in lines:
             typer.echo(line)
         return
     if allow_branch:
