@@ -56,7 +56,7 @@ class RunContext:
     resume_cmd: str = "envkit setup ..."
     ran: list[str] = field(default_factory=list)
     doctor_output: dict[str, Any] | None = None
-    reinstall: tuple[str, ...] = ()  # distributions found broken: the step's uv installs reinstall them
+    broken: dict[str, list[str]] = field(default_factory=dict)  # dist-info -> probes found broken: uv reinstalls them
 
     def write(self, text: str) -> None:
         try:
@@ -116,13 +116,16 @@ class RunContext:
                 timer.cancel()
         if proc.returncode != 0:
             raise _CommandFailed(argv, proc.returncode)
+        if self.broken:  # repaired ones are not reinstalled again by the step's next command
+            still = set(installed.missing(self.prefix, self.broken))
+            self.broken = {d: p for d, p in self.broken.items() if d in still}
         return out or ""
 
     def reinstall_args(self, argv: Sequence[str]) -> list[str]:
         """`uv pip install` skips what it finds installed: a broken distribution must be named to be repaired."""
-        if not self.reinstall or list(argv[1:3]) != ["pip", "install"] or argv[0] != self.uv:
+        if not self.broken or list(argv[1:3]) != ["pip", "install"] or argv[0] != self.uv:
             return []
-        return [arg for name in self.reinstall for arg in ("--reinstall-package", name)]
+        return [arg for dist in sorted(self.broken) for arg in ("--reinstall-package", installed.dist_name(dist))]
 
 
 def _kill_after(step_id: str) -> float | None:
@@ -523,7 +526,7 @@ def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume
                 if broken:
                     say(f"repair {step.id}: {', '.join(installed.dist_name(d) for d in broken)} no longer intact in {prefix}")
                     ctx.write(f"# {step.id}: broken since it finished: {', '.join(broken)}\n")
-                ctx.reinstall = tuple(installed.dist_name(d) for d in broken)
+                ctx.broken = {d: state.steps[step.id].get("dists", {}).get(d, []) for d in broken}
                 if progress:
                     progress("start", step, index)
                 started = time.monotonic()
@@ -552,7 +555,7 @@ def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume
                 except EnvkitError:
                     _claim(state, started_ns)
                     raise
-                ctx.reinstall = ()
+                ctx.broken = {}
                 _claim(state, started_ns)
                 dists = installed.record(prefix, before, state.steps.get(step.id, {}).get("dists"))
                 for other in state.steps.values():  # a later install replaced an earlier step's version: it is this step's now
