@@ -32,8 +32,9 @@ def dataset(ctx: Context) -> Outcome:
     if result is not None and not (root / "meta" / "info.json").is_file():
         return fail(f"lerobot could not write a tiny dataset with {lay.dataset_module}.LeRobotDataset.create",
                     "see details (the end of its log)", result.tail())
-    how = "the user's --dataset" if ctx.dataset else ("built now" if result else "cached")
-    return ok(f"{lay.codebase_version or ''} dataset at {root} ({how}, {lay.dataset_module})".strip())
+    if ctx.dataset:
+        return ok(f"dataset at {root} (the user's --dataset)")
+    return ok(f"{lay.codebase_version} dataset at {root} ({'built now' if result else 'cached'} with {lay.dataset_module})")
 
 
 def train(ctx: Context) -> Outcome:
