@@ -67,13 +67,11 @@ def test_fork_with_lerobot_subfolder_sets_up_green(tmp_path: Path, doctor_cache:
 def test_sdist_033_sets_up_green(tmp_path: Path, doctor_cache: Path) -> None:
     tree = sdist_tree("0.3.3", tmp_path)
     prefix = tmp_path / "env033"
-    _green(_setup(prefix, str(tree), doctor_cache))
-    checks = _checks(prefix, doctor_cache, "lerobot", "smoke")
+    summary = _green(_setup(prefix, str(tree), doctor_cache))  # green: the setup's smoke trained and resumed
+    assert summary["ran"][0] == "pins"  # 0.3.3 caps torch below the profile's: widened, then installed
+    checks = _checks(prefix, doctor_cache, "lerobot")  # the smoke is not run twice: the fork test does that
     assert checks["lerobot.entrypoint"]["summary"].startswith("lerobot-train at "), checks["lerobot.entrypoint"]
     assert "lerobot.* (0.3+ layout), datasets v2.1" in checks["lerobot.layout"]["summary"]
-    for cid in ("smoke.train", "smoke.resume"):
-        assert checks[cid]["status"] == "ok", (cid, checks[cid])
-    assert "`lerobot-train`" in checks["smoke.train"]["summary"]
 
 
 def test_pypi_010_gets_a_precise_cannot_smoke_test_verdict(tmp_path: Path, doctor_cache: Path) -> None:
