@@ -78,3 +78,24 @@ def test_dry_run_of_pypi_010_warns_before_installing() -> None:
     notes, extra = plan_facts("pypi", None, "0.1.0")
     assert extra == () and "envkit cannot smoke-test it" in notes[0] and "--lerobot lerobot==0.4.4" in notes[0]
     assert plan_facts("pypi", None, "0.4.4") == ((), ())
+
+
+def _probe_of(tree_root: Path, versions: dict[str, str]) -> dict:
+    """The probe's lerobot sections for a tree as installed (tree facts read from the real files)."""
+    from envkit.doctor.probe import tree_facts
+
+    return {"dists": {"lerobot": "0.1.0", **versions}, "lerobot": {"dir": str(tree_root), "importable": True, "tree": tree_facts(str(tree_root))},
+            "lerobot_dist": {"installed": True, "version": "0.1.0", "console_scripts": {}, "versions": {}}}
+
+
+def test_layout_check_fails_on_datasets_5_with_the_pin_as_fix(trees: dict[str, Path]) -> None:
+    from envkit.doctor.checks.lerobot import entrypoint, layout
+    from envkit.doctor.model import Context, Status
+
+    root = trees["fork"].parent / "lerobot"
+    bad = layout(Context(probe=_probe_of(root, {"datasets": "5.2.0"}), host={}))
+    assert bad.status == Status.FAIL and "datasets>=2.19.0,<=3.6.0 (installed: 5.2.0)" in bad.summary
+    assert bad.fix is not None and "'datasets>=2.19.0,<=3.6.0'" in bad.fix
+    good_ctx = Context(probe=_probe_of(root, {"datasets": "3.6.0"}), host={})
+    assert layout(good_ctx).status == Status.OK
+    assert entrypoint(good_ctx).summary.startswith("train with python -m lerobot.scripts.train")
