@@ -323,6 +323,13 @@ def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSou
         target = (f"lerobot{extra_text} @ git+{lr['source']['url']}@{lr['source']['ref']}",)
     else:
         target = (f"lerobot{extra_text}=={version}",)
+    from envkit.doctor.layout import plan_facts
+
+    pyproject = Path(lr["source"]["pyproject"]) if kind == "path" else None
+    layout_notes, layout_requires = plan_facts(kind, pyproject, version)  # forks: layout, entry point, smoke support
+    if layout_requires:
+        target = (*target, *layout_requires)
+        common_inputs = {**common_inputs, "layout_requires": list(layout_requires)}
     dist = f"{_site(resolved)}/lerobot-{version}.dist-info" if version else f"{_site(resolved)}/lerobot-*.dist-info"
     steps.append(Step(
         "lerobot", f"lerobot {version or ''}{extra_text} ({kind}{', editable' if editable else ''})".replace("  ", " "),
@@ -337,6 +344,7 @@ def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSou
                 "site": _site(resolved)},
         depends=tuple(d for d in ("torch", "pins", "lerobot-source", "patch") if any(s.id == d for s in steps) or d == "torch"),
         verify=(dist,),
+        notes=layout_notes,
     ))
     return steps
 

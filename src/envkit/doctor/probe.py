@@ -132,8 +132,16 @@ def lerobot_dist() -> dict:
         except Exception:
             installed[name] = None
     scripts = {ep.name: ep.value for ep in dist.entry_points if ep.group == "console_scripts"}
+    # direct_url.json (PEP 610) tells an editable install of the user's tree from a wheel; the
+    # METADATA file's own path says which environment the installation belongs to.
+    try:
+        direct_url = json.loads(dist.read_text("direct_url.json") or "null")
+    except ValueError:
+        direct_url = None
+    metadata = next((f for f in dist.files or [] if f.name == "METADATA" and f.parent.name.endswith(".dist-info")), None)
     return {"installed": True, "version": dist.version, "requires": requires, "versions": installed,
-            "console_scripts": scripts, "location": str(dist.locate_file(""))}
+            "console_scripts": scripts, "location": str(dist.locate_file("")), "direct_url": direct_url,
+            "metadata_path": str(dist.locate_file(metadata)) if metadata is not None else None}
 
 
 def torch_facts() -> dict:
@@ -378,6 +386,45 @@ def _read(path: str) -> str:
         return ""
 
 
+def tree_facts(root: str) -> dict:
+    """What a lerobot package directory holds, read from its files (nothing imported).
+
+    envkit calls this on a source tree before installing it (setup --dry-run) and the probe on
+    the installed package, so both name the same layout. Layouts seen in the wild:
+    `lerobot.*` (PyPI 0.3.2 on), `lerobot.common.*` with draccus configs (the trees forks
+    vendored until mid-2025), `lerobot.common.*` with Hydra YAML configs (PyPI's 0.1.0).
+    """
+    facts = {"package": None, "configs": None}
+    for package, rel in (("lerobot", "datasets/lerobot_dataset.py"), ("lerobot.common", "common/datasets/lerobot_dataset.py")):
+        text = _read(os.path.join(root, rel))
+        if text:
+            facts["package"] = package
+            facts["dataset_module"] = package + ".datasets.lerobot_dataset"
+            facts["dataset_create"] = bool(re.search(r"def create\(", text))
+            break
+    if facts["package"] is None and os.path.isdir(os.path.join(root, "common")):
+        facts["package"] = "lerobot.common"
+    for rel in ("datasets/dataset_metadata.py", "datasets/lerobot_dataset.py", "common/datasets/lerobot_dataset.py"):
+        match = re.search(r"""CODEBASE_VERSION\s*=\s*["']([^"']+)["']""", _read(os.path.join(root, rel)))
+        if match:
+            facts["codebase_version"] = match.group(1)
+            break
+    for rel in ("scripts/lerobot_train.py", "scripts/train.py"):
+        if os.path.exists(os.path.join(root, rel)):
+            facts["train_module"] = "lerobot." + rel[:-3].replace("/", ".")
+            break
+    train_config = _read(os.path.join(root, "configs", "train.py"))
+    if train_config:
+        facts["configs"] = "draccus"
+        facts["resume"] = bool(re.search(r"^\s*resume\s*:", train_config, re.M))
+    elif glob.glob(os.path.join(root, "configs", "*.yaml")):
+        facts["configs"] = "hydra"
+        facts["resume"] = False
+    facts["act"] = any(os.path.exists(os.path.join(root, rel, "act", "modeling_act.py"))
+                       for rel in ("policies", os.path.join("common", "policies")))
+    return facts
+
+
 def lerobot_facts() -> dict:
     import importlib.util
 
@@ -393,22 +440,17 @@ def lerobot_facts() -> dict:
     except BaseException as exc:
         facts["importable"] = False
         facts["import_error"] = _err(exc)
-    for rel in ("utils/device_utils.py", "utils/utils.py"):
+    for rel in ("utils/device_utils.py", "utils/utils.py", "common/utils/utils.py"):
         text = _read(os.path.join(root, rel))
         if "is_torch_device_available" in text or "auto_select_torch_device" in text:
             facts["device_source"] = rel
             facts["device_npu_branch"] = bool(re.search(r"""["']npu["']""", text))
             break
     facts["train_patched_npu"] = "import torch_npu" in _read(os.path.join(root, "scripts/lerobot_train.py"))
-    for rel in ("datasets/dataset_metadata.py", "datasets/lerobot_dataset.py", "common/datasets/lerobot_dataset.py"):
-        match = re.search(r"""CODEBASE_VERSION\s*=\s*["']([^"']+)["']""", _read(os.path.join(root, rel)))
-        if match:
-            facts["codebase_version"] = match.group(1)
-            break
-    for rel in ("scripts/lerobot_train.py", "scripts/train.py"):
-        if os.path.exists(os.path.join(root, rel)):
-            facts["train_module"] = "lerobot." + rel[:-3].replace("/", ".")
-            break
+    facts["tree"] = tree_facts(root)
+    for key in ("codebase_version", "train_module"):
+        if key in facts["tree"]:
+            facts[key] = facts["tree"][key]
     facts["train_script"] = shutil.which("lerobot-train")
     return facts
 

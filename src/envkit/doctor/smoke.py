@@ -1,4 +1,5 @@
-"""The smoke test: a real `lerobot-train --policy.type=act` for 3 steps, then a resume to step 5.
+"""The smoke test: lerobot's own training entry (`lerobot-train`, or `python -m lerobot.scripts.train`
+in trees without the console script) with --policy.type=act for 3 steps, then a resume to step 5.
 
 Runs in the target env (hooks applied) on a tiny dataset made with lerobot's own API, offline:
 what it proves is that this env trains, checkpoints and resumes on the expected device.
@@ -17,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from envkit.doctor.layout import TRAIN_SCRIPT, Layout
 from envkit.doctor.model import Context
 
 SMALL_ACT = (
@@ -78,12 +80,20 @@ def _run(ctx: Context, argv: list[str], out_dir: Path, timeout: int = TRAIN_TIME
     return RunResult(argv, rc, log, time.monotonic() - start, out_dir)
 
 
-def ensure_dataset(ctx: Context) -> tuple[Path, str, RunResult | None]:
-    """The user's --dataset, else a cached tiny dataset (built once per lerobot version)."""
+def dataset_key(ctx: Context, lay: Layout) -> str:
+    """Cache name of the tiny dataset: one per writer. The version alone is not enough (a fork's
+    tree and PyPI's release can share "0.1.0"), and the parquet files carry the `datasets`
+    library's feature types, which older `datasets` cannot read back."""
+    parts = [lay.version or "unknown", lay.codebase_version or "nofmt", (lay.package or "x").replace(".", "-"),
+             f"datasets{ctx.dist('datasets') or 'none'}"]
+    return "tiny-lerobot-" + "-".join(re.sub(r"[^A-Za-z0-9.+]", "_", p) for p in parts)
+
+
+def ensure_dataset(ctx: Context, lay: Layout) -> tuple[Path, str, RunResult | None]:
+    """The user's --dataset, else a cached tiny dataset (built once per lerobot writer)."""
     if ctx.dataset is not None:
         return ctx.dataset, f"local/{ctx.dataset.name}", None
-    version = ctx.dist("lerobot") or "unknown"
-    root = cache_root(ctx.environ or None) / f"tiny-lerobot-{version}"
+    root = cache_root(ctx.environ or None) / dataset_key(ctx, lay)
     repo_id = "envkit/tiny"
     if (root / "meta" / "info.json").is_file():
         return root, repo_id, None
@@ -93,7 +103,8 @@ def ensure_dataset(ctx: Context) -> tuple[Path, str, RunResult | None]:
     script = Path(__file__).with_name("make_dataset.py")
     runner = work / "make_dataset.py"  # a copy, so envkit's package dir is not on the target's sys.path
     shutil.copy(script, runner)
-    result = _run(ctx, [ctx.python_cmd(), str(runner), str(staging), repo_id], staging, timeout=600)
+    module = lay.dataset_module or "lerobot.datasets.lerobot_dataset"
+    result = _run(ctx, [ctx.python_cmd(), str(runner), str(staging), repo_id, module], staging, timeout=600)
     if result.returncode == 0 and (staging / "meta" / "info.json").is_file():
         try:
             staging.rename(root)  # atomic: a half-written dataset is never reused
@@ -103,10 +114,17 @@ def ensure_dataset(ctx: Context) -> tuple[Path, str, RunResult | None]:
     return root, repo_id, result
 
 
-def train_argv(ctx: Context, root: Path, repo_id: str, out_dir: Path, steps: int, weights_cached: bool) -> list[str]:
-    script = ctx.target.script("lerobot-train") if ctx.target else None
-    module = ctx.section("lerobot").get("train_module") or "lerobot.scripts.lerobot_train"
-    head = [str(script)] if script else [ctx.python_cmd(), "-m", module]
+def entry_argv(ctx: Context, lay: Layout) -> list[str]:
+    """The installed lerobot's own training entry: its lerobot-train console script when it declares
+    one (and the env has it), else `python -m` its training module (forks, old trees)."""
+    script = ctx.target.script(TRAIN_SCRIPT) if ctx.target and lay.entry == TRAIN_SCRIPT else None
+    if script:
+        return [str(script)]
+    return [ctx.python_cmd(), "-m", lay.train_module or "lerobot.scripts.lerobot_train"]
+
+
+def train_argv(ctx: Context, lay: Layout, root: Path, repo_id: str, out_dir: Path, steps: int, weights_cached: bool) -> list[str]:
+    head = entry_argv(ctx, lay)
     argv = head + [
         "--policy.type=act", f"--policy.device={device_for(ctx)}", "--policy.push_to_hub=false",
         "--wandb.enable=false", f"--dataset.repo_id={repo_id}", f"--dataset.root={root}",
@@ -120,10 +138,9 @@ def train_argv(ctx: Context, root: Path, repo_id: str, out_dir: Path, steps: int
     return argv
 
 
-def resume_argv(ctx: Context, first: RunResult, steps: int) -> list[str]:
+def resume_argv(ctx: Context, lay: Layout, first: RunResult, steps: int) -> list[str]:
     config = first.out_dir / "checkpoints" / "last" / "pretrained_model" / "train_config.json"
-    return first.argv[:1 if ctx.target and ctx.target.script("lerobot-train") else 3] + [
-        "--resume=true", f"--config_path={config}", f"--steps={steps}"]
+    return entry_argv(ctx, lay) + ["--resume=true", f"--config_path={config}", f"--steps={steps}"]
 
 
 def trained_device(out_dir: Path) -> str | None:

@@ -47,6 +47,12 @@ def version(ctx: Context) -> Outcome:
     if not have:
         return fail("meta/info.json has no codebase_version", "re-create the dataset with lerobot's LeRobotDataset.create")
     if not reads:
+        from envkit.doctor.layout import from_probe
+
+        lay = from_probe(ctx.probe)
+        if lay is not None and lay.package and not lay.dataset_module:  # PyPI 0.1.0: no LeRobotDataset at all
+            return fail(f"dataset {have}, but lerobot {lerobot} ({lay.name}) has no LeRobotDataset to read it with",
+                        "set up a lerobot that reads it: envkit setup --lerobot lerobot==0.3.3 (v2.x datasets) or lerobot==0.4.4 (v3.0)")
         return warn(f"dataset {have}; cannot tell which format lerobot {lerobot} reads", None)
     hv, rv = vtuple(have.lstrip("v")), vtuple(reads.lstrip("v"))
     if hv[:1] == rv[:1]:

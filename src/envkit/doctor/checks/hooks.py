@@ -60,16 +60,43 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
+def _inside(path: str, parent: str) -> bool:
+    path, parent = os.path.realpath(path), os.path.realpath(parent)
+    return path == parent or path.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+def editable_source(ctx: Context, prefix: str) -> str | None:
+    """The tree lerobot is installed from in editable mode, when that installation belongs to this
+    env (its metadata lives in the prefix and PEP 610's direct_url.json marks it editable)."""
+    dist = ctx.section("lerobot_dist")
+    direct = dist.get("direct_url") if isinstance(dist.get("direct_url"), dict) else {}
+    url = str(direct.get("url") or "")
+    if not (direct.get("dir_info") or {}).get("editable") or not url.startswith("file://"):
+        return None
+    metadata = dist.get("metadata_path")
+    if not metadata or not prefix or not _inside(metadata, prefix):
+        return None
+    from urllib.parse import unquote, urlparse
+
+    return unquote(urlparse(url).path)
+
+
 def launch_env(ctx: Context) -> Outcome:
     env = _env(ctx)
     prefix = ctx.section("python").get("prefix") or ""
     foreign = []
+    notes = []
     for name in ("torch", "torchcodec", "torchvision", "lerobot"):
         where = {"torch": ctx.section("torch").get("file"), "torchcodec": (ctx.section("video").get("torchcodec") or {}).get("dir"),
                  "lerobot": ctx.section("lerobot").get("dir")}.get(name)
-        if where and prefix and not os.path.realpath(where).startswith(os.path.realpath(prefix)):
-            foreign.append(f"{name} from {where}")
-    notes = []
+        if not where or not prefix or _inside(where, prefix):
+            continue
+        tree = editable_source(ctx, prefix) if name == "lerobot" else None
+        if tree and _inside(where, tree):
+            # A fork's tree installed editable by this env: outside the prefix by design, not a shadow.
+            notes.append(f"lerobot from the env's editable install of {tree}")
+            continue
+        foreign.append(f"{name} from {where}")
     if foreign:
         return warn("packages come from outside the env (PYTHONPATH or user site): " + "; ".join(foreign),
                     "unset PYTHONPATH (or remove those directories from it) so the env's own packages are used",

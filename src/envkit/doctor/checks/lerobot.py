@@ -67,30 +67,51 @@ def requirements(ctx: Context) -> Outcome:
 
 
 def entrypoint(ctx: Context) -> Outcome:
-    lr = ctx.section("lerobot")
-    if not ctx.dist("lerobot"):
+    from envkit.doctor.layout import TRAIN_SCRIPT, from_probe
+
+    lay = from_probe(ctx.probe)
+    if not ctx.dist("lerobot") or lay is None:
         return skip("lerobot is not installed")
-    module = lr.get("train_module")
     script = None
     if ctx.target is not None:
-        found = ctx.target.script("lerobot-train")
+        found = ctx.target.script(TRAIN_SCRIPT)
         script = str(found) if found else None
-    script = script or lr.get("train_script")
-    scripts = (ctx.section("lerobot_dist").get("console_scripts") or {})
-    if module == "lerobot.scripts.train" and "lerobot-train" not in scripts:
-        return ok(f"old layout: train with python -m {module} (no lerobot-train in this release)")
-    if "lerobot-train" in scripts and script:
-        return ok(f"lerobot-train -> {scripts['lerobot-train']} at {script}")
-    if "lerobot-train" in scripts:
-        return warn("lerobot declares lerobot-train but the script is not in the env's bin directory",
-                    pip_install(ctx, "--force-reinstall", "--no-deps", f"lerobot=={ctx.dist('lerobot')}") + f" (or run {q(ctx.python_cmd())} -m {module})")
-    if module:
-        return ok(f"train with python -m {module}")
+    script = script or ctx.section("lerobot").get("train_script")
+    if lay.entry == TRAIN_SCRIPT and script:
+        return ok(f"{TRAIN_SCRIPT} at {script}: {lay.entry_from}")
+    if lay.entry == TRAIN_SCRIPT:
+        return warn(f"lerobot declares {TRAIN_SCRIPT} but the script is not in the env's bin directory",
+                    pip_install(ctx, "--force-reinstall", "--no-deps", f"lerobot=={ctx.dist('lerobot')}")
+                    + (f" (or run {q(ctx.python_cmd())} -m {lay.train_module})" if lay.train_module else ""))
+    if lay.entry:
+        return ok(f"train with {lay.entry} ({lay.entry_from})")
     return fail("no training entry point found in lerobot", pip_install(ctx, "--force-reinstall", f"lerobot=={ctx.dist('lerobot')}"))
+
+
+def layout(ctx: Context) -> Outcome:
+    """Which lerobot this is (layout, dataset format, entry point), whether the smoke can run on it,
+    and what its dataset format needs beyond its own pins (a fork's tree predates lerobot's pins)."""
+    from envkit.doctor.layout import SMOKE_FIX, from_probe, unmet_requirements
+
+    lay = from_probe(ctx.probe)
+    if not ctx.dist("lerobot") or lay is None:
+        return skip("lerobot is not installed")
+    versions = {k.lower(): v for k, v in (ctx.probe.get("dists") or {}).items()}
+    versions.update({k.lower(): v for k, v in (ctx.section("lerobot_dist").get("versions") or {}).items() if v})
+    unmet = unmet_requirements(lay, versions)
+    if unmet:
+        listed = "; ".join(f"{row['requirement']} (installed: {have or 'missing'}): {row['why']}" for row, have in unmet)
+        return fail(f"{lay.describe()}; its dataset format {lay.codebase_version} needs {listed}",
+                    pip_install(ctx, *[row["requirement"] for row, _ in unmet]),
+                    "\n".join(row["source"] for row, _ in unmet))
+    if not lay.smoke:
+        return warn(lay.describe(), SMOKE_FIX)
+    return ok(lay.describe())
 
 
 CHECKS = [
     Check("lerobot.import", "lerobot imports", importable),
     Check("lerobot.requirements", "lerobot's requirements satisfied", requirements),
     Check("lerobot.entrypoint", "training entry point", entrypoint),
+    Check("lerobot.layout", "layout, dataset format, smoke support", layout, needs=("lerobot.import",)),
 ]

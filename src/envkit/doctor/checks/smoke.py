@@ -6,48 +6,64 @@ import math
 import shutil
 
 from envkit.doctor import smoke as run
+from envkit.doctor.layout import SMOKE_FIX, Layout, from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
 
 BASE_NEEDS = ("torch.import", "lerobot.import", "lerobot.entrypoint", "torchcodec.load", "video.backend",
               "video.pyav", "cuda.kernel", "cuda.arch", "npu.torch_npu", "npu.lerobot", "npu.cann", "system.hf_cache")
 
 
+def _layout(ctx: Context) -> Layout:
+    lay = ctx.scratch.get("smoke_layout") or from_probe(ctx.probe)
+    ctx.scratch["smoke_layout"] = lay
+    return lay
+
+
 def dataset(ctx: Context) -> Outcome:
     if ctx.target is None:
         return skip("no target environment to run in")
-    root, repo_id, result = run.ensure_dataset(ctx)
+    lay = _layout(ctx)
+    if lay is None:
+        return skip("lerobot is not installed")
+    if not lay.smoke:
+        return fail(lay.cannot_smoke(), SMOKE_FIX)
+    root, repo_id, result = run.ensure_dataset(ctx, lay)
     ctx.scratch["smoke_dataset"] = (root, repo_id)
     if result is not None and not (root / "meta" / "info.json").is_file():
-        return fail("lerobot could not write a tiny dataset with LeRobotDataset.create", "see details (the end of its log)", result.tail())
-    how = "the user's --dataset" if ctx.dataset else ("built now" if result else "cached")
-    return ok(f"dataset at {root} ({how})")
+        return fail(f"lerobot could not write a tiny dataset with {lay.dataset_module}.LeRobotDataset.create",
+                    "see details (the end of its log)", result.tail())
+    if ctx.dataset:
+        return ok(f"dataset at {root} (the user's --dataset)")
+    return ok(f"{lay.codebase_version} dataset at {root} ({'built now' if result else 'cached'} with {lay.dataset_module})")
 
 
 def train(ctx: Context) -> Outcome:
     root, repo_id = ctx.scratch["smoke_dataset"]
     weights = bool((ctx.section("system").get("resnet18") or {}).get("present")) and not ctx.scratch.get("no_pretrained_backbone")
     out_dir = run.new_out_dir()
-    argv = run.train_argv(ctx, root, repo_id, out_dir, 3, weights)
+    lay = _layout(ctx)
+    argv = run.train_argv(ctx, lay, root, repo_id, out_dir, 3, weights)
     result = run._run(ctx, argv, out_dir)
     ctx.scratch["smoke_train"] = result
     losses = result.losses()
     command = " ".join(argv)
+    entry = lay.entry or "lerobot-train"
     if result.returncode != 0:
-        return fail(f"lerobot-train exited {result.returncode} after {result.seconds:.0f} s", f"reproduce: {command}", result.tail(40))
+        return fail(f"{entry} exited {result.returncode} after {result.seconds:.0f} s", f"reproduce: {command}", result.tail(40))
     if 3 not in losses:
-        return fail("lerobot-train logged no 'step:3 ... loss:' line", f"reproduce: {command}", result.tail(40))
+        return fail(f"{entry} logged no 'step:3 ... loss:' line", f"reproduce: {command}", result.tail(40))
     bad = {s: v for s, v in losses.items() if not math.isfinite(v)}
     if bad:
         return fail(f"loss is not finite: {bad}", "check the dataset's stats (meta/stats.json) and the precision (ACCELERATE_MIXED_PRECISION)", result.tail(40))
     ckpt = out_dir / "checkpoints" / "000003" / "pretrained_model" / "model.safetensors"
     if not ckpt.is_file():
         return fail("no checkpoint was written at step 3", f"check disk space and permissions of {out_dir}", result.tail(40))
-    return ok(f"3 ACT steps in {result.seconds:.1f} s, loss {losses[3]:.3f}, checkpoint written", command)
+    return ok(f"3 ACT steps with `{entry}` in {result.seconds:.1f} s, loss {losses[3]:.3f}, checkpoint written", command)
 
 
 def resume(ctx: Context) -> Outcome:
     first = ctx.scratch["smoke_train"]
-    argv = run.resume_argv(ctx, first, 5)
+    argv = run.resume_argv(ctx, _layout(ctx), first, 5)
     result = run._run(ctx, argv, first.out_dir)
     losses = result.losses()
     try:
@@ -79,7 +95,7 @@ def device(ctx: Context) -> Outcome:
 
 
 CHECKS = [
-    Check("smoke.dataset", "tiny LeRobot dataset", dataset, needs=("lerobot.import", "torch.import"), slow=True),
+    Check("smoke.dataset", "tiny LeRobot dataset", dataset, needs=("lerobot.import", "lerobot.layout", "torch.import"), slow=True),
     Check("smoke.train", "3 real ACT training steps", train, needs=BASE_NEEDS + ("smoke.dataset", "dataset.version", "dataset.decode"), slow=True),
     Check("smoke.resume", "resume from the checkpoint", resume, needs=("smoke.train",), slow=True),
     Check("smoke.device", "trained on the expected device", device, needs=("smoke.train",), slow=True),
