@@ -1,0 +1,45 @@
+"""Glue for `envkit matrix check`: pick the index, read what the checks need, judge."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+from envkit.compat import Matrix
+from envkit.matrixcheck.check import PROJECT, Observed, Report, evaluate, wanted
+from envkit.matrixcheck.index import IndexClient, IndexFile, parallel, redact_url
+
+
+def choose_index(option: str | None, matrix: Matrix, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(index URL, where it came from): --index-url, else pip's index-url (files and PIP_INDEX_URL,
+    as envkit passes them to uv), else UV_DEFAULT_INDEX / UV_INDEX_URL, else the matrix's PyPI.
+    Extra indexes and find-links are not consulted: they hold local copies, not releases."""
+    import os
+
+    from envkit.pipconfig import read_pip_config
+
+    env = os.environ if environ is None else environ
+    if option:
+        return option, "--index-url"
+    pip = read_pip_config(env)
+    if pip.index_url:
+        return pip.index_url, "pip configuration (" + (", ".join(pip.files) or "PIP_INDEX_URL") + ")"
+    for var in ("UV_DEFAULT_INDEX", "UV_INDEX_URL"):
+        if env.get(var):
+            return env[var], var
+    return matrix.index_url("pypi"), "the matrix's [indexes] pypi (no index-url configured)"
+
+
+def check(matrix: Matrix, client: IndexClient, packages: Iterable[str], *, deep: bool = False,
+          since: dt.date | None = None) -> Report:
+    packages = list(packages)
+    pages = parallel(lambda p: client.files(PROJECT.get(p, p)), packages)
+    files: dict[str, list[IndexFile]] = dict(zip(packages, pages))
+    reads = wanted(matrix, files, packages, deep=deep, since=since)
+    by_name = {f.filename: f for fs in files.values() for f in fs}
+    meta_names = sorted(reads.metadata)
+    list_names = sorted(reads.namelists)
+    texts = parallel(lambda n: client.metadata(by_name[n]), meta_names)
+    lists = parallel(lambda n: client.namelist(by_name[n]), list_names)
+    obs = Observed(files, dict(zip(meta_names, texts)), dict(zip(list_names, lists)))
+    return evaluate(matrix, obs, packages, index=redact_url(client.url), deep=deep, since=since)
