@@ -31,10 +31,11 @@ from envkit.matrixcheck.facts import (
 from envkit.matrixcheck.index import IndexFile
 
 # The packages the matrix covers, as the index names them, and how deep a "release line" goes
-# (torch_npu post-releases belong to one torch version: 2.7.1.postN is line 2.7.1).
+# (torch_npu post-releases belong to one torch version: 2.7.1.postN is line 2.7.1; a PyAV line
+# is its major, whose bundled FFmpeg the [pyav] rows pin).
 PACKAGES = ("torch", "torchvision", "torchcodec", "torch_npu", "lerobot", "av")
 PROJECT = {"torch_npu": "torch-npu"}
-LINE_DEPTH = {"torch_npu": 3}
+LINE_DEPTH = {"torch_npu": 3, "av": 1}
 LEROBOT_PINNED = ("torch", "torchvision", "torchcodec", "av")
 
 
@@ -157,25 +158,25 @@ def _line(v: Version, depth: int) -> tuple[int, ...]:
     return tuple(v.release[:depth]) + (0,) * max(0, depth - len(v.release))
 
 
-def new_releases(known: Iterable[str], rel: Releases, depth: int = 2) -> list[Version]:
-    """Index releases the matrix does not know and that are newer than what it knows of their
-    release line (or open a line newer than every known one). Old releases the matrix chose
-    not to cover are not news."""
+def new_releases(known: Iterable[str], rel: Releases, depth: int = 2) -> list[tuple[Version, Version | None]]:
+    """(release, the newest known one it is compared with) for index releases the matrix does not
+    know that are newer than what it knows of their release line, or open a line newer than every
+    known one. Old releases the matrix chose not to cover are not news."""
     kv = {Version(Version(k).public) for k in known}
-    if not kv:
-        return sorted(rel.by_version)
     newest_line: dict[tuple[int, ...], Version] = {}
     for v in kv:
         line = _line(v, depth)
         newest_line[line] = max(v, newest_line.get(line, v))
-    top = max(newest_line)
-    out = []
+    top = max(newest_line, default=None)
+    out: list[tuple[Version, Version | None]] = []
     for v in sorted(rel.by_version):
         if v in kv:
             continue
         line = _line(v, depth)
-        if (line in newest_line and v > newest_line[line]) or line > top:
-            out.append(v)
+        if line in newest_line and v > newest_line[line]:
+            out.append((v, newest_line[line]))
+        elif top is None or line > top:
+            out.append((v, max(kv, default=None)))
     return out
 
 
@@ -260,14 +261,20 @@ def evaluate(m: Matrix, obs: Observed, packages: Iterable[str], *, index: str, d
         if not rel.by_version:
             report.findings.append(Finding(pkg, "absent", f"{index} lists no release of {PROJECT.get(pkg, pkg)}"))
             continue
-        for v in new_releases(known, rel, LINE_DEPTH.get(pkg, 2)):
+        for v, ref in new_releases(known, rel, LINE_DEPTH.get(pkg, 2)):
             up = rel.uploaded(v)
-            if _since_ok(up, since):
-                when = f" (uploaded {up[:10]})" if up else ""
-                report.findings.append(Finding(
-                    pkg, "new", f"{pkg} {v}{when} is newer than the matrix knows "
-                    f"(newest row: {newest_known}); draft its row with `envkit matrix propose {pkg}=={v}`",
-                    index=str(v), uploaded=up))
+            if not _since_ok(up, since):
+                continue
+            when = f" (uploaded {up[:10]})" if up else ""
+            if not rel.wheels(v):
+                # envkit installs wheels; an sdist-only release has no wheel facts to add.
+                report.findings.append(Finding(pkg, "note", f"{pkg} {v}{when} is an sdist only: nothing to add",
+                                               index=str(v), uploaded=up))
+                continue
+            report.findings.append(Finding(
+                pkg, "new", f"{pkg} {v}{when} is newer than the matrix knows (it knows {ref} of that line); "
+                f"draft its row with `envkit matrix propose {pkg}=={v}`",
+                matrix=str(ref) if ref else None, index=str(v), uploaded=up))
         checker = _CHECKS.get(pkg)
         if checker is not None:
             checker(m, rel, obs, report, deep, since)

@@ -53,6 +53,7 @@ class IndexFile:
     requires_python: str | None
     yanked: bool
     has_metadata: bool  # PEP 658/714: the index serves <url>.metadata
+    size: int | None = None  # bytes (PEP 700), what a download would cost
     package: Any = field(default=None, compare=False, repr=False)  # pypi-simple's object
 
     @property
@@ -75,7 +76,13 @@ class IndexClient:
         adapter = requests.adapters.HTTPAdapter(pool_connections=WORKERS, pool_maxsize=WORKERS)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
+        self.bytes_read = 0  # body bytes the index sent (Content-Length), for the benchmark
+        self.session.hooks["response"].append(self._count)
         self._simple = PyPISimple(index_url, session=self.session, accept=ACCEPT_JSON_PREFERRED)
+
+    def _count(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        # The header, not .content: remotezip streams, and reading the body here would eat it.
+        self.bytes_read += int(response.headers.get("Content-Length") or 0)
 
     def close(self) -> None:
         self.session.close()
@@ -109,6 +116,7 @@ class IndexClient:
                     requires_python=p.requires_python,
                     yanked=p.is_yanked,
                     has_metadata=bool(p.has_metadata),
+                    size=p.size,
                     package=p,
                 )
             )

@@ -42,4 +42,7 @@ def check(matrix: Matrix, client: IndexClient, packages: Iterable[str], *, deep:
     texts = parallel(lambda n: client.metadata(by_name[n]), meta_names)
     lists = parallel(lambda n: client.namelist(by_name[n]), list_names)
     obs = Observed(files, dict(zip(meta_names, texts)), dict(zip(list_names, lists)))
-    return evaluate(matrix, obs, packages, index=redact_url(client.url), deep=deep, since=since)
+    report = evaluate(matrix, obs, packages, index=redact_url(client.url), deep=deep, since=since)
+    report.reads["bytes"] = client.bytes_read
+    report.reads["wheel_bytes"] = sum(by_name[n].size or 0 for n in set(meta_names) | set(list_names))
+    return report
