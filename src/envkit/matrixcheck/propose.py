@@ -178,14 +178,13 @@ def _torchvision_for(m: Matrix, client: IndexClient, torch: str, torch_rel: Rele
     """The torchvision release whose METADATA pins torch==`torch`; else the first one uploaded after
     torch whose requirement admits it (a human must confirm that one)."""
     rel = Releases(client.files("torchvision"))
-    known = {Version(v) for v in known_versions(m, "torchvision")}
-    # Only releases the matrix does not pair yet, plus its newest one (a torch may reuse it).
-    floor = max(known, default=Version("0"))
-    candidates = [v for v in sorted(rel.by_version) if v >= floor]
-    wheels = [(v, rel.wheel(v, "x86_64")) for v in candidates]
-    wheels = [(v, w) for v, w in wheels if w is not None]
-    texts = parallel(lambda vw: client.metadata(next(f for f in rel.files(vw[0]) if f.filename == vw[1].filename)),
-                     wheels)
+    # torchvision ships with its torch: read the few releases uploaded from a week before it on.
+    t_up = torch_rel.uploaded(Version(torch))
+    start = (dt.date.fromisoformat(t_up[:10]) - dt.timedelta(days=7)).isoformat() if t_up else ""
+    candidates = sorted((v for v in rel.by_version if (rel.uploaded(v) or "") >= start),
+                        key=lambda v: (rel.uploaded(v) or "", v))[:6]
+    wheels = [(v, w) for v in candidates if (w := rel.wheel(v, "x86_64")) is not None]
+    texts = parallel(lambda vw: client.metadata(_file(rel, str(vw[0]), vw[1])), wheels)
     loose = []
     for (v, w), text in zip(wheels, texts):
         req = requirement_on(parse_metadata(text), "torch")
@@ -196,7 +195,6 @@ def _torchvision_for(m: Matrix, client: IndexClient, torch: str, torch_rel: Rele
             return str(v), f"{w.filename} Requires-Dist {req}", False
         if pin is None and req.specifier.contains(torch, prereleases=True):
             loose.append((v, req, rel.uploaded(v)))
-    t_up = torch_rel.uploaded(Version(torch))
     after = [x for x in loose if t_up and x[2] and x[2] >= t_up[:10]] or loose
     if after:
         v, req, up = min(after, key=lambda x: (x[2] or "", x[0]))
