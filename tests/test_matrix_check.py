@@ -55,7 +55,10 @@ def test_committed_matrix_is_fresh_against_the_recording(index: RecordedIndex) -
     notes = sorted(f.message.split(":")[0] for f in report.of("note"))
     assert notes == ["av 14.4.0 (uploaded 2025-05-16) is an sdist only", "torch 2.14.1 (torchvision = 0.29.1)",
                      "torch 2.15.0 (torchvision = 0.29.2)", "torch_npu 2.1.0.post4"]
-    assert "torch 2.15.0" in {f.row for f in report.of("unverified")}
+    # the unverified torch 2.15.0 row: the index agrees with every field metadata can show
+    (u,) = [f for f in report.of("unverified") if f.row == "torch 2.15.0"]
+    assert "the index agrees on python, requires_python, pypi.x86_64, pypi.aarch64" in u.message
+    assert set(report.agrees["torchcodec 0.17.0"]) == {"python", "aarch64", "ffmpeg"}
     assert report.reads["metadata"] == 149 and report.reads["file_lists"] == 37
 
 

@@ -65,6 +65,7 @@ class Report:
     deep: bool = False
     since: str | None = None
     reads: dict[str, int] = field(default_factory=dict)
+    agrees: dict[str, list[str]] = field(default_factory=dict)  # row -> fields the index confirmed
 
     @property
     def fresh(self) -> bool:
@@ -87,6 +88,7 @@ class Report:
             "packages": self.packages,
             "newest": self.newest,
             "reads": self.reads,
+            "agrees": self.agrees,
             "findings": [{k: v for k, v in asdict(f).items() if v is not None} for f in self.findings],
         }
 
@@ -278,7 +280,7 @@ def evaluate(m: Matrix, obs: Observed, packages: Iterable[str], *, index: str, d
         checker = _CHECKS.get(pkg)
         if checker is not None:
             checker(m, rel, obs, report, deep, since)
-    report.findings.extend(unverified_rows(m, packages))
+    report.findings.extend(unverified_rows(m, packages, report.agrees))
     return report
 
 
@@ -291,6 +293,10 @@ def _absent(report: Report, pkg: str, row: str, version: str, verified: bool) ->
     kind = "absent" if verified else "note"
     report.findings.append(Finding(pkg, kind, f"{row}: {pkg} {version} is not on the index", row=row,
                                    field="version", matrix=version))
+
+
+def _agree(report: Report, row: str, fld: str) -> None:
+    report.agrees.setdefault(row, []).append(fld)
 
 
 def _contra(report: Report, pkg: str, row: str, fld: str, mine: Any, theirs: Any, evidence: str, why: str) -> None:
@@ -313,6 +319,8 @@ def _python_check(report: Report, pkg: str, row: str, spec: str, minors: list[st
     if claimed != set(minors):
         _contra(report, pkg, row, "python", spec, python_range(minors), evidence,
                 f"CPython tags of its Linux wheels: {', '.join(minors)}")
+    else:
+        _agree(report, row, "python")
 
 
 def _check_torch(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
@@ -333,14 +341,19 @@ def _check_torch(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: 
             if w is None or meta is None:
                 continue
             py = w.pythons[-1] if w.pythons else "3.12"
-            if arch == "x86_64" and meta.requires_python and SpecifierSet(meta.requires_python) != row.requires_python:
-                _contra(report, "torch", name, "requires_python", raw["requires_python"], meta.requires_python,
-                        w.filename, "Requires-Python")
+            if arch == "x86_64" and meta.requires_python:
+                if SpecifierSet(meta.requires_python) != row.requires_python:
+                    _contra(report, "torch", name, "requires_python", raw["requires_python"], meta.requires_python,
+                            w.filename, "Requires-Python")
+                else:
+                    _agree(report, name, "requires_python")
             build, because = cuda_build(meta, arch, py)
             expected = row.pypi.get(arch)
             if expected is not None and build != expected:
                 _contra(report, "torch", name, f"pypi.{arch}", expected, build, w.filename,
                         f"its CUDA requirement is {because}" if because else "it requires no CUDA packages")
+            elif expected is not None:
+                _agree(report, name, f"pypi.{arch}")
 
 
 def _check_torchvision(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
@@ -366,6 +379,8 @@ def _check_torchvision(m: Matrix, rel: Releases, obs: Observed, report: Report, 
         if pin is not None and Version(Version(pin).public) != Version(torch):
             _contra(report, "torchvision", name, "torchvision", f"torchvision {tv} with torch {torch}",
                     f"torchvision {tv} requires {req}", w.filename, "Requires-Dist")
+        elif pin is not None:
+            _agree(report, f"torch {torch}", "torchvision")
         elif pin is None and not req.specifier.contains(torch, prereleases=True):
             _contra(report, "torchvision", name, "torchvision", f"torchvision {tv} with torch {torch}",
                     f"torchvision {tv} requires {req}", w.filename, "Requires-Dist")
@@ -392,12 +407,16 @@ def _check_torchcodec(m: Matrix, rel: Releases, obs: Observed, report: Report, d
         if has_arm != row.aarch64:
             _contra(report, "torchcodec", name, "aarch64", row.aarch64, has_arm, f"{version} wheel tags",
                     "a Linux aarch64 wheel " + ("exists" if has_arm else "does not exist"))
+        else:
+            _agree(report, name, "aarch64")
         w = rel.wheel(version, "x86_64")
         if deep and w is not None and w.filename in obs.namelists:
             found = ffmpeg_majors(obs.namelists[w.filename])
             if found and found != sorted(row.ffmpeg):
                 _contra(report, "torchcodec", name, "ffmpeg", sorted(row.ffmpeg), found, w.filename,
                         "its libtorchcodec_core{N}.so files")
+            elif found:
+                _agree(report, name, "ffmpeg")
 
 
 def _check_torch_npu(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
@@ -425,11 +444,14 @@ def _check_torch_npu(m: Matrix, rel: Releases, obs: Observed, report: Report, de
             if pin is None or Version(Version(pin).public) != Version(row.torch):
                 _contra(report, "torch_npu", name, "torch", row.torch, str(req), w.filename, "Requires-Dist")
                 continue
+            _agree(report, name, f"torch ({arch})")
             if arch == "x86_64":
                 local = Version(pin).local == "cpu"
                 if local != row.x86_64_requires_cpu_local:
                     _contra(report, "torch_npu", name, "x86_64_requires_cpu_local", row.x86_64_requires_cpu_local,
                             local, w.filename, f"Requires-Dist {req}")
+                else:
+                    _agree(report, name, "x86_64_requires_cpu_local")
 
 
 def _norm_reqs(texts: Iterable[str]) -> set[str]:
@@ -457,6 +479,8 @@ def _check_lerobot(m: Matrix, rel: Releases, obs: Observed, report: Report, deep
         if meta.requires_python and SpecifierSet(meta.requires_python) != row.requires_python:
             _contra(report, "lerobot", name, "requires_python", raw["requires_python"], meta.requires_python,
                     w.filename, "Requires-Python")
+        elif meta.requires_python:
+            _agree(report, name, "requires_python")
         theirs = {str(r) for r in meta.requires if canonicalize_name(r.name) in LEROBOT_PINNED}
         mine = _norm_reqs(row.requires)
         mine_pinned = {t for t in mine if canonicalize_name(Requirement(t).name) in LEROBOT_PINNED}
@@ -466,6 +490,8 @@ def _check_lerobot(m: Matrix, rel: Releases, obs: Observed, report: Report, deep
             _contra(report, "lerobot", name, "requires", "; ".join(only_m) or "(nothing else)",
                     "; ".join(only_i) or "(nothing else)", w.filename,
                     "Requires-Dist on torch/torchvision/torchcodec/av")
+        else:
+            _agree(report, name, "requires")
 
 
 def _check_av(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
@@ -483,6 +509,8 @@ def _check_av(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: boo
                 if found is not None and found != int(raw["avutil"]):
                     _contra(report, "av", name, "avutil", raw["avutil"], found, w.filename,
                             "the libavutil soname bundled in av.libs/")
+                elif found is not None:
+                    _agree(report, name, "avutil")
 
 
 _CHECKS = {
@@ -503,15 +531,17 @@ _SECTIONS = {
     "torch": [("torch", lambda r: f"torch {r['version']}")],
     "torchvision": [],
     "torchcodec": [("torchcodec", lambda r: f"torchcodec {r['version']}")],
-    "torch_npu": [("torch_npu", lambda r: f"torch_npu {r['torch_npu']} (CANN {r['cann']})")],
+    "torch_npu": [("torch_npu", lambda r: f"torch_npu {r['torch_npu']}")],
     "lerobot": [("lerobot", lambda r: f"lerobot {r['version']}")],
     "av": [("pyav", lambda r: f"pyav av {', '.join(r['av'])}")],
 }
 
 
-def unverified_rows(m: Matrix, packages: Iterable[str]) -> list[Finding]:
-    """Rows whose facts the research could not confirm (verified = false), with their source."""
+def unverified_rows(m: Matrix, packages: Iterable[str], agrees: dict[str, list[str]] | None = None) -> list[Finding]:
+    """Rows whose facts the research could not confirm (verified = false), with their source and
+    the fields this run's metadata agreed with (a reviewer's start for flipping the flag)."""
     out = []
+    agrees = agrees or {}
     for pkg in packages:
         for section, label in _SECTIONS[pkg]:
             sec = m.raw.get(section, {})
@@ -520,7 +550,9 @@ def unverified_rows(m: Matrix, packages: Iterable[str]) -> list[Finding]:
                     src = r.get("source", sec.get("source", ""))
                     if "source" not in r and r.get("note"):
                         src = f"{r['note']} (section source: {src})"
-                    out.append(Finding(pkg, "unverified", f"{label(r)} is marked unverified: {src}",
+                    ok = agrees.get(label(r))
+                    tail = f"; the index agrees on {', '.join(dict.fromkeys(ok))}" if ok else ""
+                    out.append(Finding(pkg, "unverified", f"{label(r)} is marked unverified: {src}{tail}",
                                        row=label(r), evidence=src))
         if pkg == "torch":
             sec = m.raw["builds"]

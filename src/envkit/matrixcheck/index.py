@@ -9,6 +9,7 @@ a 500 MB torch wheel costs a few hundred kB, never a download.
 from __future__ import annotations
 
 import concurrent.futures
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,6 +41,11 @@ def redact_url(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit((parts.scheme, "***@" + host, parts.path, parts.query, parts.fragment))
+
+
+def redact_text(text: str) -> str:
+    """Every scheme://user:pass@ in a message (an error may quote a URL we did not build)."""
+    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@", r"\1***@", text)
 
 
 @dataclass(frozen=True)
@@ -170,10 +176,12 @@ class IndexClient:
                 raise self._unreachable(f"the wheel {f.filename}", exc) from None
 
     def _unreachable(self, what: str, exc: BaseException) -> IndexUnreachable:
-        why = redact_url(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        why = why.replace(self.url, self.name)
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        why = redact_text(why.replace(self.url, self.name))
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        state = f"answered HTTP {status}" if status else "is unreachable"
         return IndexUnreachable(
-            f"package index {self.name} is unreachable: reading {what} failed ({why})",
+            f"package index {self.name} {state}: reading {what} failed ({why})",
             "check the index URL (pip's index-url, PIP_INDEX_URL or --index-url) and the network; "
             "`make matrix-check` needs a connected machine",
         )
