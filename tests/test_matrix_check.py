@@ -125,6 +125,7 @@ def test_lerobot_torch_npu_and_torchcodec_contradictions(index: RecordedIndex) -
         _row(raw, "torch_npu", "torch_npu", "2.9.0.post6")["torch"] = "2.9.1"
         _row(raw, "torch_npu", "torch_npu", "2.12.0")["x86_64_requires_cpu_local"] = True
         _row(raw, "torchcodec", "version", "0.16.0")["ffmpeg"] = [4, 5, 6, 7, 8]
+        _row(raw, "torch_npu", "torch_npu", "2.3.1")["python"] = ">=3.8,<3.12"  # the pre-2026-11-30 row
 
     report = _check(index, _matrix(edit), packages=["lerobot", "torch_npu", "torchcodec"], deep=True)
     got = {(f.row, f.field, f.matrix, f.index) for f in report.of("contradicted")}
@@ -134,7 +135,8 @@ def test_lerobot_torch_npu_and_torchcodec_contradictions(index: RecordedIndex) -
     assert ("torch_npu 2.9.0.post6", "torch", "2.9.1", "torch==2.9.0") in got
     assert ("torch_npu 2.12.0", "x86_64_requires_cpu_local", "True", "False") in got
     assert ("torchcodec 0.16.0", "ffmpeg", "[4, 5, 6, 7, 8]", "[4, 5, 6, 7, 8, 9]") in got
-    assert len(got) == 6
+    assert ("torch_npu 2.3.1", "python", ">=3.8,<3.12", ">=3.8,<3.11") in got
+    assert len(got) == 7
     # without --deep no wheel file list is read, so the FFmpeg row is not judged
     shallow = _check(index, _matrix(edit), packages=["torchcodec"])
     assert shallow.fresh and shallow.reads["file_lists"] == 0
@@ -260,3 +262,5 @@ def test_cuda_build_from_recorded_metadata() -> None:
     assert pinned_version(npu) == "2.10.0+cpu"
     names = (DATA / "filelists" / "torchcodec-0.17.0-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl.txt")
     assert ffmpeg_majors(names.read_text().split()) == [4, 5, 6, 7, 8, 9]
+    old = DATA / "filelists" / "TorchCodec-0.2.1-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl.txt"
+    assert ffmpeg_majors(old.read_text().split()) == [4, 5, 6, 7]

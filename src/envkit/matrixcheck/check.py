@@ -417,6 +417,9 @@ def _check_torchcodec(m: Matrix, rel: Releases, obs: Observed, report: Report, d
                         "its libtorchcodec_core{N}.so files")
             elif found:
                 _agree(report, name, "ffmpeg")
+            else:
+                report.findings.append(Finding("torchcodec", "note", f"{name}: no per-FFmpeg library recognised "
+                                               f"in {w.filename}'s file list", row=name, evidence=w.filename))
 
 
 def _check_torch_npu(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
@@ -429,6 +432,9 @@ def _check_torch_npu(m: Matrix, rel: Releases, obs: Observed, report: Report, de
         if not rel.files(version):
             _absent(report, "torch_npu", name, version, row.verified)
             continue
+        pythons = set(rel.linux_pythons(version, "x86_64")) | set(rel.linux_pythons(version, "aarch64"))
+        _python_check(report, "torch_npu", name, raw["python"], sorted(pythons, key=lambda p: int(p.split(".")[1])),
+                      f"{version} Linux wheels")
         for arch in ARCHES:
             w = rel.wheel(version, arch)
             meta = _meta(obs, w)
@@ -511,6 +517,9 @@ def _check_av(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: boo
                             "the libavutil soname bundled in av.libs/")
                 elif found is not None:
                     _agree(report, name, "avutil")
+                else:
+                    report.findings.append(Finding("av", "note", f"{name}: no bundled libavutil in "
+                                                   f"{w.filename}'s file list", row=name, evidence=w.filename))
 
 
 _CHECKS = {

@@ -152,8 +152,10 @@ def pinned_version(req: Requirement) -> str | None:
 
 
 def ffmpeg_majors(names: Iterable[str]) -> list[int]:
-    """torchcodec ships one libtorchcodec_core{N}.so per FFmpeg major N it can load."""
-    found = {int(m[1]) for n in names if (m := re.search(r"libtorchcodec_core(\d+)\.so$", n))}
+    """torchcodec ships one libtorchcodec_core{N}.so per FFmpeg major N it can load (0.3-0.4:
+    libtorchcodec_decoder{N}.so, before 0.3: libtorchcodec{N}.so)."""
+    pattern = r"libtorchcodec(?:_core|_decoder)?(\d+)\.so$"
+    found = {int(m[1]) for n in names if (m := re.search(pattern, n))}
     return sorted(found)
 
 
