@@ -25,13 +25,13 @@ def main() -> int:
     from envkit.errors import EnvkitError
     from envkit.matrixcheck.check import PACKAGES
     from envkit.matrixcheck.index import IndexClient
-    from envkit.matrixcheck.run import check, choose_index
+    from envkit.matrixcheck.run import check, choose_index, pip_cert
 
     m = matrix()
     url, origin = choose_index(args.index_url, m)
     start = time.perf_counter()
     try:
-        with IndexClient(url) as client:
+        with IndexClient(url, cert=pip_cert()) as client:
             report = check(m, client, PACKAGES, deep=args.deep)
     except EnvkitError as exc:
         print(f"bench_matrix: {exc.paragraph()}", file=sys.stderr)

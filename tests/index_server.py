@@ -4,11 +4,13 @@ Pages are served as PEP 691 JSON. A wheel URL serves a small zip built from the 
 its recorded METADATA (and, where recorded, its file list as empty members), so remotezip's
 HTTP range requests run for real against a real zip central directory. Range requests
 (`bytes=a-b`, `bytes=a-`, `bytes=-n`) get 206 answers; every request is logged for asserts.
-With `pep658=True` pages advertise `core-metadata` and `<wheel>.metadata` is served too.
+With `pep658=True` pages advertise `core-metadata` and `<wheel>.metadata` is served too; with
+`html=True` pages are PEP 503 HTML (anchors with data-requires-python, no upload times).
 """
 
 from __future__ import annotations
 
+import html as htmllib
 import io
 import json
 import re
@@ -44,9 +46,10 @@ def wheel_bytes(filename: str, data: Path = DATA) -> bytes | None:
 
 
 class RecordedIndex:
-    def __init__(self, data: Path = DATA, pep658: bool = False) -> None:
+    def __init__(self, data: Path = DATA, pep658: bool = False, html: bool = False) -> None:
         self.data = data
         self.pep658 = pep658
+        self.html = html
         self.log: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         self._wheels: dict[str, bytes | None] = {}
         self._lock = threading.Lock()
@@ -95,6 +98,8 @@ class RecordedIndex:
             if self.pep658:
                 for f in doc["files"]:
                     f["core-metadata"] = f["filename"].endswith(".whl")
+            if self.html:
+                return self._send(h, 200, _pep503(doc).encode(), "text/html", head)
             return self._send(h, 200, json.dumps(doc).encode(), "application/vnd.pypi.simple.v1+json", head)
         m = re.fullmatch(r"/files/([^/]+?)(\.metadata)?", h.path)
         if m and m[2]:
@@ -131,3 +136,17 @@ class RecordedIndex:
         h.end_headers()
         if not head:
             h.wfile.write(body)
+
+
+def _pep503(doc: dict[str, Any]) -> str:
+    """The same page as PEP 503 HTML: one anchor per file (PEP 700 fields have no HTML form)."""
+    links = []
+    for f in doc["files"]:
+        attrs = ""
+        if f.get("requires-python"):
+            attrs += f' data-requires-python="{htmllib.escape(f["requires-python"])}"'
+        if f.get("core-metadata"):
+            attrs += ' data-core-metadata="true"'
+        links.append(f'<a href="{htmllib.escape(f["url"])}"{attrs}>{htmllib.escape(f["filename"])}</a><br/>')
+    body = "\n".join(links)
+    return f"<!DOCTYPE html><html><head><title>Links for {doc['name']}</title></head><body>\n{body}\n</body></html>\n"

@@ -78,6 +78,15 @@ def test_pep658_metadata_files_are_used_where_served() -> None:
     assert not any(r for _, p, r in idx.log if p.startswith("/files/"))
 
 
+def test_pep503_html_index_works_and_since_keeps_undated_releases() -> None:
+    drop = _matrix(lambda raw: raw["torch"].update(rows=[r for r in raw["torch"]["rows"] if r["version"] != "2.15.0"]))
+    with RecordedIndex(html=True) as idx:
+        assert _check(idx, packages=["torch", "torchvision"]).fresh
+        # HTML pages carry no upload times: --since cannot drop a release it cannot date
+        report = _check(idx, drop, packages=["torch"], since=dt.date(2026, 11, 1))
+    assert [f.index for f in report.of("new")] == ["2.15.0"] and report.of("new")[0].uploaded is None
+
+
 # -- what a stale or wrong matrix looks like ------------------------------------------------
 
 
@@ -115,6 +124,15 @@ def test_torch_cuda_build_contradictions_name_the_requirement(index: RecordedInd
     new = found[("torch 2.15.0", "pypi.x86_64")]
     assert (new.matrix, new.index) == ("cu130", "cu132") and "cuda-toolkit[" in new.message and "==13.2.2" in new.message
     assert len(found) == 2
+    # the [[builds.rows]] of PyPI wheels are judged by the same METADATA
+    def move_280(raw: dict) -> None:
+        rows = [r for r in raw["builds"]["rows"] if r["index"] == "pypi" and r["arch"] == "x86_64"]
+        next(r for r in rows if r["name"] == "cu128")["torch"].remove("2.8.0")
+        next(r for r in rows if r["name"] == "cu126")["torch"].append("2.8.0")
+
+    (b,) = _check(index, _matrix(move_280), packages=["torch"]).of("contradicted")
+    assert (b.row, b.field, b.matrix, b.index) == ("build cu126 x86_64 on pypi (torch 2.7.0..2.8.0)", "torch 2.8.0",
+                                                   "cu126", "cu128")
 
 
 def test_lerobot_torch_npu_and_torchcodec_contradictions(index: RecordedIndex) -> None:

@@ -31,13 +31,13 @@ def register(app: typer.Typer) -> None:
         """Exit 0 when the matrix is fresh, 1 when a release is newer than it or metadata contradicts a row, 2 when the index is unreachable."""
         from envkit.compat import matrix
         from envkit.matrixcheck.index import IndexClient
-        from envkit.matrixcheck.run import check, choose_index
+        from envkit.matrixcheck.run import check, choose_index, pip_cert
 
         packages = _packages(package)
         since_date = _date(since)
         m = matrix()
         url, origin = choose_index(index_url, m)
-        with IndexClient(url) as client:
+        with IndexClient(url, cert=pip_cert()) as client:
             report = check(m, client, packages, deep=deep, since=since_date)
         if as_json:
             from envkit.commands.common import emit_json
@@ -59,12 +59,12 @@ def register(app: typer.Typer) -> None:
         from envkit.compat import matrix
         from envkit.matrixcheck.index import IndexClient
         from envkit.matrixcheck.propose import parse_spec, propose
-        from envkit.matrixcheck.run import choose_index
+        from envkit.matrixcheck.run import choose_index, pip_cert
 
         name, version = parse_spec(spec)
         m = matrix()
         url, _ = choose_index(index_url, m)
-        with IndexClient(url) as client:
+        with IndexClient(url, cert=pip_cert()) as client:
             row = propose(m, client, name, version)
         if as_json:
             from envkit.commands.common import emit_json

@@ -324,6 +324,7 @@ def _python_check(report: Report, pkg: str, row: str, spec: str, minors: list[st
 
 
 def _check_torch(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
+    seen: dict[tuple[str, str], tuple[str, str]] = {}  # (torch, arch) -> (build, wheel) as read
     for raw in m.raw["torch"]["rows"]:
         version = raw["version"]
         if not _row_in_scope(rel, version, since):
@@ -348,12 +349,35 @@ def _check_torch(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: 
                 else:
                     _agree(report, name, "requires_python")
             build, because = cuda_build(meta, arch, py)
+            seen[(str(Version(version)), arch)] = (build, w.filename)
             expected = row.pypi.get(arch)
             if expected is not None and build != expected:
                 _contra(report, "torch", name, f"pypi.{arch}", expected, build, w.filename,
                         f"its CUDA requirement is {because}" if because else "it requires no CUDA packages")
             elif expected is not None:
                 _agree(report, name, f"pypi.{arch}")
+    _check_pypi_builds(m, seen, report)
+
+
+def _build_label(raw: dict[str, Any]) -> str:
+    return f"build {raw['name']} {raw['arch']} on {raw['index']} (torch {raw['torch'][0]}..{raw['torch'][-1]})"
+
+
+def _check_pypi_builds(m: Matrix, seen: dict[tuple[str, str], tuple[str, str]], report: Report) -> None:
+    """[[builds.rows]] with index = "pypi" list the torch versions whose plain PyPI wheel is that
+    build; the same wheels' CUDA requirements must agree (the rows are kept apart from [torch])."""
+    for raw in m.raw["builds"]["rows"]:
+        if raw["index"] != "pypi":
+            continue
+        label = _build_label(raw)
+        for t in raw["torch"]:
+            got = seen.get((str(Version(t)), raw["arch"]))
+            if got is None:
+                continue
+            if got[0] != raw["name"]:
+                _contra(report, "torch", label, f"torch {t}", raw["name"], got[0], got[1], "its CUDA requirements")
+            else:
+                _agree(report, label, f"torch {t}")
 
 
 def _check_torchvision(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
@@ -567,8 +591,10 @@ def unverified_rows(m: Matrix, packages: Iterable[str], agrees: dict[str, list[s
             sec = m.raw["builds"]
             for r in sec["rows"]:
                 if not r.get("verified", sec.get("verified", True)):
-                    label_b = f"build {r['name']} {r['arch']} on {r['index']} (torch {r['torch'][0]}..{r['torch'][-1]})"
+                    label_b = _build_label(r)
                     src = r.get("source", sec.get("source", ""))
-                    out.append(Finding("torch", "unverified", f"{label_b} is marked unverified: {src}",
+                    ok = agrees.get(label_b)
+                    tail = f"; the index agrees on the PyPI wheel's build of {', '.join(ok)}" if ok else ""
+                    out.append(Finding("torch", "unverified", f"{label_b} is marked unverified: {src}{tail}",
                                        row=label_b, evidence=src))
     return out

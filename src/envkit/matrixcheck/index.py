@@ -70,7 +70,7 @@ class IndexFile:
 class IndexClient:
     """One index, one requests session shared by page fetches and range reads."""
 
-    def __init__(self, index_url: str, *, timeout: float = TIMEOUT_S) -> None:
+    def __init__(self, index_url: str, *, timeout: float = TIMEOUT_S, cert: str | None = None) -> None:
         import requests
         from pypi_simple import ACCEPT_JSON_PREFERRED, PyPISimple
 
@@ -78,6 +78,8 @@ class IndexClient:
         self.name = redact_url(index_url)
         self.timeout = timeout
         self.session: requests.Session = requests.Session()
+        if cert:
+            self.session.verify = cert  # pip's `cert` (a private CA for a mirror)
         # Pool size follows the worker count, or urllib3 drops and reopens connections.
         adapter = requests.adapters.HTTPAdapter(pool_connections=WORKERS, pool_maxsize=WORKERS)
         self.session.mount("https://", adapter)

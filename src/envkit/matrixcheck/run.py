@@ -30,6 +30,13 @@ def choose_index(option: str | None, matrix: Matrix, environ: Mapping[str, str] 
     return matrix.index_url("pypi"), "the matrix's [indexes] pypi (no index-url configured)"
 
 
+def pip_cert(environ: Mapping[str, str] | None = None) -> str | None:
+    """pip's `cert` (PIP_CERT or a config file): the CA bundle the index's TLS is checked with."""
+    from envkit.pipconfig import read_pip_config
+
+    return read_pip_config(environ).cert
+
+
 def check(matrix: Matrix, client: IndexClient, packages: Iterable[str], *, deep: bool = False,
           since: dt.date | None = None) -> Report:
     packages = list(packages)
