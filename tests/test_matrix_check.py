@@ -282,3 +282,15 @@ def test_cuda_build_from_recorded_metadata() -> None:
     assert ffmpeg_majors(names.read_text().split()) == [4, 5, 6, 7, 8, 9]
     old = DATA / "filelists" / "TorchCodec-0.2.1-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl.txt"
     assert ffmpeg_majors(old.read_text().split()) == [4, 5, 6, 7]
+
+
+def test_cli_start_up_does_not_import_the_http_stack() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys, envkit.cli; "
+             "print([m for m in ('requests', 'pypi_simple', 'remotezip', 'envkit.matrixcheck') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+    res = run_envkit("matrix", "--help")
+    assert res.code == 0 and "check" in res.out and "propose" in res.out
