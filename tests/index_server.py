@@ -46,8 +46,9 @@ def wheel_bytes(filename: str, data: Path = DATA) -> bytes | None:
 
 
 class RecordedIndex:
-    def __init__(self, data: Path = DATA, pep658: bool = False, html: bool = False) -> None:
+    def __init__(self, data: Path = DATA, pep658: bool = False, html: bool = False, ranges: bool = True) -> None:
         self.data = data
+        self.ranges = ranges  # False: answer Range requests with the whole file (200), as some proxies do
         self.pep658 = pep658
         self.html = html
         self.log: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
@@ -110,7 +111,7 @@ class RecordedIndex:
         body = self._wheel(m[1]) if m else None
         if body is None:
             return self._send(h, 404, b"not found", "text/plain", head)
-        if rng is None:
+        if rng is None or not self.ranges:
             return self._send(h, 200, body, "application/octet-stream", head)
         r = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
         size = len(body)

@@ -194,6 +194,12 @@ def test_unreachable_index_exits_2_naming_it_without_credentials() -> None:
     assert redact_url(url).startswith("http://***@127.0.0.1:")
 
 
+def test_index_without_ranges_or_pep658_exits_2_without_downloading() -> None:
+    with RecordedIndex(ranges=False) as idx:
+        res = run_envkit("matrix", "check", "--index-url", idx.url, "--package", "lerobot")
+    assert_user_error(res, "neither PEP 658 metadata files nor HTTP range requests", "will not download", code=2)
+
+
 def test_pip_index_url_is_the_default(index: RecordedIndex, tmp_path) -> None:  # noqa: ANN001
     env = {"PIP_CONFIG_FILE": str(tmp_path / "none.conf"), "PIP_INDEX_URL": index.url, "HOME": str(tmp_path)}
     res = run_envkit("matrix", "check", "--package", "lerobot", "--json", env=env)
@@ -292,5 +298,8 @@ def test_cli_start_up_does_not_import_the_http_stack() -> None:
              "print([m for m in ('requests', 'pypi_simple', 'remotezip', 'envkit.matrixcheck') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+    from envkit.commands import matrix as command
+
+    assert command.PACKAGES == PACKAGES
     res = run_envkit("matrix", "--help")
     assert res.code == 0 and "check" in res.out and "propose" in res.out

@@ -13,6 +13,7 @@ from envkit.errors import EnvkitError
 if TYPE_CHECKING:
     from envkit.matrixcheck.check import Report
 
+# = envkit.matrixcheck.check.PACKAGES, spelled here so `envkit --help` imports no HTTP stack.
 PACKAGES = ("torch", "torchvision", "torchcodec", "torch_npu", "lerobot", "av")
 
 

@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 from envkit.compat import Matrix
 from envkit.matrixcheck.facts import (
     ARCHES,
+    Metadata,
     Wheel,
     avutil_major,
     cuda_build,
@@ -305,7 +306,7 @@ def _contra(report: Report, pkg: str, row: str, fld: str, mine: Any, theirs: Any
         row=row, field=fld, matrix=str(mine), index=str(theirs), evidence=evidence))
 
 
-def _meta(obs: Observed, w: Wheel | None):  # -> Metadata | None
+def _meta(obs: Observed, w: Wheel | None) -> Metadata | None:
     if w is None or w.filename not in obs.metadata:
         return None
     return parse_metadata(obs.metadata[w.filename])

@@ -158,10 +158,18 @@ class IndexClient:
             return zf.namelist()
 
     def _zip(self, f: IndexFile) -> Any:
-        from remotezip import RemoteZip
+        from remotezip import RangeNotSupported, RemoteZip
 
         try:
             return RemoteZip(f.url, session=self.session, timeout=self.timeout)
+        except RangeNotSupported:
+            # remotezip streams and stops at the headers: the wheel body is never downloaded.
+            raise IndexUnreachable(
+                f"package index {self.name} serves neither PEP 658 metadata files nor HTTP range requests "
+                f"for {f.filename}, and envkit will not download whole wheels to read their METADATA",
+                "point --index-url (or pip's index-url) at an index that serves either, e.g. PyPI or a "
+                "proxy that passes Range headers through",
+            ) from None
         except Exception as exc:
             raise self._unreachable(f"the wheel {f.filename}", exc) from None
 
