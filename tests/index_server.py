@@ -1,7 +1,8 @@
 """A local simple-API index on 127.0.0.1 that replays tests/data/index (recorded from PyPI).
 
 Pages are served as PEP 691 JSON. A wheel URL serves a small zip built from the recording:
-its recorded METADATA (and, where recorded, its file list as empty members), so remotezip's
+its recorded METADATA (and, where recorded, its file list as empty members, and torchcodec's
+FFmpeg library as a stub ELF with the recorded DT_NEEDED entries), so remotezip's
 HTTP range requests run for real against a real zip central directory. Range requests
 (`bytes=a-b`, `bytes=a-`, `bytes=-n`) get 206 answers; every request is logged for asserts.
 With `pep658=True` pages advertise `core-metadata` and `<wheel>.metadata` is served too; with
@@ -20,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.elf_stub import elf_with_needed
+
 DATA = Path(__file__).resolve().parent / "data" / "index"
 
 
@@ -34,9 +37,17 @@ def wheel_bytes(filename: str, data: Path = DATA) -> bytes | None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         if names.is_file():
+            skip = set()
+            needed_file = data / "needed" / f"{filename}.txt"
+            if needed_file.is_file():
+                skip.add(needed_file.read_text().split()[0])
             for n in names.read_text().split():
-                if not n.endswith("/METADATA") and not n.endswith("/entry_points.txt"):
+                if n not in skip and not n.endswith("/METADATA") and not n.endswith("/entry_points.txt"):
                     zf.writestr(n, b"")
+        needed = data / "needed" / f"{filename}.txt"
+        if needed.is_file():
+            member, *sonames = needed.read_text().split()
+            zf.writestr(member, elf_with_needed(sonames))  # replaces the empty entry of that name
         if meta.is_file():
             zf.writestr(f"{dist_info}/METADATA", meta.read_text())
         eps = data / "metadata" / f"{filename}.entry_points.txt"

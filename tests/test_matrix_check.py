@@ -58,7 +58,8 @@ def test_committed_matrix_is_fresh_against_the_recording(index: RecordedIndex) -
     # the unverified torch 2.15.0 row: the index agrees with every field metadata can show
     (u,) = [f for f in report.of("unverified") if f.row == "torch 2.15.0"]
     assert "the index agrees on python, requires_python, pypi.x86_64, pypi.aarch64" in u.message
-    assert set(report.agrees["torchcodec 0.17.0"]) == {"python", "aarch64", "ffmpeg"}
+    assert set(report.agrees["torchcodec 0.17.0"]) == {"python", "aarch64", "ffmpeg", "pypi_build"}
+    assert report.agrees["ffmpeg major 9"] == ["sonames"]  # DT_NEEDED of libtorchcodec_core9.so
     assert report.reads["metadata"] == 149 and report.reads["file_lists"] == 37
 
 
@@ -143,6 +144,8 @@ def test_lerobot_torch_npu_and_torchcodec_contradictions(index: RecordedIndex) -
         _row(raw, "torch_npu", "torch_npu", "2.9.0.post6")["torch"] = "2.9.1"
         _row(raw, "torch_npu", "torch_npu", "2.12.0")["x86_64_requires_cpu_local"] = True
         _row(raw, "torchcodec", "version", "0.16.0")["ffmpeg"] = [4, 5, 6, 7, 8]
+        _row(raw, "torchcodec", "version", "0.11.1")["pypi_build"] = "cu130"  # 0.11.0's build, not 0.11.1's
+        raw["ffmpeg"]["majors"]["8"]["avcodec"] = 61
         _row(raw, "torch_npu", "torch_npu", "2.3.1")["python"] = ">=3.8,<3.12"  # the pre-2026-11-30 row
 
     report = _check(index, _matrix(edit), packages=["lerobot", "torch_npu", "torchcodec"], deep=True)
@@ -154,7 +157,9 @@ def test_lerobot_torch_npu_and_torchcodec_contradictions(index: RecordedIndex) -
     assert ("torch_npu 2.12.0", "x86_64_requires_cpu_local", "True", "False") in got
     assert ("torchcodec 0.16.0", "ffmpeg", "[4, 5, 6, 7, 8]", "[4, 5, 6, 7, 8, 9]") in got
     assert ("torch_npu 2.3.1", "python", ">=3.8,<3.12", ">=3.8,<3.11") in got
-    assert len(got) == 7
+    assert ("torchcodec 0.11.1", "pypi_build", "cu130", "cpu") in got
+    assert ("ffmpeg major 8", "avcodec", "{'avcodec': 61}", "{'avcodec': 62}") in got
+    assert len(got) == 9
     # without --deep no wheel file list is read, so the FFmpeg row is not judged
     shallow = _check(index, _matrix(edit), packages=["torchcodec"])
     assert shallow.fresh and shallow.reads["file_lists"] == 0

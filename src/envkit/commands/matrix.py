@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
     def check_cmd(
         package: list[str] = typer.Option(None, "--package", help=f"Only this package (repeatable): {', '.join(PACKAGES)}."),
         since: str = typer.Option(None, "--since", help="Only releases uploaded on or after DATE (YYYY-MM-DD)."),
-        deep: bool = typer.Option(False, "--deep", help="Also read wheel file lists (torchcodec FFmpeg majors, PyAV's avutil): central directories only."),
+        deep: bool = typer.Option(False, "--deep", help="Also read wheel file lists (torchcodec FFmpeg majors, PyAV's avutil) and one torchcodec FFmpeg library per release (CUDA linkage, FFmpeg sonames): a few MB."),
         index_url: str = typer.Option(None, "--index-url", help="Simple API index to read (default: pip's index-url, else PyPI from the matrix)."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> None:

@@ -5,6 +5,7 @@ METADATA texts, wheel file lists), findings out. `wanted` says what to read; `ev
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -15,13 +16,16 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from envkit.compat import Matrix
+from envkit.errors import EnvkitError
 from envkit.matrixcheck.facts import (
     ARCHES,
     Metadata,
     Wheel,
     avutil_major,
     cuda_build,
+    cuda_major_linked,
     ffmpeg_majors,
+    ffmpeg_sonames_linked,
     minors_in,
     parse_metadata,
     parse_wheel,
@@ -101,12 +105,14 @@ class Observed:
     files: dict[str, list[IndexFile]]
     metadata: dict[str, str] = field(default_factory=dict)
     namelists: dict[str, list[str]] = field(default_factory=dict)
+    needed: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # wheel -> (member, DT_NEEDED)
 
 
 @dataclass(frozen=True)
 class Reads:
     metadata: frozenset[str]  # wheel filenames whose METADATA is needed
     namelists: frozenset[str]  # wheel filenames whose file list is needed (--deep)
+    elf: frozenset[str] = frozenset()  # of those, wheels whose FFmpeg library's DT_NEEDED is read
 
 
 # ---------------------------------------------------------------------------------------
@@ -225,6 +231,7 @@ def wanted(m: Matrix, files: dict[str, list[IndexFile]], packages: Iterable[str]
     """The wheels whose METADATA (and, with deep, file list) the checks need."""
     meta: set[str] = set()
     names: set[str] = set()
+    elf: set[str] = set()
     for pkg in packages:
         rel = Releases(files.get(pkg, []))
         for version in _rows_to_check(m, pkg):
@@ -239,7 +246,9 @@ def wanted(m: Matrix, files: dict[str, list[IndexFile]], packages: Iterable[str]
             elif deep and pkg in ("torchcodec", "av"):
                 if (w := rel.wheel(version, "x86_64")) is not None:
                     names.add(w.filename)
-    return Reads(frozenset(meta), frozenset(names))
+                    if pkg == "torchcodec":
+                        elf.add(w.filename)
+    return Reads(frozenset(meta), frozenset(names), frozenset(elf))
 
 
 # ---------------------------------------------------------------------------------------
@@ -297,7 +306,9 @@ def _absent(report: Report, pkg: str, row: str, version: str, verified: bool) ->
 
 
 def _agree(report: Report, row: str, fld: str) -> None:
-    report.agrees.setdefault(row, []).append(fld)
+    fields = report.agrees.setdefault(row, [])
+    if fld not in fields:
+        fields.append(fld)
 
 
 def _contra(report: Report, pkg: str, row: str, fld: str, mine: Any, theirs: Any, evidence: str, why: str) -> None:
@@ -445,6 +456,41 @@ def _check_torchcodec(m: Matrix, rel: Releases, obs: Observed, report: Report, d
             else:
                 report.findings.append(Finding("torchcodec", "note", f"{name}: no per-FFmpeg library recognised "
                                                f"in {w.filename}'s file list", row=name, evidence=w.filename))
+        if deep and w is not None and w.filename in obs.needed:
+            _check_torchcodec_linkage(m, report, name, row.pypi_build, w.filename, *obs.needed[w.filename])
+
+
+def _check_torchcodec_linkage(m: Matrix, report: Report, name: str, pypi_build: str, wheel: str, member: str,
+                              needed: list[str]) -> None:
+    """pypi_build from the CUDA runtime the FFmpeg library links, and the [ffmpeg] soname table
+    from the libav* sonames it links (read with --deep: one member of a few hundred kB)."""
+    if not needed:
+        return
+    evidence = f"{member} in {wheel}"
+    major = cuda_major_linked(needed)
+    linked = "cpu" if major is None else f"CUDA {major}"
+    expected = "cpu" if pypi_build == "cpu" else f"CUDA {pypi_build[2:-1]}"
+    if linked != expected:
+        _contra(report, "torchcodec", name, "pypi_build", pypi_build, linked, evidence,
+                "its DT_NEEDED " + (", ".join(n for n in needed if "cudart" in n or "nvrtc" in n) or "names no CUDA runtime"))
+    else:
+        _agree(report, name, "pypi_build")
+    n = re.search(r"(\d+)\.so$", member)
+    sonames = ffmpeg_sonames_linked(needed)
+    if n is None or not sonames:
+        return
+    ffmpeg_row = f"ffmpeg major {n[1]}"
+    try:
+        table = m.ffmpeg_sonames(int(n[1]))
+    except EnvkitError:
+        _contra(report, "torchcodec", ffmpeg_row, "[ffmpeg.majors]", "absent", sonames, evidence, "DT_NEEDED")
+        return
+    wrong = {lib: v for lib, v in sonames.items() if table.get(lib) != v}
+    if wrong:
+        _contra(report, "torchcodec", ffmpeg_row, ", ".join(sorted(wrong)),
+                {lib: table.get(lib) for lib in sorted(wrong)}, wrong, evidence, "DT_NEEDED sonames")
+    else:
+        _agree(report, ffmpeg_row, "sonames")
 
 
 def _check_torch_npu(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:

@@ -159,6 +159,52 @@ def ffmpeg_majors(names: Iterable[str]) -> list[int]:
     return sorted(found)
 
 
+def ffmpeg_lib_to_read(names: Iterable[str]) -> str | None:
+    """The per-FFmpeg library of the newest FFmpeg major in a torchcodec wheel: the one member
+    `--deep` reads (a few hundred kB) for its DT_NEEDED entries."""
+    pattern = r"libtorchcodec(?:_core|_decoder)?(\d+)\.so$"
+    libs = [(int(m[1]), n) for n in names if (m := re.search(pattern, n))]
+    return max(libs)[1] if libs else None
+
+
+def dt_needed(elf: bytes) -> list[str]:
+    """The DT_NEEDED sonames of a shared library (what `readelf -d` lists), via pyelftools."""
+    import io
+
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.dynamic import DynamicSection
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        f = ELFFile(io.BytesIO(elf))
+        out: list[str] = []
+        for section in f.iter_sections():
+            if isinstance(section, DynamicSection):
+                out += [t.needed for t in section.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+        return out
+    except ELFError:
+        return []
+
+
+def cuda_major_linked(needed: Iterable[str]) -> int | None:
+    """libcudart.so.13 / libnvrtc.so.13 -> 13; None for a CPU build."""
+    for n in needed:
+        m = re.fullmatch(r"lib(?:cudart|nvrtc)\.so\.(\d+)", n)
+        if m:
+            return int(m[1])
+    return None
+
+
+def ffmpeg_sonames_linked(needed: Iterable[str]) -> dict[str, int]:
+    """libavutil.so.60 -> {"avutil": 60}, for every FFmpeg library a torchcodec core links."""
+    out = {}
+    for n in needed:
+        m = re.fullmatch(r"lib(avutil|avcodec|avformat|avdevice|avfilter|swscale|swresample)\.so\.(\d+)", n)
+        if m:
+            out[m[1]] = int(m[2])
+    return out
+
+
 def avutil_major(names: Iterable[str]) -> int | None:
     """PyAV bundles its FFmpeg as av.libs/libavutil-<hash>.so.<N>; N is avutil's soname major."""
     for n in names:

@@ -157,6 +157,18 @@ class IndexClient:
         with self._zip(f) as zf:
             return zf.namelist()
 
+    def namelist_and_member(self, f: IndexFile, choose: Callable[[list[str]], str | None]) -> tuple[list[str], str | None, bytes]:
+        """The file list and the one member `choose` names from it, in one central-directory read."""
+        with self._zip(f) as zf:
+            names = zf.namelist()
+            member = choose(names)
+            if member is None:
+                return names, None, b""
+            try:
+                return names, member, zf.read(member)
+            except Exception as exc:
+                raise self._unreachable(f"{member} of {f.filename}", exc) from None
+
     def _zip(self, f: IndexFile) -> Any:
         from remotezip import RangeNotSupported, RemoteZip
 

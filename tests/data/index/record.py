@@ -6,6 +6,7 @@ Writes, beside this file (see README.md for the trimming rules):
   simple/<project>.json    the PEP 691 page, trimmed
   metadata/<wheel>.METADATA the wheel's METADATA headers (description body dropped)
   filelists/<wheel>.txt     the wheel's file list (zip central directory)
+  needed/<wheel>.txt        torchcodec: the FFmpeg library read, then its DT_NEEDED sonames
   recorded.json             index URL, date, and the URL of every recorded page
 """
 
@@ -23,6 +24,7 @@ from envkit.compat import matrix
 from envkit.matrixcheck.check import PACKAGES, PROJECT, known_versions, wanted
 from envkit.matrixcheck.facts import parse_wheel
 from envkit.matrixcheck.index import IndexClient, parallel
+from envkit.matrixcheck.run import _deep_read
 
 HERE = Path(__file__).resolve().parent
 # torch_npu lines start at 2.1.0; the other packages at the matrix's oldest row.
@@ -42,7 +44,7 @@ def _keep(f, floor: Version) -> bool:
 def main() -> None:
     m = matrix()
     url = sys.argv[1] if len(sys.argv) > 1 else m.index_url("pypi")
-    for sub in ("simple", "metadata", "filelists"):
+    for sub in ("simple", "metadata", "filelists", "needed"):
         shutil.rmtree(HERE / sub, ignore_errors=True)
         (HERE / sub).mkdir()
     pages = {}
@@ -78,9 +80,12 @@ def main() -> None:
         for name, text in zip(sorted(reads.metadata), metas):
             head = text.split("\n\n", 1)[0].rstrip("\n") + "\n"
             (HERE / "metadata" / f"{name}.METADATA").write_text(head)
-        lists = parallel(lambda n: client.namelist(by_name[n]), sorted(reads.namelists))
-        for name, names in zip(sorted(reads.namelists), lists):
+        lists = parallel(lambda n: _deep_read(client, by_name[n], n in reads.elf), sorted(reads.namelists))
+        for name, (names, needed) in zip(sorted(reads.namelists), lists):
             (HERE / "filelists" / f"{name}.txt").write_text("\n".join(names) + "\n")
+            if needed is not None:
+                member, sonames = needed
+                (HERE / "needed" / f"{name}.txt").write_text("\n".join([member, *sonames]) + "\n")
         # lerobot's entry points, for `propose lerobot==X`
         newest = max(files["lerobot"], key=lambda f: Version(f.version))
         eps = client.entry_points(newest)
