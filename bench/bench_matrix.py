@@ -43,6 +43,9 @@ def main() -> int:
     for pkg in report.packages:
         n = report.newest[pkg]
         print(f"{pkg:12}{n['matrix'] or '-':>10}{n['index'] or '-':>10}  {(n['uploaded'] or '')[:10]}")
+    collected = str(m.raw.get("collected", ""))
+    since = [f"{p} {n['index']}" for p, n in report.newest.items() if (n["uploaded"] or "")[:10] >= collected]
+    print(f"newest releases uploaded since the matrix was collected ({collected}): {', '.join(since) or 'none'}")
     for kind in ("new", "contradicted", "absent"):
         for f in report.of(kind):
             print(f"{kind}: {f.message}")
