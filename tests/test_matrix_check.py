@@ -265,6 +265,10 @@ def test_propose_other_packages(index: RecordedIndex) -> None:
     c = {f.key: f.value for f in codec.fields}
     assert (c["ffmpeg"], c["aarch64"], c["python"]) == ([4, 5, 6, 7, 8, 9], True, ">=3.10,<3.15")
     assert set(codec.needs_human) == {"torch", "pypi_build", "ffmpeg_checked_at"}
+    assert c["pypi_build"] == "cu130"  # libnvrtc.so.13 / libcudart.so.13: the major is certain, not the minor
+    with IndexClient(index.url) as client:
+        cpu = {f.key: f for f in propose(matrix(), client, "torchcodec", "0.11.1").fields}["pypi_build"]
+    assert cpu.value == "cpu" and not cpu.human
     assert {f.key: f.value for f in av.fields} == {"av": ["19.0.2"], "ffmpeg": "9", "avutil": 61}
     lr = {f.key: f.value for f in lerobot.fields}
     assert lr["requires"] == matrix().lerobot("0.6.1").requires

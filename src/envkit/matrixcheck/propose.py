@@ -22,7 +22,10 @@ from envkit.matrixcheck.facts import (
     ARCHES,
     avutil_major,
     cuda_build,
+    cuda_major_linked,
+    dt_needed,
     entry_point_target,
+    ffmpeg_lib_to_read,
     ffmpeg_majors,
     parse_metadata,
     pinned_version,
@@ -210,11 +213,20 @@ def _torchcodec(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, vers
     p.add("python", python_range(pythons) or "", f"CPython tags of the Linux x86_64 wheels: {', '.join(pythons)}",
           human=not pythons)
     w = rel.wheel(version, "x86_64")
-    majors = ffmpeg_majors(client.namelist(next(f for f in rel.files(version) if f.filename == w.filename))) if w else []
+    names, member, data = client.namelist_and_member(_file(rel, version, w), ffmpeg_lib_to_read) if w else ([], None, b"")
+    majors = ffmpeg_majors(names)
     p.add("ffmpeg", majors, f"libtorchcodec_core{{N}}.so in {w.filename} (zip directory read by range)" if w
           else "no Linux x86_64 wheel", human=not majors)
-    p.add("pypi_build", "", "the CUDA linkage is in the DT_NEEDED entries of libtorchcodec_core*.so (readelf -d): "
-          "not in METADATA", human=True)
+    needed = dt_needed(data) if member else []
+    cuda = cuda_major_linked(needed)
+    if not needed:
+        p.add("pypi_build", "", "the CUDA linkage is in the DT_NEEDED entries of libtorchcodec_core*.so: not read",
+              human=True)
+    elif cuda is None:
+        p.add("pypi_build", "cpu", f"DT_NEEDED of {member} names no libcudart/libnvrtc")
+    else:
+        p.add("pypi_build", f"cu{cuda}0", f"DT_NEEDED of {member} names lib*.so.{cuda}: CUDA {cuda}.x; the soname "
+              "does not give the minor, so confirm it (torchcodec's release notes)", human=True)
     has_arm = any(x.arch == "aarch64" for x in rel.wheels(version))
     p.add("aarch64", has_arm, "a Linux aarch64 wheel " + ("is" if has_arm else "is not") + " on the index")
     p.add("ffmpeg_checked_at", "", "measure: does a missing FFmpeg fail at import or at the first decode?", human=True)
