@@ -5,7 +5,7 @@ DEMO   ?= .demo
 BIN     = $(VENV)/bin
 export UV_PYTHON_DOWNLOADS = never
 
-.PHONY: venv system-deps test test-fast demo lock lock-pypi bench clean
+.PHONY: venv system-deps test test-fast demo lock lock-pypi matrix-check bench clean
 
 # The dev environment: envkit editable plus the test tools.
 $(BIN)/envkit: pyproject.toml
@@ -55,6 +55,11 @@ lock: venv
 # or here with `envkit lock --profile atlas-a2 --platform linux-64 --layer pypi --wheels DIR`).
 lock-pypi: venv
 	$(BIN)/envkit lock --layer pypi --skip-unreachable
+
+# Is compat.toml still current? Reads the configured index (PyPI by default): exit 1 names new
+# releases and contradicted rows, 2 an unreachable index. For a connected CI; not part of `test`.
+matrix-check: venv
+	$(BIN)/envkit matrix check
 
 bench: venv
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

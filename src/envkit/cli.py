@@ -28,6 +28,7 @@ from envkit.commands import (  # noqa: E402
     detect,
     doctor,
     lock,
+    matrix,
     pins,
     profiles,
     resolve,
@@ -35,7 +36,7 @@ from envkit.commands import (  # noqa: E402
     setup,
 )
 
-for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock):
+for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock, matrix):
     _module.register(app)
 
 
