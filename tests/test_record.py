@@ -215,3 +215,27 @@ def test_report_says_how_to_record_a_scenario() -> None:
 
     text = markdown(Context(probe={}, host={}), [])
     assert "envkit doctor --no-smoke --record" in text and "attach" in text
+
+
+@pytest.mark.slow
+def test_gpu_recording_script_installs_offline_and_records(tmp_path: Path) -> None:
+    # bench/record_on_gpu.sh as a GPU lab would run it, with this machine standing in: wheels
+    # prepared (PyPI), then envkit installed with --no-index and both recordings made.
+    repo = Path(__file__).resolve().parents[1]
+    script = repo / "bench" / "record_on_gpu.sh"
+    py = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    env = dict(os.environ, PY_VERSION=py, PIP=str(Path(sys.executable).with_name("pip")),
+               ENVKIT_VENV=str(tmp_path / "venv"), NAME="here")
+    wheels, out = tmp_path / "wheels", tmp_path / "out"
+    prep = subprocess.run(["bash", str(script), "prepare", str(wheels)], env=env, capture_output=True, text=True, timeout=600)
+    assert prep.returncode == 0, prep.stderr[-2000:]
+    rec = subprocess.run(["bash", str(script), "record", str(wheels), str(out), sys.executable], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert rec.returncode == 0, rec.stderr[-2000:]
+    assert (out / "recording.tgz").is_file()
+    doctor_dir = out / "doctor-here"
+    assert meta(out / "detect-here")["recording"]["replay_matches"] is True
+    assert meta(doctor_dir)["recording"]["replay_matches"] is True
+    expect = json.loads((doctor_dir / "expect.json").read_text())
+    replayed = replay_results(replay_context(doctor_dir))
+    assert {cid: replayed[cid].status.value for cid in expect} == expect

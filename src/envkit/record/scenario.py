@@ -55,6 +55,7 @@ class ScenarioDir:
             old = self.target.with_name(f".{self.target.name}.replaced")
             shutil.rmtree(old, ignore_errors=True)
             self.target.rename(old)
+        self.stage.chmod(0o755)  # mkdtemp made it private; a recording is meant to be shared
         self.stage.rename(self.target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

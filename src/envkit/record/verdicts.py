@@ -36,10 +36,14 @@ def replay_context(directory: Path) -> Context:
     inputs = json.loads((d / CONTEXT).read_text(encoding="utf-8")) if (d / CONTEXT).is_file() else {}
     profile = resolved = None
     if inputs.get("profile"):
+        from envkit.errors import EnvkitError
         from envkit.profiles import load_profile
 
-        profile = load_profile(inputs["profile"])
-        resolved = _resolve(profile, host)
+        try:
+            profile = load_profile(inputs["profile"])
+        except EnvkitError:
+            profile = None  # a user's own profile file stayed behind: its verdicts do not replay
+        resolved = _resolve(profile, host) if profile is not None else None
     ctx = Context(probe=probe, host=host, profile=profile, resolved=resolved,
                   dataset=Path(inputs["dataset"]) if inputs.get("dataset") else None)
     ctx.scratch["no_pretrained_backbone"] = bool(inputs.get("no_pretrained_backbone"))
