@@ -190,6 +190,16 @@ def test_record_refuses_a_directory_it_did_not_record(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind
 
 
+def test_record_into_an_impossible_place_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    for args in (["detect", "--record", str(tmp_path / "afile")],
+                 ["detect", "--record", str(tmp_path / "afile" / "rec")],
+                 ["doctor", "--python", sys.executable, "--no-smoke", "--record", str(tmp_path / "afile" / "rec")]):
+        proc = envkit(args)
+        assert proc.returncode == 2 and "--record" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert (tmp_path / "afile").read_text() == "x"
+
+
 def test_recording_again_replaces_an_earlier_recording(tmp_path: Path) -> None:
     d = tmp_path / "rec"
     assert envkit(["detect", "--record", str(d)]).returncode == 0

@@ -32,8 +32,12 @@ class ScenarioDir:
     def __init__(self, target: Path) -> None:
         self.target = Path(target).absolute()
         _check_target(self.target)
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.stage = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".recording", dir=self.target.parent))
+        try:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            self.stage = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".recording", dir=self.target.parent))
+        except OSError as exc:
+            raise EnvkitError(f"--record {self.target}: cannot create it: {exc.strerror or exc}",
+                              fix="pass a directory in a writable place, e.g. --record ./envkit-scenario") from None
         self.written: list[str] = []
 
     def write(self, rel: str, text: str) -> Path:
@@ -66,6 +70,8 @@ class ScenarioDir:
 
 
 def _check_target(target: Path) -> None:
+    if any(p.is_file() for p in target.parents):
+        raise EnvkitError(f"--record {target}: a parent of it is a file", fix="pass a new directory name, e.g. --record ./envkit-scenario")
     if target.is_file():
         raise EnvkitError(f"--record {target}: is a file, not a directory", fix="pass a new directory name, e.g. --record ./envkit-scenario")
     if target.is_dir() and any(target.iterdir()) and not is_envkit_recording(target):
