@@ -65,6 +65,8 @@ class DoctorRecording:
             _, host_matches = record_host(out, self.boundary, facts, r)
             _note_env(r, self.boundary)
             out.write_json("probe.json", r.data(ctx.probe, "probe.json"))
+            r.note("from probe.json, every variable of the target's environment but the probe's build/runtime "
+                   "ones (no secret-named variables at all)")
             out.write_json(verdicts.CONTEXT, r.data(verdicts.context_inputs(ctx), verdicts.CONTEXT))
             live = verdicts.replayable_statuses(results)
             replayed = verdicts.replay_results(verdicts.replay_context(out.stage))
