@@ -14,9 +14,9 @@ from envkit.host import RealBoundary, detect
 from envkit.hostfacts import HostFacts
 from envkit.record.boundary import RecordingBoundary
 from envkit.record.redact import Redactor
-from envkit.record.scenario import ScenarioDir, _check_target, command_line, describe, now_utc, record_host, write_meta
+from envkit.record.scenario import ScenarioDir, check_target, command_line, describe, now_utc, record_host, write_meta
 
-ENV_NOTE = "every environment variable detection did not read ({n} of {total} set)"
+ENV_NOTE = "{n} of the {total} environment variables set (detection reads only the few it names)"
 
 
 def record_detect(target: Path, *, redact_hostname: bool = False, argv: list[str] | None = None) -> HostFacts:
@@ -44,7 +44,7 @@ class DoctorRecording:
 
     def __init__(self, target: Path, *, redact_hostname: bool = False, argv: list[str] | None = None) -> None:
         self.target = Path(target).absolute()
-        _check_target(self.target)  # refuse a bad --record DIR before the probe runs
+        check_target(self.target)  # refuse a bad --record DIR before the probe runs
         self.boundary = RecordingBoundary(RealBoundary())
         self.redactor = Redactor(hostname=redact_hostname)
         self.argv = _argv(argv)

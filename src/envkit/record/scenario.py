@@ -31,7 +31,7 @@ class ScenarioDir:
 
     def __init__(self, target: Path) -> None:
         self.target = Path(target).absolute()
-        _check_target(self.target)
+        check_target(self.target)
         try:
             self.target.parent.mkdir(parents=True, exist_ok=True)
             self.stage = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".recording", dir=self.target.parent))
@@ -69,7 +69,7 @@ class ScenarioDir:
         shutil.rmtree(self.stage, ignore_errors=True)
 
 
-def _check_target(target: Path) -> None:
+def check_target(target: Path) -> None:
     if any(p.is_file() for p in target.parents):
         raise EnvkitError(f"--record {target}: a parent of it is a file", fix="pass a new directory name, e.g. --record ./envkit-scenario")
     if target.is_file():
