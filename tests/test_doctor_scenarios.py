@@ -1,4 +1,5 @@
-"""CUDA and NPU checks fed with transcribed probe/host boundaries (tests/data/probe/*/SOURCE.md)."""
+"""CUDA and NPU checks fed with probe/host boundaries: transcribed (tests/data/probe/*/SOURCE.md)
+and recorded by `envkit doctor --record` (tests/data/recorded/*), every directory found by itself."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ import pytest
 
 from envkit.doctor import registry
 from envkit.doctor.model import Context
+from envkit.record.verdicts import replay_context
+from tests.scenarios import is_recorded, probe_scenarios, scenario_id
 
 DATA = Path(__file__).parent / "data" / "probe"
-SCENARIOS = sorted(p.name for p in DATA.iterdir() if p.is_dir())
+SCENARIOS = probe_scenarios()
 
 
-def load(name: str) -> tuple[Context, dict[str, str]]:
-    d = DATA / name
-    assert (d / "SOURCE.md").is_file(), "every scenario cites its source"
-    ctx = Context(probe=json.loads((d / "probe.json").read_text()), host=json.loads((d / "host.json").read_text()))
-    return ctx, json.loads((d / "expect.json").read_text())
+def load(name: str | Path) -> tuple[Context, dict[str, str]]:
+    d = name if isinstance(name, Path) else DATA / name
+    assert (d / "SOURCE.md").is_file(), "every scenario says where it came from"
+    if is_recorded(d):
+        assert "RECORDED" in (d / "SOURCE.md").read_text(), "a recorded scenario says so"
+    return replay_context(d), json.loads((d / "expect.json").read_text())
 
 
 def run(ctx: Context) -> dict:
@@ -26,8 +30,12 @@ def run(ctx: Context) -> dict:
     return {r.id: r for r in results}
 
 
-@pytest.mark.parametrize("name", SCENARIOS)
-def test_scenario_statuses(name: str) -> None:
+def test_transcribed_scenarios_are_found() -> None:
+    assert len([p for p in SCENARIOS if p.parent == DATA]) >= 7
+
+
+@pytest.mark.parametrize("name", SCENARIOS, ids=scenario_id)
+def test_scenario_statuses(name: Path) -> None:
     ctx, expect = load(name)
     results = run(ctx)
     assert not [r for r in results.values() if r.status.value == "error"], [r.details for r in results.values() if r.status.value == "error"]

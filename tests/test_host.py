@@ -24,11 +24,8 @@ from envkit.host import (
     parse_version_cfg,
 )
 from envkit.hostfacts import SCHEMA_VERSION, HostFacts, load_host_file
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from tests.scenarios import RECORDED, host_scenarios, is_recorded, scenario_id
+from tests.scenarios import meta as scenario_meta
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = REPO / "tests" / "data" / "host"
@@ -44,12 +41,29 @@ def scenario(name: str) -> HostFacts:
 
 
 def test_every_scenario_says_where_its_values_came_from() -> None:
-    names = sorted(p.name for p in SCENARIOS.iterdir() if p.is_dir())
-    assert len(names) >= 7
-    for name in names:
-        meta = tomllib.loads((SCENARIOS / name / "meta.toml").read_text())
-        assert meta["transcribed"] is True and meta["recorded_here"] is False, name
-        assert any("http" in s["source"] or "research/" in s["source"] or "seed guide" in s["source"] for s in meta["sources"]), name
+    transcribed = sorted(p.name for p in SCENARIOS.iterdir() if p.is_dir())
+    assert len(transcribed) >= 7
+    for path in host_scenarios():
+        name, meta = scenario_id(path), scenario_meta(path)
+        if meta.get("recorded") is True:
+            # Recorded by envkit on a real machine: the recording's provenance instead of a citation,
+            # and kept apart from the transcribed ones.
+            assert meta["transcribed"] is False and path.parent == RECORDED, name
+            rec = meta["recording"]
+            assert rec["tool"] == "envkit" and rec["envkit_version"] and rec["date"], name
+            assert rec["command"].startswith("envkit ") and "--record" in rec["command"], name
+            assert rec["replay_matches"] is True, name
+            assert (path / "host.json").is_file(), name
+        else:
+            assert path.parent == SCENARIOS, name
+            assert meta["transcribed"] is True and meta["recorded_here"] is False, name
+            assert any("http" in s["source"] or "research/" in s["source"] or "seed guide" in s["source"] for s in meta["sources"]), name
+
+
+@pytest.mark.parametrize("path", [p for p in host_scenarios() if is_recorded(p)], ids=scenario_id)
+def test_recorded_scenario_replays_to_the_live_facts(path: Path) -> None:
+    # host.json is what `envkit detect` printed on that machine (redacted like the rest).
+    assert detect(RecordedBoundary(path)).to_dict() == json.loads((path / "host.json").read_text())
 
 
 def test_eight_rtx5090_driver_590() -> None:
@@ -215,9 +229,9 @@ def test_real_detect_on_this_machine_is_fast_and_cpu() -> None:
 # --- the format ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in SCENARIOS.iterdir() if p.is_dir()))
-def test_json_round_trip(name: str) -> None:
-    f = scenario(name)
+@pytest.mark.parametrize("path", host_scenarios(), ids=scenario_id)
+def test_json_round_trip(path: Path) -> None:
+    f = detect(RecordedBoundary(path))
     assert HostFacts.from_json(f.to_json()) == f
     assert json.loads(f.to_json())["schema_version"] == SCHEMA_VERSION
 

@@ -279,8 +279,9 @@ class RecordedBoundary:
 
     Layout: system.json (SystemReading fields), nvml.json (NvmlReading, or {"error": text}),
     files/<absolute path> (file contents; empty files stand for device nodes and binaries),
-    commands/<program>_<args>.txt (stdout of a command that exited 0), env.json, which.json
-    ({name: path}) and meta.toml (where every value came from).
+    commands/<program>_<args>.txt (stdout of a command; commands/<program>_<args>.rc holds its
+    exit status when not 0), env.json, which.json ({name: path}), meta.toml (where every value
+    came from) and, in recorded scenarios (`envkit detect --record`), host.json: the live facts.
     """
 
     def __init__(self, root: str | Path) -> None:
@@ -333,7 +334,11 @@ class RecordedBoundary:
     def run(self, argv: Sequence[str], timeout: float) -> CommandResult | None:
         name = "_".join([Path(argv[0]).name, *argv[1:]])
         p = self.root / "commands" / f"{name}.txt"
-        return CommandResult(0, p.read_text(encoding="utf-8")) if p.is_file() else None
+        if not p.is_file():
+            return None
+        rc = p.with_suffix(".rc")  # recorded non-zero exit status; absent means 0
+        code = int(rc.read_text(encoding="utf-8").strip()) if rc.is_file() else 0
+        return CommandResult(code, p.read_text(encoding="utf-8"))
 
     def which(self, name: str) -> str | None:
         return self._which.get(name)  # type: ignore[union-attr]

@@ -3,6 +3,9 @@ profile it suggests. The JSON is the host-facts format other commands read with 
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 from envkit.hostfacts import HostFacts
@@ -14,11 +17,19 @@ def register(app: typer.Typer) -> None:
 
 def detect_command(
     json_out: bool = typer.Option(False, "--json", help="Print host facts as JSON (schema_version 1)."),
+    record: Optional[Path] = typer.Option(None, "--record", metavar="DIR",
+                                          help="Also record what detection read as a replayable test scenario in DIR (secrets redacted)."),
+    redact_hostname: bool = typer.Option(False, "--redact-hostname", help="With --record: replace this machine's host name too."),
 ) -> None:
     """Detect the OS, NVIDIA GPUs, Ascend NPUs, CANN and tools on this machine."""
     from envkit.host import detect
 
-    facts = detect()
+    if record is not None:
+        from envkit.record.run import record_detect
+
+        facts = record_detect(record, redact_hostname=redact_hostname)
+    else:
+        facts = detect()
     if json_out:
         typer.echo(facts.to_json(), nl=False)
         return

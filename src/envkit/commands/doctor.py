@@ -28,6 +28,9 @@ def doctor(
     no_pretrained_backbone: bool = typer.Option(False, "--no-pretrained-backbone",
                                                 help="You train with --policy.pretrained_backbone_weights=null: ResNet18 weights are not needed."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details of every check."),
+    record: Optional[Path] = typer.Option(None, "--record", metavar="DIR",
+                                          help="Also record this machine and env (host boundary, probe, verdicts) as a replayable test scenario in DIR."),
+    redact_hostname: bool = typer.Option(False, "--redact-hostname", help="With --record: replace this machine's host name too."),
 ) -> None:
     """Check every layer of a LeRobot training env, then prove it with a real ACT training step."""
     from envkit.doctor import registry
@@ -43,10 +46,18 @@ def doctor(
     selected = registry.select(checks, check or (), smoke=not no_smoke)
     if dataset is not None and not dataset.is_dir():
         raise EnvkitError(f"--dataset {dataset}: no such directory", fix="pass the dataset root (holding meta/info.json)")
-    ctx = _context(prefix, python, profile, dataset)
+    recording = None
+    if record is not None:
+        from envkit.record.run import DoctorRecording
+
+        recording = DoctorRecording(record, redact_hostname=redact_hostname)
+    ctx = _context(prefix, python, profile, dataset, recording)
     ctx.scratch["no_pretrained_backbone"] = no_pretrained_backbone
     results = registry.run_checks(selected, ctx)
     from envkit.doctor import report as render
+
+    if recording is not None:
+        recording.finish(ctx, results, render.to_json(ctx, results, fail_on))
 
     if as_json:
         typer.echo(render.to_json(ctx, results, fail_on))
@@ -61,13 +72,13 @@ def doctor(
         raise SystemExit(code)
 
 
-def _context(prefix: Path | None, python: Path | None, profile_name: str | None, dataset: Path | None):  # type: ignore[no-untyped-def]
+def _context(prefix: Path | None, python: Path | None, profile_name: str | None, dataset: Path | None, recording=None):  # type: ignore[no-untyped-def]
     from envkit.doctor.collect import host_facts, run_probe
     from envkit.doctor.model import Context
     from envkit.doctor.target import resolve_target
 
     target = resolve_target(prefix, python)
-    host = host_facts()
+    host = recording.host_facts() if recording is not None else host_facts()
     profile = resolved = None
     if profile_name:
         from envkit.profiles import load_profile

@@ -96,4 +96,7 @@ def markdown(ctx: Context, results: list[CheckResult]) -> str:
     for r in problems or results:
         lines.append(f"- `{r.id}` **{r.status.value}**: {r.summary}" + (f" — fix: `{r.fix}`" if r.fix and r.status != Status.OK else ""))
     lines.append("```")
+    from envkit.record import record_hint
+
+    lines += ["", record_hint()]
     return "\n".join(lines)
