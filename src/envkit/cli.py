@@ -27,6 +27,7 @@ def _root() -> None:
 from envkit.commands import (  # noqa: E402
     detect,
     doctor,
+    fleet,
     lock,
     pins,
     profiles,
@@ -35,7 +36,7 @@ from envkit.commands import (  # noqa: E402
     setup,
 )
 
-for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock):
+for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock, fleet):
     _module.register(app)
 
 
