@@ -72,6 +72,12 @@ def test_report_without_versions_is_unknown_not_different() -> None:
     assert fleet.strays == {} and fleet.red == []
 
 
+def test_profile_as_an_object_is_read_by_name() -> None:
+    doc = json.loads(GREEN.read_text())
+    doc["profile"] = {"name": "cpu", "file": "/x/profiles/cpu.toml"}
+    assert parse_report("h", json.dumps(doc), "h.json").tuple["profile"] == "cpu"
+
+
 def test_warning_only_host_is_yellow_not_red() -> None:
     doc = json.loads(GREEN.read_text())
     doc["checks"][2].update(status="warn", fix="mount a larger /dev/shm")

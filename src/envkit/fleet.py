@@ -106,7 +106,10 @@ def parse_report(host: str, text: str, source: str) -> HostReport:
             raise _bad(source, f"checks[{i}] has no 'id' and 'status' strings")
         checks.append(HostCheck(c["id"], c["status"], str(c.get("summary") or ""), c.get("fix") or None))
     versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
-    tup: dict[str, str | None] = {"profile": _str(doc.get("profile")), "envkit": _str(doc.get("envkit_version"))}
+    profile = doc.get("profile")
+    if isinstance(profile, dict):  # a typed report may name the profile and the file it came from
+        profile = profile.get("name")
+    tup: dict[str, str | None] = {"profile": _str(profile), "envkit": _str(doc.get("envkit_version"))}
     tup.update({str(k): _str(v) for k, v in versions.items()})
     ok = doc.get("ok")
     return HostReport(host, source, bool(ok) if isinstance(ok, bool) else not any(c.status in RED for c in checks), checks, tup)
