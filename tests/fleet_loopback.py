@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE_DIR = ROOT / "ansible"
 SSHD = Path("/usr/sbin/sshd")
 ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+CONTROL_DIR = "ansible-cp"  # under the work directory: Ansible's SSH control sockets
 
 
 def ensure_sshd() -> str | None:
@@ -113,6 +114,11 @@ class Loopback:
         return self
 
     def stop(self) -> None:
+        # Ansible's SSH masters (ControlPersist) would outlive the play by a minute: close them first,
+        # which ends their sessions on our sshd, then stop the sshd itself.
+        for sock in sorted((self.workdir / CONTROL_DIR).glob("*")):
+            subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={sock}", "envkit-fleet-host"],
+                           capture_output=True, timeout=15, check=False)
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -188,19 +194,38 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return {host: {k: int(v) for k, v in (kv.split("=") for kv in counters.split())} for host, counters in RECAP.findall(tail)}
 
 
-def run_playbook(inventory: Path, workdir: Path, *args: str, forks: int = 3, timeout: float = 2400) -> PlaybookRun:
-    """ansible-playbook from envkit's own venv, the collection's config, a private ANSIBLE_HOME."""
+def ansible_env(workdir: Path, forks: int = 3) -> dict[str, str]:
+    """The collection's config, a private ANSIBLE_HOME and control-socket directory under workdir."""
     env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "ANSIBLE_HOME": str(workdir / "ansible-home"),
            "ANSIBLE_FORKS": str(forks),
-           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(workdir / "ansible-cp"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_HOST_KEY_CHECKING": "True"}
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(workdir / CONTROL_DIR), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_HOST_KEY_CHECKING": "True"}
     for k in ("VIRTUAL_ENV", "PYTHONPATH"):
         env.pop(k, None)
+    return env
+
+
+def run_playbook(inventory: Path, workdir: Path, *args: str, forks: int = 3, timeout: float = 2400) -> PlaybookRun:
+    """ansible-playbook from envkit's own venv (the test extra installs ansible-core there)."""
+    env = ansible_env(workdir, forks)
     playbook = Path(sys.executable).with_name("ansible-playbook")
     argv = [str(playbook), "-i", str(inventory), str(ANSIBLE_DIR / "playbooks" / "fleet.yml"), *args]
     start = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     seconds = time.monotonic() - start
     return PlaybookRun(proc.returncode, seconds, recap(proc.stdout), proc.stdout + proc.stderr)
+
+
+def leftover_processes(workdir: Path) -> list[str]:
+    """Processes whose command line names workdir (SSH masters, sessions): none once Loopback stopped."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(workdir) in text and cmdline.parent.name != str(os.getpid()):
+            found.append(f"{cmdline.parent.name}: {text[:200]}")
+    return found
 
 
 def break_torchcodec(prefix: Path, version: str = "0.10.0") -> None:

@@ -11,16 +11,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.cli_util import run_envkit
-from tests.fleet_loopback import ANSIBLE_DIR, Loopback, break_torchcodec, build_wheel, ensure_sshd, run_playbook
+from tests.fleet_loopback import (
+    Loopback,
+    ansible_env,
+    break_torchcodec,
+    build_wheel,
+    ensure_sshd,
+    leftover_processes,
+    run_playbook,
+)
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(os.geteuid() != 0, reason="sshd needs root (CI runs as root)"),
-              pytest.mark.skipif(shutil.which("python3.11") is None, reason="the cpu profile builds its venv on python3.11")]
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="sshd needs root (CI runs as root)")]
 
 NODES = ("node1", "node2", "node3")
 
@@ -32,6 +40,22 @@ def _report(reports: Path) -> tuple[int, dict, str]:
     return as_json.code, json.loads(as_json.out), human.out
 
 
+def test_loopback_hosts_answer_ansible_and_nothing_outlives_the_harness(tmp_path: Path) -> None:
+    reason = ensure_sshd()
+    if reason:
+        pytest.skip(reason)
+    with Loopback(tmp_path) as lb:
+        inventory = lb.inventory(tmp_path / "inventory.yml", tmp_path / "unused.whl", None)
+        ping = subprocess.run([str(Path(sys.executable).with_name("ansible")), "-i", str(inventory), "envkit_fleet", "-m", "ansible.builtin.ping"],
+                              capture_output=True, text=True, env=ansible_env(tmp_path), timeout=300, check=False)
+        assert ping.returncode == 0 and ping.stdout.count("SUCCESS") == 3, ping.stdout + ping.stderr
+        assert leftover_processes(tmp_path)  # the SSH masters are up while the hosts are in use
+    assert lb.proc is not None and lb.proc.poll() is not None
+    assert leftover_processes(tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("python3.11") is None, reason="the cpu profile builds its venv on python3.11")
 def test_fleet_of_three_loopback_hosts(tmp_path: Path, doctor_cache: Path) -> None:
     reason = ensure_sshd()
     if reason:
@@ -62,6 +86,7 @@ def test_fleet_of_three_loopback_hosts(tmp_path: Path, doctor_cache: Path) -> No
         doctor_only = run_playbook(inventory, tmp_path, "--tags", "envkit_doctor", timeout=900)
         assert doctor_only.rc == 0, doctor_only.output[-6000:]  # a red doctor is a verdict, not a failed task
     assert lb.proc is not None and lb.proc.poll() is not None  # sshd stopped with the block
+    assert leftover_processes(tmp_path) == []
 
     code, doc, human = _report(tmp_path / "reports")
     assert code == 1 and doc["red"] == ["node3"], doc
