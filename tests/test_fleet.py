@@ -104,3 +104,17 @@ def test_missing_or_empty_dir_is_one_paragraph(tmp_path: Path) -> None:
     assert_user_error(run_envkit("fleet", "report", str(tmp_path / "nope")), "no such directory")
     (tmp_path / "empty").mkdir()
     assert_user_error(run_envkit("fleet", "report", str(tmp_path / "empty")), "holds no HOST.json")
+
+
+def test_doctor_json_carries_the_tuple_fleet_compares() -> None:
+    """report.to_json's `versions`, from a transcribed 5090 probe (tests/data/probe/*/SOURCE.md)."""
+    from envkit.doctor.model import Context
+    from envkit.doctor.report import to_json
+
+    d = Path(__file__).parent / "data" / "probe" / "rtx5090-torch280-driver570"
+    ctx = Context(probe=json.loads((d / "probe.json").read_text()), host=json.loads((d / "host.json").read_text()))
+    doc = json.loads(to_json(ctx, []))
+    host = parse_report("gpu1", json.dumps(doc), "gpu1.json")
+    assert host.tuple["torch"] == ctx.dist("torch") and host.tuple["torch"]
+    assert host.tuple["driver"] == ctx.host["nvidia"]["driver_version"] and host.tuple["driver"]
+    assert host.tuple["cuda"] == ctx.probe["torch"]["cuda"]
