@@ -118,3 +118,9 @@ def test_doctor_json_carries_the_tuple_fleet_compares() -> None:
     assert host.tuple["torch"] == ctx.dist("torch") and host.tuple["torch"]
     assert host.tuple["driver"] == ctx.host["nvidia"]["driver_version"] and host.tuple["driver"]
     assert host.tuple["cuda"] == ctx.probe["torch"]["cuda"]
+
+
+def test_fleet_is_a_listed_command_with_its_own_help() -> None:
+    assert "fleet" in run_envkit("--help").out
+    helped = run_envkit("fleet", "report", "--help")
+    assert helped.code == 0 and "--markdown" in helped.out and "HOST.json" in helped.out
