@@ -5,7 +5,7 @@ DEMO   ?= .demo
 BIN     = $(VENV)/bin
 export UV_PYTHON_DOWNLOADS = never
 
-.PHONY: venv system-deps test test-fast demo lock lock-pypi matrix-check bench clean
+.PHONY: venv system-deps test test-fast demo fleet-demo lock lock-pypi matrix-check bench clean
 
 # The dev environment: envkit editable plus the test tools.
 $(BIN)/envkit: pyproject.toml
@@ -23,6 +23,11 @@ system-deps:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null && echo "installed FFmpeg with apt-get"; \
 	else echo "FFmpeg libraries missing: run 'sudo apt-get install --no-install-recommends ffmpeg'"; exit 1; fi
+	@# openssh-server: the fleet test (tests/test_fleet_ansible.py) runs its own sshd on loopback.
+	@if [ -x /usr/sbin/sshd ]; then echo "openssh-server present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null && echo "installed openssh-server with apt-get"; \
+	else echo "openssh-server missing (the fleet test skips): run 'sudo apt-get install --no-install-recommends openssh-server'"; fi
 
 test: venv system-deps
 	$(BIN)/pytest -q
@@ -44,6 +49,12 @@ demo: venv system-deps
 	for p in 5090 atlas-a2; do $(DEMO)/venv/bin/envkit setup --profile $$p --dry-run --prefix $(DEMO)/$$p >/dev/null || exit 1; done
 	$(DEMO)/venv/bin/envkit setup --profile cpu --prefix $(DEMO)/cpu --yes --no-pretrained-backbone
 	$(DEMO)/venv/bin/envkit doctor --prefix $(DEMO)/cpu --profile cpu --no-pretrained-backbone
+
+# The Ansible role on a fleet of three hosts that are this machine: a private sshd on 127.0.0.2-4
+# (root only), envkit installed from a wheel on each, the cpu profile set up with forks=3, then
+# `envkit fleet report` over the fetched doctor reports. Nothing leaves loopback.
+fleet-demo: venv system-deps
+	$(BIN)/python -m tests.fleet_loopback
 
 # Every layer of every profile (needs conda-forge and the PyTorch CPU index: a connected CI);
 # fails within seconds, naming the channel or index, where they are unreachable.

@@ -72,7 +72,7 @@ def test_json_document_shape() -> None:
     ctx = Context(probe={}, host={})
     results = registry.run_checks([Check("x.a", "a", lambda c: ok("y"))], ctx)
     doc = json.loads(report.to_json(ctx, results))
-    assert set(doc) == {"envkit_version", "target", "profile", "checks", "ok"}
+    assert set(doc) == {"envkit_version", "target", "profile", "versions", "checks", "ok"}
     assert doc["checks"][0].keys() >= {"id", "status", "summary", "details", "fix", "duration_ms"}
 
 

@@ -27,6 +27,7 @@ def _root() -> None:
 from envkit.commands import (  # noqa: E402
     detect,
     doctor,
+    fleet,
     lock,
     matrix,
     pins,
@@ -36,7 +37,7 @@ from envkit.commands import (  # noqa: E402
     setup,
 )
 
-for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock, matrix):
+for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock, matrix, fleet):
     _module.register(app)
 
 

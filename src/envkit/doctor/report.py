@@ -24,10 +24,28 @@ def to_json(ctx: Context, results: list[CheckResult], fail_on: str = "fail") -> 
         "envkit_version": __version__,
         "target": ctx.target.describe() if ctx.target else None,
         "profile": getattr(ctx.profile, "name", None),
+        "versions": versions(ctx),
         "checks": [r.to_dict() for r in results],
         "ok": exit_code(results, fail_on) == 0,
     }
     return json.dumps(doc, indent=2)
+
+
+def versions(ctx: Context) -> dict[str, Any]:
+    """The tuple this env resolved to, flat, so `envkit fleet report` can compare hosts key by key."""
+    p = ctx.probe
+    dists = p.get("dists") or {}
+    loaded = (p.get("video") or {}).get("loaded") or []
+    avutil = [lib["name"] for lib in loaded if str(lib.get("name", "")).startswith("libavutil") and lib.get("origin") == "system"]
+    nvidia = ctx.host.get("nvidia") or {}
+    return {
+        "python": (p.get("python") or {}).get("version"),
+        **{name: dists.get(name) for name in ("torch", "torchvision", "torchcodec", "av", "torch_npu", "lerobot")},
+        "ffmpeg": avutil[0] if avutil else None,  # the libavutil torchcodec loaded: its soname is the FFmpeg major
+        "cuda": (p.get("torch") or {}).get("cuda"),
+        "driver": nvidia.get("driver_version"),
+        "cann": ((ctx.host.get("ascend") or {}).get("cann") or {}).get("version"),
+    }
 
 
 def print_human(ctx: Context, results: list[CheckResult], verbose: bool = False) -> None:
