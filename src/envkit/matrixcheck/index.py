@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from envkit.redact import redact
 from envkit.errors import EnvkitError
 
 if TYPE_CHECKING:
@@ -35,17 +36,13 @@ class IndexUnreachable(EnvkitError):
 
 
 def redact_url(url: str) -> str:
-    """The URL without user:password@ (index URLs may carry tokens)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, "***@" + host, parts.path, parts.query, parts.fragment))
+    """The index URL as it may be shown: envkit's one redaction (user:***@host)."""
+    return redact(url)
 
 
 def redact_text(text: str) -> str:
-    """Every scheme://user:pass@ in a message (an error may quote a URL we did not build)."""
-    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@", r"\1***@", text)
+    """An error may quote a URL we did not build: the same redaction over the whole message."""
+    return redact(text)
 
 
 @dataclass(frozen=True)

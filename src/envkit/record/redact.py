@@ -1,9 +1,11 @@
 """Keep secrets and personal paths out of a recorded scenario, and say what was left out.
 
-`redact_text` is the one place that knows what a secret looks like (credentials in URLs,
-NAME=value where the name says token/key/password, well-known token shapes). When envkit has
-a shared redaction module, point `redact_text` at it; the rest of this file is about personal
-paths (user names in home directories) and the optional host name, which only a recording needs.
+`redact_text` knows what a secret looks like in a recording. It is deliberately stricter than
+envkit's output redaction (`envkit.redact`, which keeps `user:***@host` so a user can tell
+their indexes apart): a recording is meant to be published in a bug report or committed to
+tests/data, so it drops the whole userinfo of a URL, NAME=value pairs whose name says
+token/key/password, and well-known token shapes. The rest of this file is about personal paths
+(user names in home directories) and the optional host name, which only a recording needs.
 """
 
 from __future__ import annotations
