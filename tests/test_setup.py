@@ -330,3 +330,21 @@ def test_from_lock_plan_installs_the_locked_set_with_hashes() -> None:
     assert "--require-hashes" in argv and "--no-deps" in argv and argv[-1].endswith("pypi-linux-64.txt")
     other = run_envkit("setup", "--profile", "5090", "--from-lock", str(lockdir), "--dry-run", "--host", str(HOSTS / "host-5090.json"))
     assert_user_error(other, "locks profile 'cpu'")
+
+
+def test_user_profile_reaches_the_doctor_step_as_its_file(tmp_path: Path) -> None:
+    """A profile that `extends` cpu under another name: the doctor step must get the file, not the unknown name."""
+    user = tmp_path / "lab-cpu.toml"
+    user.write_text('schema_version = 1\nname = "lab-cpu"\nextends = "cpu"\n')
+    res = run_envkit("setup", "--profile", str(user), "--dry-run", "--json", "--prefix", str(tmp_path / "env"),
+                     "--host", str(HOSTS / "host-cpu.json"), "--no-pretrained-backbone", env=NO_PIP_CONFIG)
+    assert res.code == 0, res.err
+    argv = {s["id"]: s for s in json.loads(res.out)["steps"]}["doctor"]["commands"][0]
+    assert argv[argv.index("--profile") + 1] == str(user.resolve()) and "--no-pretrained-backbone" in argv
+    from envkit.profiles import load_profile
+    from envkit.resolve import resolve
+
+    profile = load_profile(str(user))
+    plan = build_plan(profile, resolve(profile, None, None, "linux-64"), SetupOptions(prefix=tmp_path / "env", no_pretrained_backbone=True))
+    assert plan.record["profile"] == "lab-cpu" and plan.record["profile_file"] == str(user.resolve())
+    assert plan.record["no_pretrained_backbone"] is True and plan.record["overrides"]

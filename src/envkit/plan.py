@@ -75,6 +75,7 @@ class Plan:
     resolved_digest: str
     steps: tuple[Step, ...]
     warnings: tuple[str, ...] = ()
+    record: dict[str, Any] = field(default_factory=dict)  # setup's choices, saved in the state for the doctor
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
@@ -484,10 +485,11 @@ def build_plan(
             params={"source": str(options.weights), "dest": str(dest)},
             verify=(str(dest.relative_to(prefix)),),
         ))
+    record = _record(profile, view, resolved, options, torch_home)
+    # The profile's file for a user's profile (its name is unknown to `load_profile`), the name for a built-in one.
     doctor = [options.envkit_python, "-c", "from envkit.cli import run_main; run_main()", "doctor",
-              "--prefix", str(prefix), "--profile", view.name, "--json"]
-    if options.no_pretrained_backbone:
-        doctor.append("--no-pretrained-backbone")
+              "--prefix", str(prefix), "--profile", record["profile_file"] or view.name, "--json"]
+    doctor.append("--no-pretrained-backbone" if options.no_pretrained_backbone else "--pretrained-backbone")
     steps.append(Step(
         "doctor", "envkit doctor with its smoke ACT step",
         "proves the result trains: imports, a real video decode, and a few ACT optimizer steps on this machine",
@@ -496,4 +498,24 @@ def build_plan(
         inputs={"resolved": resolved.digest(), "no_pretrained_backbone": options.no_pretrained_backbone},
         depends=tuple(s.id for s in steps),
     ))
-    return Plan(view.name, prefix, view.environment, resolved.digest(), _finalize(steps), tuple(warnings))
+    return Plan(view.name, prefix, view.environment, resolved.digest(), _finalize(steps), tuple(warnings), record)
+
+
+def _record(profile: "Profile", view: "Profile", resolved: "Resolved", options: SetupOptions, torch_home: Path | None) -> dict[str, Any]:
+    """What the doctor needs to judge this prefix later without flags (envkit.doctor.setup_record reads it)."""
+    from envkit.profiles import builtin_dir
+
+    path = Path(profile.path).resolve()
+    builtin = path.parent == builtin_dir().resolve()
+    source = resolved.lerobot["source"]
+    lerobot = None
+    if options.lerobot:
+        lerobot = source.get("path") if source.get("kind") == "path" else (source.get("text") or options.lerobot)
+    weights = None
+    if options.weights is not None and torch_home is not None:
+        name = view.assets.get("resnet18", {}).get("file") or Path(options.weights).name
+        weights = str(torch_home / "hub" / "checkpoints" / name)
+    return {"profile": view.name, "profile_file": None if builtin else str(path), "platform": resolved.platform,
+            "lerobot": lerobot, "overrides": list(resolved.overrides),
+            "no_pretrained_backbone": options.no_pretrained_backbone, "weights": weights,
+            "from_lock": str(options.from_lock) if options.from_lock else None}

@@ -65,7 +65,7 @@ class PypiLock:
 
 
 def find_uv() -> str:
-    from envkit.envbuild import find_uv as _find
+    from envkit.uvbin import find_uv as _find
 
     return _find()
 
