@@ -24,7 +24,10 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null && echo "installed FFmpeg with apt-get"; \
 	else echo "FFmpeg libraries missing: run 'sudo apt-get install --no-install-recommends ffmpeg'"; exit 1; fi
 
+# The committed lockfiles: every PyPI layer this machine can lock is locked and fresh (a layer
+# recorded as unreachable here is listed with the command that locks it, not failed).
 test: venv system-deps
+	$(BIN)/envkit lock --check --layer pypi --skip-unreachable
 	$(BIN)/pytest -q
 
 test-fast: venv

@@ -348,3 +348,39 @@ def test_user_profile_reaches_the_doctor_step_as_its_file(tmp_path: Path) -> Non
     plan = build_plan(profile, resolve(profile, None, None, "linux-64"), SetupOptions(prefix=tmp_path / "env", no_pretrained_backbone=True))
     assert plan.record["profile"] == "lab-cpu" and plan.record["profile_file"] == str(user.resolve())
     assert plan.record["no_pretrained_backbone"] is True and plan.record["overrides"]
+
+
+def test_from_lock_without_conda_layer_solves_the_base_and_patches_lerobot() -> None:
+    """atlas-a2 on aarch64 from the committed lock (PyPI layer only): conda base from the profile, said plainly;
+    lerobot rebuilt from the locked 0.4.2 sdist with envkit's NPU patch, verified after install."""
+    lockdir = ROOT / "lockfiles" / "atlas-a2"
+    host = str(HOSTS / "host-atlas-a2.json")
+    res = run_envkit("setup", "--profile", "atlas-a2", "--from-lock", str(lockdir), "--dry-run", "--json", "--prefix", PLAN_PREFIX,
+                     "--host", host, "--platform", "linux-aarch64", env=NO_PIP_CONFIG)
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    ids = [s["id"] for s in doc["steps"]]
+    assert ids == ["lerobot-source", "environment", "ffmpeg", "packages", "lerobot", "hooks", "doctor"]
+    steps = {s["id"]: s for s in doc["steps"]}
+    sha = json.loads((lockdir / "manifest.json").read_text())["layers"]["pypi"]["linux-aarch64"]["lerobot_sdist"]["sha256"]
+    source = steps["lerobot-source"]
+    assert source["inputs"]["sha256"] == sha and any("apply" in c and "--check" in c for c in source["commands"])
+    assert any(c[-1].endswith("lerobot-0.4.2-npu.patch") and "--check" not in c for c in source["commands"])
+    lerobot = steps["lerobot"]["commands"][0]
+    assert "--no-deps" in lerobot and lerobot[-1].endswith(".envkit/src/lerobot-0.4.2")
+    assert "checks its NPU patch is in the installed code" in steps["lerobot"]["why"]
+    assert steps["packages"]["commands"][0][-1].endswith("pypi-linux-aarch64.txt")
+    assert any("no conda layer for linux-aarch64" in w and "solved from profile 'atlas-a2'" in w for w in doc["warnings"])
+    text = run_envkit("setup", "--profile", "atlas-a2", "--from-lock", str(lockdir), "--dry-run", "--prefix", PLAN_PREFIX,
+                      "--host", host, "--platform", "linux-aarch64", env=NO_PIP_CONFIG)
+    assert "warning: the lock has no conda layer" in text.out
+    strict = run_envkit("setup", "--profile", "atlas-a2", "--from-lock", str(lockdir), "--strict-lock", "--dry-run",
+                        "--prefix", PLAN_PREFIX, "--host", host, "--platform", "linux-aarch64", env=NO_PIP_CONFIG)
+    assert_user_error(strict, "no conda layer for linux-aarch64", "--strict-lock",
+                      "envkit lock --profile atlas-a2 --platform linux-aarch64 --layer conda")
+
+
+def test_from_lock_without_pypi_layer_names_why_and_the_command() -> None:
+    res = run_envkit("setup", "--profile", "atlas-a2", "--from-lock", str(ROOT / "lockfiles" / "atlas-a2"), "--dry-run",
+                     "--prefix", PLAN_PREFIX, "--host", str(HOSTS / "host-atlas-a2.json"), "--platform", "linux-64", env=NO_PIP_CONFIG)
+    assert_user_error(res, "no PyPI layer for linux-64", "pytorch-cpu", "envkit lock --profile atlas-a2 --platform linux-64 --layer pypi")

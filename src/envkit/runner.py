@@ -195,6 +195,9 @@ def _lerobot_source(ctx: RunContext, step: Step) -> None:
         archives = sorted(tree.parent.glob(f"lerobot-{step.params['version']}.tar.gz"))
         if not archives:
             raise _CommandFailed(step.commands[0], 1, f"pip download left no lerobot-{step.params['version']}.tar.gz in {tree.parent}")
+        if step.params.get("sha256") and sha256_file(archives[0]) != step.params["sha256"]:  # --from-lock: the locked archive only
+            raise _CommandFailed(step.commands[0], 1, f"{archives[0]} has sha256 {sha256_file(archives[0])}, not the lock's "
+                                 f"{step.params['sha256']}: the index served another file; remove it and rerun, or re-lock")
         with tarfile.open(archives[0]) as archive:
             tmp.mkdir(parents=True)
             for member in archive.getmembers():

@@ -44,6 +44,7 @@ def setup(
     visible_devices: Optional[str] = typer.Option(None, "--visible-devices", help="GPU/NPU ids the hooks expose, e.g. 0,1."),
     doctor: bool = typer.Option(False, "--doctor", help="Run the doctor again even when nothing changed."),
     from_lock: Optional[Path] = typer.Option(None, "--from-lock", help="Install exactly what lockfiles/<profile>/ says."),
+    strict_lock: bool = typer.Option(False, "--strict-lock", help="With --from-lock: refuse a lock that lacks a layer (default: solve that layer from the profile, and say so)."),
     channel: Optional[list[str]] = typer.Option(None, "--channel", help="Conda channel (repeatable; default: the profile's)."),
     index_url: Optional[str] = typer.Option(None, "--index-url", help="Replace the default Python package index."),
     host: Optional[str] = typer.Option(None, "--host", help="Plan for these host facts (envkit detect --json) instead of this machine."),
@@ -87,6 +88,7 @@ def setup(
         weights=weights.expanduser().absolute() if weights else None, offline=offline, yes=yes,
         visible_devices=visible_devices, channels=tuple(channel or ()), index_url=index_url,
         from_lock=from_lock.expanduser().absolute() if from_lock else None, python_exe=python_exe, no_pretrained_backbone=no_pretrained_backbone,
+        strict_lock=strict_lock,
     )
     if weights is not None and not dry_run:
         from envkit.runner import check_weights
