@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import textwrap
 import time
 from pathlib import Path
@@ -253,15 +252,17 @@ def test_unreachable_index_fails_within_seconds(tmp_path: Path) -> None:
     assert res.code == 1, res.err
     assert "setup step 'torch'" in res.err and "setup.log" in res.err and "again" in res.err
     assert took < 60, took
+    # progress without a TTY: the log path first, then each step's start and end with its elapsed time
+    lines = res.err.splitlines()
+    assert lines[0] == f"log: {tmp_path / 'env' / '.envkit' / 'setup.log'} (every command and its output)", lines[:3]
+    assert lines[1].startswith("start [1/6] environment: ") and lines[2].startswith("done  [1/6] environment: ")
+    assert lines[2].endswith(" s)") and any(ln.startswith("start [3/6] torch: ") for ln in lines)
 
 
 def _lerobot_tree(tmp_path: Path, version: str) -> Path:
-    archive = ROOT / ".cache" / f"lerobot-{version}" / f"lerobot-{version}.tar.gz"
-    if not archive.is_file():
-        pytest.skip(f"{archive} not cached (tests/lerobot_sdists.py fetches it)")
-    with tarfile.open(archive) as tar:
-        tar.extractall(tmp_path, filter="data")
-    return tmp_path / f"lerobot-{version}"
+    from tests.lerobot_sdists import extract
+
+    return extract(version, tmp_path)  # fetched from PyPI (sha256-checked) when not cached: no test order dependence
 
 
 def test_patch_that_does_not_apply_is_refused_before_any_install(tmp_path: Path) -> None:
@@ -384,3 +385,24 @@ def test_from_lock_without_pypi_layer_names_why_and_the_command() -> None:
     res = run_envkit("setup", "--profile", "atlas-a2", "--from-lock", str(ROOT / "lockfiles" / "atlas-a2"), "--dry-run",
                      "--prefix", PLAN_PREFIX, "--host", str(HOSTS / "host-atlas-a2.json"), "--platform", "linux-64", env=NO_PIP_CONFIG)
     assert_user_error(res, "no PyPI layer for linux-64", "pytorch-cpu", "envkit lock --profile atlas-a2 --platform linux-64 --layer pypi")
+
+
+def test_progress_lines_without_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from envkit.plan import Step
+    from envkit.progress import StepProgress
+
+    out = io.StringIO()
+    progress = StepProgress(Console(file=out, force_terminal=False, width=200), 2)
+    step = Step("torch", "torch 2.14.1 from PyPI", "test", "commands")
+    progress("start", step, 1)
+    progress("done", step, 1)
+    progress("skip", Step("hooks", "hooks", "test", "hooks"), 2)
+    progress.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "start [1/2] torch: torch 2.14.1 from PyPI"
+    assert lines[1].startswith("done  [1/2] torch: torch 2.14.1 from PyPI (") and lines[1].endswith(" s)")
+    assert lines[2] == "skip  [2/2] hooks: hooks (finished, inputs unchanged)"

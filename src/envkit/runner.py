@@ -413,6 +413,7 @@ def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume
         with log:
             ctx = RunContext(prefix, state, log, command_env(), yes=yes, uv=find_uv(), resume_cmd=resume_cmd)
             ctx.write(f"\n# envkit setup {plan.profile} -> {prefix} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+            say(f"log: {log_path(prefix)} (every command and its output)")
             skipped: list[str] = []
             for index, step in enumerate(plan.steps, 1):
                 done = state.finished(step.id, step.digest) and verified(prefix, step)

@@ -125,36 +125,22 @@ def _resume_command() -> str:
 def _execute(plan, options, as_json: bool, force_doctor: bool, resume: str) -> dict:
     from rich.console import Console
 
+    from envkit.progress import StepProgress
     from envkit.runner import execute
 
     console = Console(stderr=True, soft_wrap=True)
-    total = len(plan.steps)
-    status = None
 
     def say(text: str) -> None:
         if not as_json:
             console.print(text, markup=False, highlight=False)
 
-    def progress(event: str, step, index: int) -> None:
-        nonlocal status
-        if as_json:
-            return
-        label = f"[{index}/{total}] {step.id}: {step.title}"
-        if event == "start":
-            status = console.status(label)
-            status.start()
-        elif event == "done":
-            if status:
-                status.stop()
-            console.print(f"[green]done[/] {label}", highlight=False)
-        elif event == "skip":
-            console.print(f"[dim]skip {label} (finished, inputs unchanged)[/]", highlight=False)
-
+    for warning in plan.warnings:  # before any work: e.g. a lock layer solved from the profile instead
+        say(f"note: {warning}")
+    progress = StepProgress(console, len(plan.steps), quiet=as_json)
     try:
         summary = execute(plan, yes=options.yes, force_doctor=force_doctor, resume_cmd=resume, progress=progress, say=say)
     finally:
-        if status:
-            status.stop()
+        progress.close()
     last = summary.get("doctor") or {}
     if not as_json:
         if "doctor" in summary["skipped"]:
