@@ -30,6 +30,10 @@ NO_PIP_CONFIG = {"PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_EXTRA
                  "PIP_CONSTRAINT": "", "PIP_NO_INDEX": "", "PIP_TRUSTED_HOST": ""}
 
 
+# A mirror nobody answers on (port 9, discard, closed here): the PyPI-builds fallback, deterministically.
+CLOSED_CPU_INDEX = ("--cpu-index", "http://127.0.0.1:9/whl/cpu")
+
+
 def _normalize(text: str) -> str:
     text = text.replace(sys.executable, "$PYTHON").replace(str(Path(sys.executable).resolve()), "$PYTHON")
     return text.replace(str(ROOT), "$ENVKIT")
@@ -38,14 +42,16 @@ def _normalize(text: str) -> str:
 @pytest.mark.parametrize("profile", ["5090", "atlas-a2", "cpu"])
 def test_dry_run_matches_reviewed_plan(profile: str) -> None:
     host = HOSTS / f"host-{profile}.json"
-    res = run_envkit("setup", "--profile", profile, "--dry-run", "--prefix", PLAN_PREFIX, "--host", str(host), env=NO_PIP_CONFIG)
+    more = CLOSED_CPU_INDEX if profile == "cpu" else ()  # the same plan whether or not this machine reaches the CPU index
+    res = run_envkit("setup", "--profile", profile, "--dry-run", "--prefix", PLAN_PREFIX, "--host", str(host), *more, env=NO_PIP_CONFIG)
     assert res.code == 0, res.err
     got = _normalize(res.out)
     expected = PLANS / f"{profile}.txt"
     if os.environ.get("ENVKIT_UPDATE_PLANS") == "1":
         expected.write_text(got)
     assert got == expected.read_text(), f"plan changed; review it and rerun with ENVKIT_UPDATE_PLANS=1\n{got}"
-    as_json = run_envkit("setup", "--profile", profile, "--dry-run", "--json", "--prefix", PLAN_PREFIX, "--host", str(host), env=NO_PIP_CONFIG)
+    as_json = run_envkit("setup", "--profile", profile, "--dry-run", "--json", "--prefix", PLAN_PREFIX, "--host", str(host), *more,
+                         env=NO_PIP_CONFIG)
     doc = json.loads(as_json.out)
     assert [s["id"] for s in doc["steps"]][-1] == "doctor"
     assert all(s["why"] and s["digest"] for s in doc["steps"])
@@ -406,3 +412,31 @@ def test_progress_lines_without_a_terminal() -> None:
     assert lines[0] == "start [1/2] torch: torch 2.14.1 from PyPI"
     assert lines[1].startswith("done  [1/2] torch: torch 2.14.1 from PyPI (") and lines[1].endswith(" s)")
     assert lines[2] == "skip  [2/2] hooks: hooks (finished, inputs unchanged)"
+
+
+def test_cpu_profile_takes_cpu_builds_where_the_index_answers(tmp_path: Path) -> None:
+    """The choice with a reachable mirror (a real local index holding the torch 2.13.0+cpu wheel found on this
+    machine) and with one that does not answer: CPU builds first on uv's command line, or PyPI's with the cost."""
+    from envkit.torch_builds import choose, sizes
+
+    mirror = tmp_path / "cpu-mirror"
+    (mirror / "torch").mkdir(parents=True)
+    (mirror / "torch" / "index.html").write_text('<a href="torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl">'
+                                                 "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl</a>\n")
+    common = ("setup", "--profile", "cpu", "--dry-run", "--json", "--prefix", PLAN_PREFIX, "--host", str(HOSTS / "host-cpu.json"))
+    reach = run_envkit(*common, "--cpu-index", mirror.as_uri(), env=NO_PIP_CONFIG)
+    assert reach.code == 0, reach.err
+    torch = {s["id"]: s for s in json.loads(reach.out)["steps"]}["torch"]
+    for argv in torch["commands"]:
+        assert argv[argv.index("--index") + 1] == f"pytorch-cpu={mirror.as_uri()}" and argv.index("--index") == 6
+    assert torch["inputs"]["builds"] == "cpu" and any("~0.2 GB to download" in n for n in torch["notes"])
+    gone = run_envkit(*common, *CLOSED_CPU_INDEX, env=NO_PIP_CONFIG)
+    torch = {s["id"]: s for s in json.loads(gone.out)["steps"]}["torch"]
+    assert all("--index" not in argv for argv in torch["commands"]) and torch["inputs"]["builds"] == "pypi"
+    said = " ".join(torch["notes"])
+    assert "is unreachable" in said and "GB more to download" in said and "about 3.0 GB to download" in said
+    # the pure choice, and the recorded sizes it quotes (sources named in envkit/torch_sizes.toml)
+    assert choose(None, None, "cpu", "linux-64", "2.14.1") is None
+    secret = choose({"name": "m", "url": "https://u:pw@mirror.example/cpu", "packages": ["torch"]}, "refused", "cpu", "linux-64", "2.14.1")
+    assert "pw" not in secret.why and "***@mirror.example" in secret.why
+    assert all(sizes("cpu", "linux-64", "2.14.1", b)["source"] for b in ("cpu", "pypi"))

@@ -44,6 +44,7 @@ class SetupOptions:
     python_exe: str | None = None  # the interpreter a venv is made from (found on PATH by the caller)
     envkit_python: str = sys.executable  # runs envkit's own children (condaenv, doctor)
     no_pretrained_backbone: bool = False  # passed to the doctor: training uses pretrained_backbone_weights=null
+    torch_builds: Any = None  # envkit.torch_builds.TorchBuilds: CPU builds or PyPI's, chosen at the edge
     strict_lock: bool = False  # --from-lock: refuse a lock that lacks a layer instead of solving it from the profile
 
 
@@ -242,6 +243,17 @@ def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSource
     wanted = backend.torch_requirements(resolved)
     local = _wheel_files(resolved, options)
     install = _uv_install(resolved, options, sources)
+    builds = options.torch_builds
+    notes: list[str] = []
+    if builds is not None:
+        from envkit.torch_builds import size_text
+
+        if builds.build == "cpu" and not local:
+            # first on the command line: uv takes a package from the first index that has it
+            install[install.index("--compile-bytecode") + 1:install.index("--compile-bytecode") + 1] = [
+                "--index", f"{builds.index['name']}={builds.index['url']}"]
+        notes.append(f"{builds.build} builds: {builds.why}")
+        notes.append(f"expected size of this step: {size_text(builds.size)}")
     if options.wheels is not None:
         install += ["--find-links", str(options.wheels)]
     targets = [str(local[name]) if name in local else req for name, req in wanted]
@@ -257,17 +269,22 @@ def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSource
         video = f"torchcodec {resolved.torchcodec}"
     src = "local wheels in " + str(options.wheels) if local else (
         ", ".join(f"index {i['name']}" for i in resolved.indexes) or "the default index")
+    if builds is not None and builds.build == "cpu" and not local:
+        src = f"index {builds.index['name']} (CPU-only builds)"
     return Step(
         "torch", f"torch {resolved.torch['version']}, torchvision {resolved.torchvision}"
         + (f", torch_npu {resolved.torch_npu['version']}" if resolved.torch_npu else "") + f", then {video}",
-        f"the tuple the resolver chose ({resolved.torch['build']} build from {src}); installed before lerobot so lerobot's "
+        f"the tuple the resolver chose ({'cpu' if builds is not None and builds.build == 'cpu' and not local else resolved.torch['build']} "
+        f"build from {src}); installed before lerobot so lerobot's "
         "own pins cannot pick another torch",
         "commands",
         commands=tuple(commands),
         inputs={"requirements": [r for _, r in wanted], "torchcodec": resolved.torchcodec, "indexes": resolved.indexes,
-                "index_url": options.index_url, "wheels": {k: v.name for k, v in local.items()}, "sources": sources.uv_args()},
+                "index_url": options.index_url, "wheels": {k: v.name for k, v in local.items()}, "sources": sources.uv_args(),
+                **({"builds": builds.build, "builds_index": builds.index["url"] if builds.index else None} if builds else {})},
         depends=("environment",),
         verify=tuple(verify),
+        notes=tuple(notes),
     )
 
 

@@ -44,6 +44,7 @@ def setup(
     visible_devices: Optional[str] = typer.Option(None, "--visible-devices", help="GPU/NPU ids the hooks expose, e.g. 0,1."),
     doctor: bool = typer.Option(False, "--doctor", help="Run the doctor again even when nothing changed."),
     from_lock: Optional[Path] = typer.Option(None, "--from-lock", help="Install exactly what lockfiles/<profile>/ says."),
+    cpu_index: Optional[str] = typer.Option(None, "--cpu-index", help="Your mirror of the profile's [cpu_builds] index (CPU-only torch builds)."),
     strict_lock: bool = typer.Option(False, "--strict-lock", help="With --from-lock: refuse a lock that lacks a layer (default: solve that layer from the profile, and say so)."),
     channel: Optional[list[str]] = typer.Option(None, "--channel", help="Conda channel (repeatable; default: the profile's)."),
     index_url: Optional[str] = typer.Option(None, "--index-url", help="Replace the default Python package index."),
@@ -88,7 +89,7 @@ def setup(
         weights=weights.expanduser().absolute() if weights else None, offline=offline, yes=yes,
         visible_devices=visible_devices, channels=tuple(channel or ()), index_url=index_url,
         from_lock=from_lock.expanduser().absolute() if from_lock else None, python_exe=python_exe, no_pretrained_backbone=no_pretrained_backbone,
-        strict_lock=strict_lock,
+        strict_lock=strict_lock, torch_builds=_torch_builds(prof, resolved, cpu_index, from_lock is not None),
     )
     if weights is not None and not dry_run:
         from envkit.runner import check_weights
@@ -105,6 +106,17 @@ def setup(
     summary = _execute(plan, options, as_json, doctor, _resume_command())
     if as_json:
         emit_json(summary)
+
+
+def _torch_builds(prof, resolved, cpu_index: str | None, from_lock: bool):  # type: ignore[no-untyped-def]
+    """CPU builds of torch where the profile's [cpu_builds] index (or --cpu-index) answers, else PyPI's (the plan says so)."""
+    from envkit import torch_builds
+
+    wanted = prof.for_platform(resolved.platform).data.get("cpu_builds")
+    if not wanted or from_lock:  # a lock installs exactly what it holds
+        return None
+    why = torch_builds.probe(wanted, cpu_index)
+    return torch_builds.choose(wanted, why, resolved.accelerator, resolved.platform, resolved.torch["version"], cpu_index)
 
 
 def _quiet_facts():
