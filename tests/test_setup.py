@@ -440,3 +440,18 @@ def test_cpu_profile_takes_cpu_builds_where_the_index_answers(tmp_path: Path) ->
     secret = choose({"name": "m", "url": "https://u:pw@mirror.example/cpu", "packages": ["torch"]}, "refused", "cpu", "linux-64", "2.14.1")
     assert "pw" not in secret.why and "***@mirror.example" in secret.why
     assert all(sizes("cpu", "linux-64", "2.14.1", b)["source"] for b in ("cpu", "pypi"))
+
+
+def test_same_python_through_another_path_entry_is_the_same_interpreter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from envkit.commands.setup import _interpreter
+
+    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    real = os.path.realpath(sys.executable)
+    for folder in ("a", "b/deeper"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / f"python{minor}").symlink_to(real)
+    seen = set()
+    for folder in ("a", "b/deeper"):
+        monkeypatch.setenv("PATH", str(tmp_path / folder))
+        seen.add(_interpreter(minor))
+    assert seen == {real}

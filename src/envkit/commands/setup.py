@@ -19,12 +19,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _interpreter(python: str) -> str | None:
-    """The real interpreter behind `python3.X` on PATH (a pyenv shim resolves to its target)."""
+    """The real interpreter behind `python3.X` on PATH (a pyenv shim resolves to its target).
+
+    Its resolved real path is its identity: the same Python reached through another PATH entry
+    (/bin vs /usr/bin, a symlink farm) must not look like a new interpreter and rebuild the env."""
     found = shutil.which(f"python{python}")
     if not found:
         return None
     try:
-        out = subprocess.run([found, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, timeout=30, check=True)
+        out = subprocess.run([found, "-c", "import os, sys; print(os.path.realpath(sys.executable))"],
+                             capture_output=True, text=True, timeout=30, check=True)
         return out.stdout.strip() or found
     except (OSError, subprocess.SubprocessError):
         return None
