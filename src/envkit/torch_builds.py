@@ -81,11 +81,25 @@ def choose(cpu_builds: dict[str, Any] | None, unreachable: str | None, accelerat
                                      f"envkit setup --cpu-index URL", pypi, cpu)
 
 
-def probe(cpu_builds: dict[str, Any] | None, url: str | None = None) -> str | None:
+def probe(cpu_builds: dict[str, Any] | None, url: str | None = None, timeout: float = 5.0) -> str | None:
     """None when the CPU index (or the user's mirror) answers; else why not. Network: the setup command's edge."""
     if not cpu_builds:
         return None
-    from envkit.lock.pypi import probe_index
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
 
     packages = cpu_builds.get("packages") or ["torch"]
-    return probe_index(cpu_builds.get("name", "cpu"), url or cpu_builds["url"], packages[0])
+    target = (url or cpu_builds["url"]).rstrip("/") + f"/{packages[0]}/"
+    if target.startswith("file://"):
+        return None if Path(target[7:]).is_dir() else f"{shown(target)} does not exist"
+    # Stricter than the lock's probe: only an HTTP answer counts, so a flaky network never flips
+    # the choice (and with it the torch step's inputs) on a re-run.
+    try:
+        with urllib.request.urlopen(urllib.request.Request(target, method="HEAD"), timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        return None if exc.code < 500 else f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"{type(reason).__name__}: {reason}"
