@@ -455,3 +455,33 @@ def test_same_python_through_another_path_entry_is_the_same_interpreter(tmp_path
         monkeypatch.setenv("PATH", str(tmp_path / folder))
         seen.add(_interpreter(minor))
     assert seen == {real}
+
+
+@pytest.mark.network
+def test_from_lock_lerobot_source_must_have_the_locked_sha256(tmp_path: Path) -> None:
+    """The lerobot-source step of a from-lock atlas-a2 plan, run for real (the sdist is platform independent):
+    the locked archive is patched; any other archive is refused before it is unpacked."""
+    from dataclasses import replace
+
+    from envkit.errors import StepFailed
+    from envkit.npu_patch import verify_installed
+    from envkit.plan import _finalize
+    from envkit.profiles import load_profile
+    from envkit.resolve import resolve
+    from envkit.runner import execute
+
+    profile = load_profile("atlas-a2")
+    resolved = resolve(profile, None, None, "linux-aarch64")
+
+    def source_step(prefix: Path):  # type: ignore[no-untyped-def]
+        plan = build_plan(profile, resolved, SetupOptions(prefix=prefix, from_lock=ROOT / "lockfiles" / "atlas-a2"))
+        return plan, plan.step("lerobot-source")
+
+    plan, step = source_step(tmp_path / "bad")
+    forged = replace(step, params={**step.params, "sha256": "0" * 64})
+    with pytest.raises(StepFailed, match="not the lock's"):
+        execute(Plan(plan.profile, plan.prefix, plan.environment, plan.resolved_digest, _finalize([forged])))
+    assert not Path(step.params["tree"]).exists()
+    plan, step = source_step(tmp_path / "good")
+    execute(Plan(plan.profile, plan.prefix, plan.environment, plan.resolved_digest, _finalize([step])))
+    assert verify_installed(Path(step.params["tree"])) == []

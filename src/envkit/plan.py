@@ -330,7 +330,7 @@ def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSou
             fetch = [(options.envkit_python, "-m", "pip", "download", "--no-deps", "--no-binary", "lerobot",
                       "--dest", str(tree.parent), f"lerobot=={version}")]
         step = _patch_step(resolved, tree, patch, in_place=False)
-        steps.append(replace(step, id="lerobot-source", title=f"lerobot {version} source with envkit's NPU patch",
+        steps.append(replace(step, id="lerobot-source", action="lerobot-source", title=f"lerobot {version} source with envkit's NPU patch",
                              commands=tuple(fetch) + step.commands, files=(str(tree),),
                              params={**step.params, "kind": kind, "version": version}))
     if tree is not None:
