@@ -24,9 +24,13 @@ def run_envkit(*args: str, cwd: Path | None = None, env: dict[str, str] | None =
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+PROGRESS = ("log: ", "start [", "done  [", "skip  [", "note: ")  # setup's progress lines precede a failure
+
+
 def assert_user_error(result: Result, *needles: str, code: int = 2) -> None:
-    """One clear paragraph on stderr, the given exit code, no traceback."""
+    """One clear paragraph on stderr (after any progress lines), the given exit code, no traceback."""
     assert result.code == code, (result.code, result.out, result.err)
+    result = Result(result.code, result.out, "".join(ln for ln in result.err.splitlines(keepends=True) if not ln.startswith(PROGRESS)))
     assert "Traceback" not in result.err, result.err
     assert result.err.startswith("envkit: error:"), result.err
     assert result.err.strip().count("\n") == 0, f"not one paragraph: {result.err!r}"

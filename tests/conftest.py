@@ -28,7 +28,7 @@ def _ensure_ffmpeg() -> None:
 
 @pytest.fixture(scope="session")
 def healthy_env() -> Path:
-    from envkit.envbuild import EnvSpec, build_env
+    from tests.envbuild import EnvSpec, build_env
 
     _ensure_ffmpeg()
     os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")

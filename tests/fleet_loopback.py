@@ -160,7 +160,7 @@ class Loopback:
 
 
 def _uv_cache_dir() -> str | None:
-    from envkit.envbuild import find_uv
+    from envkit.uvbin import find_uv
 
     try:
         out = subprocess.run([find_uv(), "cache", "dir"], capture_output=True, text=True, timeout=30, check=True)
@@ -230,7 +230,7 @@ def leftover_processes(workdir: Path) -> list[str]:
 
 def break_torchcodec(prefix: Path, version: str = "0.10.0") -> None:
     """The "node 3 has a stale torchcodec" case: swap one in with uv, as a hand-run pip would."""
-    from envkit.envbuild import find_uv
+    from envkit.uvbin import find_uv
     from envkit.pipconfig import read_pip_config
 
     subprocess.run([find_uv(), "pip", "install", "--python", str(prefix / "bin" / "python"), "--no-deps",

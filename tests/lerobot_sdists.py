@@ -96,3 +96,39 @@ def lerobot_pyproject(version: str) -> Path:
 if __name__ == "__main__":
     for release in RELEASES:
         print(release, fetch(release))
+
+
+# --- whole sdists (the NPU patch tests, setup's local-tree tests) --------------------------------
+
+REPO_CACHE = Path(__file__).resolve().parents[1] / ".cache"
+
+
+def sdist_tarball(version: str) -> Path:
+    """The whole lerobot `version` sdist under .cache/ (fetched from PyPI once, sha256-checked); skips offline."""
+    target = REPO_CACHE / f"lerobot-{version}" / f"lerobot-{version}.tar.gz"
+    if target.is_file():
+        return target
+    try:
+        url, sha256 = _sdist_info(version)
+        blob = _get(url)
+    except Unreachable as exc:
+        pytest.skip(f"PyPI unreachable, cannot fetch the lerobot {version} sdist: {exc}")
+    if hashlib.sha256(blob).hexdigest() != sha256:
+        pytest.skip(f"lerobot {version} sdist download was truncated (sha256 mismatch)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".part")
+    tmp.write_bytes(blob)
+    tmp.replace(target)
+    return target
+
+
+def extract(version: str, dest: Path) -> Path:
+    """Unpack the lerobot `version` sdist under `dest`; return its source root."""
+    with tarfile.open(sdist_tarball(version)) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+        else:  # pragma: no cover (Python < 3.11.4)
+            tar.extractall(dest)  # noqa: S202 (PyPI sdist verified by sha256)
+    root = dest / f"lerobot-{version}"
+    assert (root / "src" / "lerobot" / "__init__.py").is_file()
+    return root

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,8 +34,9 @@ def _pip_sources() -> list[str]:
     return read_pip_config().uv_args()
 
 
-def test_shadowing_torchcodec_010_fails_with_matching_fix(healthy_env: Path, doctor_cache: Path, tmp_path: Path) -> None:
-    from envkit.envbuild import find_uv
+def _shadow_torchcodec(healthy_env: Path, doctor_cache: Path, tmp_path: Path) -> Path:
+    """torchcodec 0.10.0 (built for torch 2.10) in a folder that PYTHONPATH puts before the env's 0.17."""
+    from envkit.uvbin import find_uv
 
     shadow = doctor_cache / "shadow-torchcodec-0.10.0"
     if not (shadow / "torchcodec").is_dir():
@@ -43,6 +45,11 @@ def test_shadowing_torchcodec_010_fails_with_matching_fix(healthy_env: Path, doc
                         "--no-deps", *_pip_sources(), "torchcodec==0.10.0"], check=True, capture_output=True)
         shutil.rmtree(shadow, ignore_errors=True)
         tmp.rename(shadow)
+    return shadow
+
+
+def test_shadowing_torchcodec_010_fails_with_matching_fix(healthy_env: Path, doctor_cache: Path, tmp_path: Path) -> None:
+    shadow = _shadow_torchcodec(healthy_env, doctor_cache, tmp_path)
     rc, doc, err = run_doctor(["--prefix", str(healthy_env), "--no-smoke"], doctor_env(doctor_cache, PYTHONPATH=str(shadow)))
     checks = by_id(doc)
     assert rc == 1, err
@@ -52,6 +59,30 @@ def test_shadowing_torchcodec_010_fails_with_matching_fix(healthy_env: Path, doc
     assert "undefined symbol" in checks["torchcodec.load"]["summary"]
     assert checks["video.backend"]["status"] == "fail"  # lerobot 0.4.4 still picks the broken torchcodec
     assert checks["hooks.launch_env"]["status"] == "warn"  # torchcodec comes from PYTHONPATH
+
+
+def test_red_doctor_fails_setups_doctor_step_with_its_fix(healthy_env: Path, doctor_cache: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner's doctor step reads the doctor's typed report: a red verdict fails the step, naming the fix."""
+    from envkit.errors import StepFailed
+    from envkit.plan import Plan, Step, _finalize
+    from envkit.runner import execute
+    from envkit.state import load_state
+
+    shadow = _shadow_torchcodec(healthy_env, doctor_cache, tmp_path)
+    for key, value in doctor_env(doctor_cache, PYTHONPATH=str(shadow)).items():
+        monkeypatch.setenv(key, value)
+    argv = (sys.executable, "-c", "from envkit.cli import run_main; run_main()", "doctor", "--prefix", str(healthy_env),
+            "--profile", "cpu", "--no-pretrained-backbone", "--no-smoke", "--json")
+    prefix = tmp_path / "runner state"
+    plan = Plan("cpu", prefix, "venv", "x", _finalize([Step("doctor", "envkit doctor", "test", "doctor", commands=(argv,))]))
+    with pytest.raises(StepFailed) as failed:
+        execute(plan, resume_cmd="test")
+    message = failed.value.paragraph()
+    assert "doctor is not green" in message and "torchcodec.load" in message, message
+    assert "fix: " in message and "torchcodec==0.17.0" in message, message
+    recorded = load_state(prefix).doctor
+    assert recorded["verdict"] == "red" and "torchcodec.load" in recorded["failed"] and "fail" in recorded["summary"]
 
 
 def test_ffmpeg_libraries_hidden(healthy_env: Path, doctor_cache: Path) -> None:

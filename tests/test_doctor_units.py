@@ -72,8 +72,42 @@ def test_json_document_shape() -> None:
     ctx = Context(probe={}, host={})
     results = registry.run_checks([Check("x.a", "a", lambda c: ok("y"))], ctx)
     doc = json.loads(report.to_json(ctx, results))
-    assert set(doc) == {"envkit_version", "target", "profile", "versions", "checks", "ok"}
+    assert set(doc) >= {"envkit_version", "target", "profile", "profile_file", "inputs_from", "versions", "checks", "summary", "failed", "ok"}
     assert doc["checks"][0].keys() >= {"id", "status", "summary", "details", "fix", "duration_ms"}
+
+
+def test_report_round_trips_through_its_type() -> None:
+    """setup's doctor step reads what --json writes through the same type: no key can drift."""
+    from envkit.doctor.model import fail
+    from envkit.doctor.verdict import DoctorReport
+
+    ctx = Context(probe={}, host={})
+    checks = [Check("x.a", "a", lambda c: ok("fine")),
+              Check("x.b", "b", lambda c: fail("torchcodec 0.10.0 was built for another torch", "pip install torchcodec==0.17.0"))]
+    written = report.build(ctx, registry.run_checks(checks, ctx))
+    read = DoctorReport.from_json(written.to_json())
+    assert read == written
+    assert not read.ok and read.exit_code == 1 and [c.id for c in read.failed] == ["x.b"]
+    assert "fix: pip install torchcodec==0.17.0" in read.failure_text()
+    assert read.summary_text() == "1 ok, 1 fail"
+    with pytest.raises(ValueError):
+        DoctorReport.from_json('{"results": [], "summary": "green"}')  # the keys the runner used to read
+
+
+def test_doctor_defaults_come_from_setups_record(tmp_path: Path) -> None:
+    from envkit.doctor.setup_record import recorded_choices
+    from envkit.state import SetupState
+
+    assert recorded_choices(tmp_path).profile is None  # not an envkit prefix: no defaults
+    user = tmp_path / "lab-cpu.toml"
+    SetupState(prefix=tmp_path, profile="lab-cpu", request={
+        "profile": "lab-cpu", "profile_file": str(user), "lerobot": "lerobot==0.4.3", "overrides": ["torch==2.14.1"],
+        "no_pretrained_backbone": True, "platform": "linux-64"}).save()
+    rec = recorded_choices(tmp_path)
+    assert rec.profile_ref() == str(user) and rec.no_pretrained_backbone and rec.overrides == ("torch==2.14.1",)
+    assert rec.lerobot == "lerobot==0.4.3" and rec.state == tmp_path / ".envkit" / "state.json"
+    SetupState(prefix=tmp_path, profile="cpu").save()  # a state written before setup recorded its choices
+    assert recorded_choices(tmp_path).profile_ref() == "cpu"
 
 
 def _venv(tmp: Path, name: str) -> Path:
@@ -141,13 +175,16 @@ def test_pip_config_file_env_and_devnull(tmp_path: Path) -> None:
 
 
 def test_envbuild_reuses_a_finished_env(tmp_path: Path) -> None:
-    from envkit.envbuild import MARKER, EnvSpec, is_built
     from envkit.pipconfig import PipSources
+    from envkit.state import SetupState
+    from tests.envbuild import MARKER, EnvSpec, is_built
 
     spec = EnvSpec(requirements=("x==1",))
     (tmp_path / "e" / "bin").mkdir(parents=True)
     (tmp_path / "e" / "bin" / "python").write_text("")
     assert not is_built(tmp_path / "e", spec, PipSources())
     (tmp_path / "e" / MARKER).write_text(json.dumps({"digest": spec.digest(PipSources())}))
+    assert not is_built(tmp_path / "e", spec, PipSources())  # no setup-style record of its overrides yet
+    SetupState(prefix=tmp_path / "e", request={"overrides": []}).save()
     assert is_built(tmp_path / "e", spec, PipSources())
     assert not is_built(tmp_path / "e", EnvSpec(requirements=("x==2",)), PipSources())

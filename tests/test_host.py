@@ -150,12 +150,13 @@ def test_atlas_without_set_env_sourced() -> None:
     assert any("not sourced" in w and "set_env.sh" in w for w in f.warnings)
 
 
-def test_npu_smi_binary_alone_suggests_atlas(tmp_path: Path) -> None:
+def test_npu_smi_binary_without_device_nodes_does_not_suggest_atlas(tmp_path: Path) -> None:
     (tmp_path / "files/usr/local/bin").mkdir(parents=True)
     (tmp_path / "files/usr/local/bin/npu-smi").write_text("")
     (tmp_path / "system.json").write_text(json.dumps(_system("aarch64")))
     f = detect(RecordedBoundary(tmp_path))
-    assert f.suggested_profile == "atlas-a2"
+    assert f.suggested_profile == "cpu"  # no /dev/davinciN: nothing could train on an NPU here
+    assert any("no /dev/davinciN" in w and "--device" in w for w in f.warnings)
     assert f.ascend.npu_smi is not None and f.ascend.npu_smi.error == "npu-smi could not be started"
     assert any("no CANN set_env.sh" in w for w in f.warnings)
 
@@ -355,3 +356,24 @@ def test_envkit_detect_json_subprocess() -> None:
     proc = subprocess.run([str(exe), "detect", "--json"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert HostFacts.from_json(proc.stdout).suggested_profile == "cpu"
+
+
+def test_system_ffmpeg_is_the_hosts_real_libavutil(tmp_path: Path) -> None:
+    """Debian 12's FFmpeg 5.1 ships libavutil.so.57 (cpu-feasibility.md section 3): resolve says 5, as the doctor does."""
+    from envkit.profiles import load_profile
+    from envkit.resolve import resolve
+
+    libs = tmp_path / "files/usr/lib/x86_64-linux-gnu"
+    libs.mkdir(parents=True)
+    for name in ("libavutil.so.57", "libavutil.so.57.28.100", "libavcodec.so.59"):
+        (libs / name).write_text("")
+    (tmp_path / "system.json").write_text(json.dumps(_system("x86_64")))
+    f = detect(RecordedBoundary(tmp_path))
+    assert f.system_ffmpeg == ("libavutil.so.57",)
+    r = resolve(load_profile("cpu"), f, None, "linux-64")
+    assert r.ffmpeg["major"] == 5 and r.ffmpeg["avutil_soname"] == "libavutil.so.57"
+    assert any("libavutil.so.57 is installed on this host" in why for why in r.reasons)
+    none = detect(RecordedBoundary(tmp_path / "none")) if (tmp_path / "none").mkdir() is None and \
+        (tmp_path / "none" / "system.json").write_text(json.dumps(_system("x86_64"))) else None
+    assert none is not None and none.system_ffmpeg == ()
+    assert any("no system FFmpeg on this host yet" in why for why in resolve(load_profile("cpu"), none, None, "linux-64").reasons)

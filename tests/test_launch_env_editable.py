@@ -17,7 +17,7 @@ from envkit.doctor.checks.hooks import launch_env
 from envkit.doctor.collect import run_probe
 from envkit.doctor.model import Context, Status
 from envkit.doctor.target import resolve_target
-from envkit.envbuild import find_uv
+from envkit.uvbin import find_uv
 
 PYPROJECT = """[build-system]
 requires = ["setuptools>=64"]

@@ -81,6 +81,8 @@ def test_relock_is_byte_identical_and_check_names_channel(tmp_path: Path, local_
     first = {p.name: p.read_bytes() for p in (tmp_path / "cpu").iterdir()}
     lock(["cpu"], layer="conda", channels=[local_channel], out_dir=tmp_path)
     assert first == {p.name: p.read_bytes() for p in (tmp_path / "cpu").iterdir()}
-    assert all(r.ok for r in check(["cpu"], channels=[local_channel], out_dir=tmp_path))
-    stale = check(["cpu"], out_dir=tmp_path)[0].stale  # the profile's own channel differs
+    assert all(r.ok for r in check(["cpu"], layer="conda", channels=[local_channel], out_dir=tmp_path))
+    unlocked = check(["cpu"], channels=[local_channel], out_dir=tmp_path)[0].stale  # the PyPI layer was never locked
+    assert unlocked and all("pypi layer for" in s and "is not locked" in s and "--layer pypi" in s for s in unlocked)
+    stale = check(["cpu"], layer="conda", out_dir=tmp_path)[0].stale  # the profile's own channel differs
     assert stale and all("conda channels changed" in s for s in stale)

@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import types
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from envkit.npu_patch import (
     verify_installed,
 )
 from tests import lerobot_sdists
+from tests.lerobot_sdists import extract, sdist_tarball  # noqa: F401 - shared with test_setup
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,36 +52,6 @@ CACHE = REPO / ".cache"
 
 
 # --- fixtures ---------------------------------------------------------------------------------
-
-
-def sdist_tarball(version: str) -> Path:
-    target = CACHE / f"lerobot-{version}" / f"lerobot-{version}.tar.gz"
-    if target.is_file():
-        return target
-    try:
-        url, sha256 = lerobot_sdists._sdist_info(version)
-        blob = lerobot_sdists._get(url)
-    except lerobot_sdists.Unreachable as exc:
-        pytest.skip(f"PyPI unreachable, cannot fetch the lerobot {version} sdist: {exc}")
-    if hashlib.sha256(blob).hexdigest() != sha256:
-        pytest.skip(f"lerobot {version} sdist download was truncated (sha256 mismatch)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
-    tmp.write_bytes(blob)
-    tmp.replace(target)
-    return target
-
-
-def extract(version: str, dest: Path) -> Path:
-    """Unpack the lerobot `version` sdist under `dest`; return its source root."""
-    with tarfile.open(sdist_tarball(version)) as tar:
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(dest, filter="data")
-        else:  # pragma: no cover (Python < 3.11.4)
-            tar.extractall(dest)  # noqa: S202 (PyPI sdist verified by sha256)
-    root = dest / f"lerobot-{version}"
-    assert (root / "src" / "lerobot" / "__init__.py").is_file()
-    return root
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit.envbuild import find_uv
+from envkit.uvbin import find_uv
 from envkit.host import detect
 from envkit.pipconfig import read_pip_config
 from envkit.profiles import load_profile

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import textwrap
 import time
 from pathlib import Path
@@ -31,6 +30,10 @@ NO_PIP_CONFIG = {"PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_EXTRA
                  "PIP_CONSTRAINT": "", "PIP_NO_INDEX": "", "PIP_TRUSTED_HOST": ""}
 
 
+# A mirror nobody answers on (port 9, discard, closed here): the PyPI-builds fallback, deterministically.
+CLOSED_CPU_INDEX = ("--cpu-index", "http://127.0.0.1:9/whl/cpu")
+
+
 def _normalize(text: str) -> str:
     text = text.replace(sys.executable, "$PYTHON").replace(str(Path(sys.executable).resolve()), "$PYTHON")
     return text.replace(str(ROOT), "$ENVKIT")
@@ -39,14 +42,16 @@ def _normalize(text: str) -> str:
 @pytest.mark.parametrize("profile", ["5090", "atlas-a2", "cpu"])
 def test_dry_run_matches_reviewed_plan(profile: str) -> None:
     host = HOSTS / f"host-{profile}.json"
-    res = run_envkit("setup", "--profile", profile, "--dry-run", "--prefix", PLAN_PREFIX, "--host", str(host), env=NO_PIP_CONFIG)
+    more = CLOSED_CPU_INDEX if profile == "cpu" else ()  # the same plan whether or not this machine reaches the CPU index
+    res = run_envkit("setup", "--profile", profile, "--dry-run", "--prefix", PLAN_PREFIX, "--host", str(host), *more, env=NO_PIP_CONFIG)
     assert res.code == 0, res.err
     got = _normalize(res.out)
     expected = PLANS / f"{profile}.txt"
     if os.environ.get("ENVKIT_UPDATE_PLANS") == "1":
         expected.write_text(got)
     assert got == expected.read_text(), f"plan changed; review it and rerun with ENVKIT_UPDATE_PLANS=1\n{got}"
-    as_json = run_envkit("setup", "--profile", profile, "--dry-run", "--json", "--prefix", PLAN_PREFIX, "--host", str(host), env=NO_PIP_CONFIG)
+    as_json = run_envkit("setup", "--profile", profile, "--dry-run", "--json", "--prefix", PLAN_PREFIX, "--host", str(host), *more,
+                         env=NO_PIP_CONFIG)
     doc = json.loads(as_json.out)
     assert [s["id"] for s in doc["steps"]][-1] == "doctor"
     assert all(s["why"] and s["digest"] for s in doc["steps"])
@@ -254,15 +259,17 @@ def test_unreachable_index_fails_within_seconds(tmp_path: Path) -> None:
     assert res.code == 1, res.err
     assert "setup step 'torch'" in res.err and "setup.log" in res.err and "again" in res.err
     assert took < 60, took
+    # progress without a TTY: the log path first, then each step's start and end with its elapsed time
+    lines = res.err.splitlines()
+    assert lines[0] == f"log: {tmp_path / 'env' / '.envkit' / 'setup.log'} (every command and its output)", lines[:3]
+    assert lines[1].startswith("start [1/6] environment: ") and lines[2].startswith("done  [1/6] environment: ")
+    assert lines[2].endswith(" s)") and any(ln.startswith("start [3/6] torch: ") for ln in lines)
 
 
 def _lerobot_tree(tmp_path: Path, version: str) -> Path:
-    archive = ROOT / ".cache" / f"lerobot-{version}" / f"lerobot-{version}.tar.gz"
-    if not archive.is_file():
-        pytest.skip(f"{archive} not cached (tests/lerobot_sdists.py fetches it)")
-    with tarfile.open(archive) as tar:
-        tar.extractall(tmp_path, filter="data")
-    return tmp_path / f"lerobot-{version}"
+    from tests.lerobot_sdists import extract
+
+    return extract(version, tmp_path)  # fetched from PyPI (sha256-checked) when not cached: no test order dependence
 
 
 def test_patch_that_does_not_apply_is_refused_before_any_install(tmp_path: Path) -> None:
@@ -331,3 +338,151 @@ def test_from_lock_plan_installs_the_locked_set_with_hashes() -> None:
     assert "--require-hashes" in argv and "--no-deps" in argv and argv[-1].endswith("pypi-linux-64.txt")
     other = run_envkit("setup", "--profile", "5090", "--from-lock", str(lockdir), "--dry-run", "--host", str(HOSTS / "host-5090.json"))
     assert_user_error(other, "locks profile 'cpu'")
+
+
+def test_user_profile_reaches_the_doctor_step_as_its_file(tmp_path: Path) -> None:
+    """A profile that `extends` cpu under another name: the doctor step must get the file, not the unknown name."""
+    user = tmp_path / "lab-cpu.toml"
+    user.write_text('schema_version = 1\nname = "lab-cpu"\nextends = "cpu"\n')
+    res = run_envkit("setup", "--profile", str(user), "--dry-run", "--json", "--prefix", str(tmp_path / "env"),
+                     "--host", str(HOSTS / "host-cpu.json"), "--no-pretrained-backbone", env=NO_PIP_CONFIG)
+    assert res.code == 0, res.err
+    argv = {s["id"]: s for s in json.loads(res.out)["steps"]}["doctor"]["commands"][0]
+    assert argv[argv.index("--profile") + 1] == str(user.resolve()) and "--no-pretrained-backbone" in argv
+    from envkit.profiles import load_profile
+    from envkit.resolve import resolve
+
+    profile = load_profile(str(user))
+    plan = build_plan(profile, resolve(profile, None, None, "linux-64"), SetupOptions(prefix=tmp_path / "env", no_pretrained_backbone=True))
+    assert plan.record["profile"] == "lab-cpu" and plan.record["profile_file"] == str(user.resolve())
+    assert plan.record["no_pretrained_backbone"] is True and plan.record["overrides"]
+
+
+def test_from_lock_without_conda_layer_solves_the_base_and_patches_lerobot() -> None:
+    """atlas-a2 on aarch64 from the committed lock (PyPI layer only): conda base from the profile, said plainly;
+    lerobot rebuilt from the locked 0.4.2 sdist with envkit's NPU patch, verified after install."""
+    lockdir = ROOT / "lockfiles" / "atlas-a2"
+    host = str(HOSTS / "host-atlas-a2.json")
+    res = run_envkit("setup", "--profile", "atlas-a2", "--from-lock", str(lockdir), "--dry-run", "--json", "--prefix", PLAN_PREFIX,
+                     "--host", host, "--platform", "linux-aarch64", env=NO_PIP_CONFIG)
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    ids = [s["id"] for s in doc["steps"]]
+    assert ids == ["lerobot-source", "environment", "ffmpeg", "packages", "lerobot", "hooks", "doctor"]
+    steps = {s["id"]: s for s in doc["steps"]}
+    sha = json.loads((lockdir / "manifest.json").read_text())["layers"]["pypi"]["linux-aarch64"]["lerobot_sdist"]["sha256"]
+    source = steps["lerobot-source"]
+    assert source["inputs"]["sha256"] == sha and any("apply" in c and "--check" in c for c in source["commands"])
+    assert any(c[-1].endswith("lerobot-0.4.2-npu.patch") and "--check" not in c for c in source["commands"])
+    lerobot = steps["lerobot"]["commands"][0]
+    assert "--no-deps" in lerobot and lerobot[-1].endswith(".envkit/src/lerobot-0.4.2")
+    assert "checks its NPU patch is in the installed code" in steps["lerobot"]["why"]
+    assert steps["packages"]["commands"][0][-1].endswith("pypi-linux-aarch64.txt")
+    assert any("no conda layer for linux-aarch64" in w and "solved from profile 'atlas-a2'" in w for w in doc["warnings"])
+    text = run_envkit("setup", "--profile", "atlas-a2", "--from-lock", str(lockdir), "--dry-run", "--prefix", PLAN_PREFIX,
+                      "--host", host, "--platform", "linux-aarch64", env=NO_PIP_CONFIG)
+    assert "warning: the lock has no conda layer" in text.out
+    strict = run_envkit("setup", "--profile", "atlas-a2", "--from-lock", str(lockdir), "--strict-lock", "--dry-run",
+                        "--prefix", PLAN_PREFIX, "--host", host, "--platform", "linux-aarch64", env=NO_PIP_CONFIG)
+    assert_user_error(strict, "no conda layer for linux-aarch64", "--strict-lock",
+                      "envkit lock --profile atlas-a2 --platform linux-aarch64 --layer conda")
+
+
+def test_from_lock_without_pypi_layer_names_why_and_the_command() -> None:
+    res = run_envkit("setup", "--profile", "atlas-a2", "--from-lock", str(ROOT / "lockfiles" / "atlas-a2"), "--dry-run",
+                     "--prefix", PLAN_PREFIX, "--host", str(HOSTS / "host-atlas-a2.json"), "--platform", "linux-64", env=NO_PIP_CONFIG)
+    assert_user_error(res, "no PyPI layer for linux-64", "pytorch-cpu", "envkit lock --profile atlas-a2 --platform linux-64 --layer pypi")
+
+
+def test_progress_lines_without_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from envkit.plan import Step
+    from envkit.progress import StepProgress
+
+    out = io.StringIO()
+    progress = StepProgress(Console(file=out, force_terminal=False, width=200), 2)
+    step = Step("torch", "torch 2.14.1 from PyPI", "test", "commands")
+    progress("start", step, 1)
+    progress("done", step, 1)
+    progress("skip", Step("hooks", "hooks", "test", "hooks"), 2)
+    progress.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "start [1/2] torch: torch 2.14.1 from PyPI"
+    assert lines[1].startswith("done  [1/2] torch: torch 2.14.1 from PyPI (") and lines[1].endswith(" s)")
+    assert lines[2] == "skip  [2/2] hooks: hooks (finished, inputs unchanged)"
+
+
+def test_cpu_profile_takes_cpu_builds_where_the_index_answers(tmp_path: Path) -> None:
+    """The choice with a reachable mirror (a real local index holding the torch 2.13.0+cpu wheel found on this
+    machine) and with one that does not answer: CPU builds first on uv's command line, or PyPI's with the cost."""
+    from envkit.torch_builds import choose, sizes
+
+    mirror = tmp_path / "cpu-mirror"
+    (mirror / "torch").mkdir(parents=True)
+    (mirror / "torch" / "index.html").write_text('<a href="torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl">'
+                                                 "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl</a>\n")
+    common = ("setup", "--profile", "cpu", "--dry-run", "--json", "--prefix", PLAN_PREFIX, "--host", str(HOSTS / "host-cpu.json"))
+    reach = run_envkit(*common, "--cpu-index", mirror.as_uri(), env=NO_PIP_CONFIG)
+    assert reach.code == 0, reach.err
+    torch = {s["id"]: s for s in json.loads(reach.out)["steps"]}["torch"]
+    for argv in torch["commands"]:
+        assert argv[argv.index("--index") + 1] == f"pytorch-cpu={mirror.as_uri()}" and argv.index("--index") == 6
+    assert torch["inputs"]["builds"] == "cpu" and any("~0.2 GB to download" in n for n in torch["notes"])
+    gone = run_envkit(*common, *CLOSED_CPU_INDEX, env=NO_PIP_CONFIG)
+    torch = {s["id"]: s for s in json.loads(gone.out)["steps"]}["torch"]
+    assert all("--index" not in argv for argv in torch["commands"]) and torch["inputs"]["builds"] == "pypi"
+    said = " ".join(torch["notes"])
+    assert "is unreachable" in said and "GB more to download" in said and "about 3.0 GB to download" in said
+    # the pure choice, and the recorded sizes it quotes (sources named in envkit/torch_sizes.toml)
+    assert choose(None, None, "cpu", "linux-64", "2.14.1") is None
+    secret = choose({"name": "m", "url": "https://u:pw@mirror.example/cpu", "packages": ["torch"]}, "refused", "cpu", "linux-64", "2.14.1")
+    assert "pw" not in secret.why and "***@mirror.example" in secret.why
+    assert all(sizes("cpu", "linux-64", "2.14.1", b)["source"] for b in ("cpu", "pypi"))
+
+
+def test_same_python_through_another_path_entry_is_the_same_interpreter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from envkit.commands.setup import _interpreter
+
+    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    real = os.path.realpath(sys.executable)
+    for folder in ("a", "b/deeper"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / f"python{minor}").symlink_to(real)
+    seen = set()
+    for folder in ("a", "b/deeper"):
+        monkeypatch.setenv("PATH", str(tmp_path / folder))
+        seen.add(_interpreter(minor))
+    assert seen == {real}
+
+
+@pytest.mark.network
+def test_from_lock_lerobot_source_must_have_the_locked_sha256(tmp_path: Path) -> None:
+    """The lerobot-source step of a from-lock atlas-a2 plan, run for real (the sdist is platform independent):
+    the locked archive is patched; any other archive is refused before it is unpacked."""
+    from dataclasses import replace
+
+    from envkit.errors import StepFailed
+    from envkit.npu_patch import verify_installed
+    from envkit.plan import _finalize
+    from envkit.profiles import load_profile
+    from envkit.resolve import resolve
+    from envkit.runner import execute
+
+    profile = load_profile("atlas-a2")
+    resolved = resolve(profile, None, None, "linux-aarch64")
+
+    def source_step(prefix: Path):  # type: ignore[no-untyped-def]
+        plan = build_plan(profile, resolved, SetupOptions(prefix=prefix, from_lock=ROOT / "lockfiles" / "atlas-a2"))
+        return plan, plan.step("lerobot-source")
+
+    plan, step = source_step(tmp_path / "bad")
+    forged = replace(step, params={**step.params, "sha256": "0" * 64})
+    with pytest.raises(StepFailed, match="not the lock's"):
+        execute(Plan(plan.profile, plan.prefix, plan.environment, plan.resolved_digest, _finalize([forged])))
+    assert not Path(step.params["tree"]).exists()
+    plan, step = source_step(tmp_path / "good")
+    execute(Plan(plan.profile, plan.prefix, plan.environment, plan.resolved_digest, _finalize([step])))
+    assert verify_installed(Path(step.params["tree"])) == []

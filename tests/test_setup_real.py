@@ -26,8 +26,8 @@ def _env(doctor_cache: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _setup(prefix: Path, doctor_cache: Path, *more: str, **env: str):
-    return run_envkit("setup", "--profile", "cpu", "--prefix", str(prefix), "--no-pretrained-backbone", "--json", *more,
+def _setup(prefix: Path, doctor_cache: Path, *more: str, profile: str = "cpu", **env: str):
+    return run_envkit("setup", "--profile", profile, "--prefix", str(prefix), "--no-pretrained-backbone", "--json", *more,
                       env=_env(doctor_cache, **env), timeout=1800)
 
 
@@ -38,14 +38,24 @@ def _no_leftovers(prefix: Path) -> None:
 
 
 def test_setup_cpu_from_nothing_to_doctor_green_then_noop(tmp_path: Path, doctor_cache: Path) -> None:
+    """Through a user's profile that extends cpu: setup, then the README's `envkit doctor --prefix ENV`, no other flag."""
+    user = tmp_path / "lab-cpu.toml"
+    user.write_text('schema_version = 1\nname = "lab-cpu"\nextends = "cpu"\n')
     prefix = tmp_path / "cpu env 'q'"
-    first = _setup(prefix, doctor_cache)
+    first = _setup(prefix, doctor_cache, profile=str(user))
     assert first.code == 0, first.err[-3000:]
     summary = json.loads(first.out)
     assert summary["ran"] == STEPS
     assert summary["doctor"]["verdict"] == "green"
     _no_leftovers(prefix)
-    again = _setup(prefix, doctor_cache)
+    doctor = run_envkit("doctor", "--prefix", str(prefix), "--json", env=_env(doctor_cache), timeout=1800)
+    doc = json.loads(doctor.out)
+    assert doctor.code == 0, ([(c["id"], c["summary"]) for c in doc["checks"] if c["status"] != "ok"], doctor.err[-2000:])
+    assert doc["profile"] == "lab-cpu" and doc["profile_file"] == str(user.resolve())
+    assert doc["inputs_from"] == str(prefix / ".envkit" / "state.json") and doc["no_pretrained_backbone"] is True
+    report = run_envkit("doctor", "--prefix", str(prefix), "--report", "--no-smoke", env=_env(doctor_cache), timeout=900)
+    assert report.code == 0 and f"lab-cpu ({user.resolve()})" in report.out, report.out + report.err
+    again = _setup(prefix, doctor_cache, profile=str(user))
     assert again.code == 0, again.err[-3000:]
     assert json.loads(again.out)["ran"] == []  # nothing changed: the last verdict is shown, no smoke
     inside = run_envkit("run", "--prefix", str(prefix), "--", "python", "-c",

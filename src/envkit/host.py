@@ -372,6 +372,7 @@ def detect(boundary: Boundary | None = None) -> HostFacts:
         nvidia=nvidia,
         ascend=ascend,
         tools=detect_tools(b),
+        system_ffmpeg=detect_system_ffmpeg(b),
         suggested_profile=suggest_profile(nvidia, ascend),
         warnings=tuple(warnings),
     )
@@ -431,6 +432,22 @@ def detect_tools(b: Boundary) -> ToolsFacts:
     found["conda"] = found["conda"] or b.env.get("CONDA_EXE") or None
     found["micromamba"] = found["micromamba"] or b.env.get("MAMBA_EXE") or None
     return ToolsFacts(**found)
+
+
+# The directories Debian/Ubuntu/RHEL's loaders search by default (multiarch first).
+SYSTEM_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+                   "/usr/lib64", "/usr/lib", "/lib64", "/lib", "/usr/local/lib")
+
+
+def detect_system_ffmpeg(b: Boundary) -> tuple[str, ...]:
+    """libavutil.so.N present in the system library directories (Debian 12's FFmpeg 5.1: libavutil.so.57)."""
+    found = set()
+    for folder in SYSTEM_LIB_DIRS:
+        for path in b.glob(f"{folder}/libavutil.so.*"):
+            name = path.rsplit("/", 1)[-1]
+            if re.fullmatch(r"libavutil\.so\.\d+", name):
+                found.add(name)
+    return tuple(sorted(found, key=lambda n: int(n.rsplit(".", 1)[1])))
 
 
 # --- NVIDIA --------------------------------------------------------------------------------
@@ -640,6 +657,10 @@ def _ascend_warnings(facts: AscendFacts) -> list[str]:
     if not facts.present():
         return []
     warnings = []
+    if not facts.chip_nodes():
+        warnings.append(f"npu-smi is installed ({facts.npu_smi.path if facts.npu_smi else '?'}) but there is no /dev/davinciN "
+                        "device node: the NPU driver is not loaded, or this container was started without "
+                        "--device /dev/davinciN; the suggested profile is therefore not atlas-a2")
     if facts.npu_smi is None:
         warnings.append("Ascend device nodes exist but npu-smi was not found (/usr/local/bin or PATH)")
     elif facts.npu_smi.error:

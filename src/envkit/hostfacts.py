@@ -136,6 +136,7 @@ class HostFacts:
     nvidia: NvidiaFacts = field(default_factory=NvidiaFacts)
     ascend: AscendFacts = field(default_factory=AscendFacts)
     tools: ToolsFacts = field(default_factory=ToolsFacts)
+    system_ffmpeg: tuple[str, ...] = ()  # libavutil.so.N sonames in the system library directories (what torchcodec can load)
     suggested_profile: str = PROFILE_CPU
     warnings: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
@@ -202,8 +203,11 @@ def parse_capability(text: str | None) -> tuple[int, int] | None:
 
 
 def suggest_profile(nvidia: NvidiaFacts, ascend: AscendFacts) -> str:
-    """Ascend wins over NVIDIA: an NPU host never wants the CUDA build (torch_npu rejects it)."""
-    if ascend.present():
+    """Ascend wins over NVIDIA: an NPU host never wants the CUDA build (torch_npu rejects it).
+
+    Only /dev/davinciN nodes count: an npu-smi on the PATH without them (driver not loaded, or a
+    container started without the devices) cannot train on an NPU."""
+    if ascend.chip_nodes():
         return PROFILE_ASCEND
     cap = nvidia.max_capability()
     if cap is not None and cap >= MIN_CUDA_COMPUTE_CAPABILITY:

@@ -44,6 +44,8 @@ class SetupOptions:
     python_exe: str | None = None  # the interpreter a venv is made from (found on PATH by the caller)
     envkit_python: str = sys.executable  # runs envkit's own children (condaenv, doctor)
     no_pretrained_backbone: bool = False  # passed to the doctor: training uses pretrained_backbone_weights=null
+    torch_builds: Any = None  # envkit.torch_builds.TorchBuilds: CPU builds or PyPI's, chosen at the edge
+    strict_lock: bool = False  # --from-lock: refuse a lock that lacks a layer instead of solving it from the profile
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Plan:
     resolved_digest: str
     steps: tuple[Step, ...]
     warnings: tuple[str, ...] = ()
+    record: dict[str, Any] = field(default_factory=dict)  # setup's choices, saved in the state for the doctor
 
     def step(self, step_id: str) -> Step:
         return next(s for s in self.steps if s.id == step_id)
@@ -240,6 +243,17 @@ def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSource
     wanted = backend.torch_requirements(resolved)
     local = _wheel_files(resolved, options)
     install = _uv_install(resolved, options, sources)
+    builds = options.torch_builds
+    notes: list[str] = []
+    if builds is not None:
+        from envkit.torch_builds import size_text
+
+        if builds.build == "cpu" and not local:
+            # first on the command line: uv takes a package from the first index that has it
+            install[install.index("--compile-bytecode") + 1:install.index("--compile-bytecode") + 1] = [
+                "--index", f"{builds.index['name']}={builds.index['url']}"]
+        notes.append(f"{builds.build} builds: {builds.why}")
+        notes.append(f"expected size of this step: {size_text(builds.size)}")
     if options.wheels is not None:
         install += ["--find-links", str(options.wheels)]
     targets = [str(local[name]) if name in local else req for name, req in wanted]
@@ -255,17 +269,22 @@ def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSource
         video = f"torchcodec {resolved.torchcodec}"
     src = "local wheels in " + str(options.wheels) if local else (
         ", ".join(f"index {i['name']}" for i in resolved.indexes) or "the default index")
+    if builds is not None and builds.build == "cpu" and not local:
+        src = f"index {builds.index['name']} (CPU-only builds)"
     return Step(
         "torch", f"torch {resolved.torch['version']}, torchvision {resolved.torchvision}"
         + (f", torch_npu {resolved.torch_npu['version']}" if resolved.torch_npu else "") + f", then {video}",
-        f"the tuple the resolver chose ({resolved.torch['build']} build from {src}); installed before lerobot so lerobot's "
+        f"the tuple the resolver chose ({'cpu' if builds is not None and builds.build == 'cpu' and not local else resolved.torch['build']} "
+        f"build from {src}); installed before lerobot so lerobot's "
         "own pins cannot pick another torch",
         "commands",
         commands=tuple(commands),
         inputs={"requirements": [r for _, r in wanted], "torchcodec": resolved.torchcodec, "indexes": resolved.indexes,
-                "index_url": options.index_url, "wheels": {k: v.name for k, v in local.items()}, "sources": sources.uv_args()},
+                "index_url": options.index_url, "wheels": {k: v.name for k, v in local.items()}, "sources": sources.uv_args(),
+                **({"builds": builds.build, "builds_index": builds.index["url"] if builds.index else None} if builds else {})},
         depends=("environment",),
         verify=tuple(verify),
+        notes=tuple(notes),
     )
 
 
@@ -311,7 +330,7 @@ def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSou
             fetch = [(options.envkit_python, "-m", "pip", "download", "--no-deps", "--no-binary", "lerobot",
                       "--dest", str(tree.parent), f"lerobot=={version}")]
         step = _patch_step(resolved, tree, patch, in_place=False)
-        steps.append(replace(step, id="lerobot-source", title=f"lerobot {version} source with envkit's NPU patch",
+        steps.append(replace(step, id="lerobot-source", action="lerobot-source", title=f"lerobot {version} source with envkit's NPU patch",
                              commands=tuple(fetch) + step.commands, files=(str(tree),),
                              params={**step.params, "kind": kind, "version": version}))
     if tree is not None:
@@ -381,8 +400,14 @@ def _without_constraints(args: list[str]) -> list[str]:
     return out
 
 
-def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, sources: "PipSources") -> list[Step]:
-    """--from-lock: exactly what lockfiles/<profile>/ says (conda layer via rattler, PyPI layer with hashes)."""
+def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, sources: "PipSources") -> tuple[list[Step], list[str]]:
+    """--from-lock: exactly what lockfiles/<profile>/ says (conda layer via rattler, PyPI layer with hashes).
+
+    A lock without its conda layer (conda-forge unreachable where it was made) still installs the
+    PyPI layer exactly; the conda base (python, FFmpeg) is then solved from the profile, and the
+    plan says so. --strict-lock refuses instead. A profile that patches lerobot builds it from the
+    locked source archive (sha256 from the lock) and verifies the patch, as without a lock.
+    """
     from envkit import condaenv
     from envkit.lock import read_lock, manifest
 
@@ -393,19 +418,35 @@ def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, so
     platform = resolved.platform
     layers = lock.layers(platform)
     if "pypi" not in layers:
-        raise EnvkitError(f"--from-lock {options.from_lock} has no PyPI layer for {platform}",
-                          fix=f"lock it: envkit lock --profile {view.name} --platform {platform}")
+        gap = lock.missing("pypi", platform)
+        raise EnvkitError(f"--from-lock {options.from_lock} has no PyPI layer for {platform} ({gap['why']})",
+                          fix=f"lock it: {gap['lock_with']}, or set up without --from-lock")
     steps: list[Step] = []
-    if view.environment == "conda":
-        if "conda" not in layers:
-            raise EnvkitError(f"--from-lock {options.from_lock} has no conda layer for {platform}",
-                              fix=f"lock it: envkit lock --profile {view.name} --layer conda --platform {platform}")
+    warnings: list[str] = []
+    patch = resolved.lerobot.get("patch")
+    if patch:
+        steps += [s for s in _lerobot_steps(resolved, options, sources) if s.id in ("lerobot-source", "patch")]
+    if view.environment == "conda" and "conda" in layers:
         steps.append(Step(
             "environment", f"conda prefix exactly as {options.from_lock.name}/conda-lock.yml locks it (py-rattler)",
             "the lock's records carry URLs and hashes: no solve, the same packages on every machine",
             "conda", commands=(tuple(condaenv.lock_command(options.prefix, options.from_lock, platform, python=options.envkit_python)),),
             inputs={"lock": manifest.file_sha256(options.from_lock / "conda-lock.yml"), "platform": platform},
             verify=("bin/python", "conda-meta/python-*.json")))
+    elif view.environment == "conda":
+        gap = lock.missing("conda", platform)
+        if options.strict_lock:
+            raise EnvkitError(f"--from-lock {options.from_lock} has no conda layer for {platform} ({gap['why']}); "
+                              "--strict-lock installs only what the lock holds",
+                              fix=f"lock it on a machine that reaches the channel: {gap['lock_with']}; or drop --strict-lock "
+                                  "to solve the conda base (python, FFmpeg) from the profile")
+        said = (f"the lock has no conda layer for {platform} ({gap['why']}): the conda base (python, FFmpeg) is solved "
+                f"from profile '{view.name}' now, not installed from the lock; the PyPI layer is installed exactly from the lock")
+        warnings.append(said)
+        short = f"solved from the profile, not installed from the lock: the lock has no conda layer for {platform}"
+        steps += [replace(s, notes=(*s.notes, short)) for s in _environment_steps(view, resolved, options)]
+        ffmpeg = _ffmpeg_step(resolved, options)
+        steps.append(replace(ffmpeg, notes=(*ffmpeg.notes, short)) if ffmpeg.action == "conda" else ffmpeg)
     else:
         steps += _environment_steps(view, resolved, options)
         steps.append(_ffmpeg_step(resolved, options))
@@ -424,6 +465,40 @@ def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, so
         inputs={"requirements": manifest.file_sha256(requirements), "sources": sources.uv_args(), "index_url": options.index_url},
         depends=("environment",),
         verify=(f"{_site(resolved)}/torch-{resolved.torch['version']}*.dist-info", f"{_site(resolved)}/lerobot-*.dist-info")))
+    if patch:
+        steps = _locked_patched_lerobot(steps, lock.lerobot_sdist(platform), resolved, options, sources)
+    return steps, warnings
+
+
+def _locked_patched_lerobot(steps: list[Step], sdist: dict[str, str] | None, resolved: "Resolved", options: SetupOptions,
+                            sources: "PipSources") -> list[Step]:
+    """The locked wheel of lerobot lacks envkit's NPU patch: rebuild it from the locked sdist, patched and verified."""
+    source = next((s for s in steps if s.id == "lerobot-source"), None)
+    if source is None:  # a local tree (--lerobot PATH) is patched in place by the 'patch' step
+        tree = Path(resolved.lerobot["source"]["path"])
+    else:
+        if sdist is None or sdist.get("version") != source.params.get("version"):
+            raise EnvkitError(f"--from-lock {options.from_lock} records no source archive of lerobot {source.params.get('version')} "
+                              "to build the patched lerobot from",
+                              fix=f"re-lock with this envkit: envkit lock --profile {resolved.profile} --platform {resolved.platform} --layer pypi")
+        fetch = source.commands[0]
+        steps[steps.index(source)] = replace(
+            source, why=source.why + f"; the downloaded archive must have the lock's sha256 {sdist['sha256'][:16]}...",
+            inputs={**source.inputs, "sha256": sdist["sha256"]}, params={**source.params, "sha256": sdist["sha256"]},
+            commands=(fetch, *source.commands[1:]))
+        tree = Path(source.params["tree"])
+    install = _uv_install(resolved, options, sources) + ["--no-deps", "--reinstall-package", "lerobot", str(tree)]
+    overrides_file = options.prefix / STATE_DIR / "overrides.txt"
+    steps.append(Step(
+        "lerobot", f"lerobot {resolved.lerobot.get('version') or ''} from the patched source, over the locked wheel",
+        "the lock holds lerobot's published wheel, which lacks envkit's NPU patch; --no-deps keeps every locked "
+        "package; then envkit checks its NPU patch is in the installed code",
+        "lerobot", commands=(tuple(install),), files=(str(overrides_file),),
+        inputs={"tree": str(tree), "patch": resolved.lerobot.get("patch"), "sha256": (sdist or {}).get("sha256")},
+        params={"overrides": resolved.overrides, "overrides_file": str(overrides_file), "patch": resolved.lerobot.get("patch"),
+                "site": _site(resolved)},
+        depends=tuple(d for d in ("packages", "lerobot-source", "patch") if any(s.id == d for s in steps)),
+        verify=(f"{_site(resolved)}/lerobot-{resolved.lerobot.get('version')}*.dist-info",)))
     return steps
 
 
@@ -442,7 +517,8 @@ def build_plan(
     prefix = options.prefix
     warnings = list(resolved.warnings)
     if options.from_lock is not None:
-        steps = _lock_steps(view, resolved, options, sources)
+        steps, said = _lock_steps(view, resolved, options, sources)
+        warnings += said
     else:
         lerobot_steps = _lerobot_steps(resolved, options, sources)
         # Source work first (pins, patch): a patch that does not apply is refused before minutes of installs.
@@ -492,10 +568,11 @@ def build_plan(
             params={"source": str(options.weights), "dest": str(dest)},
             verify=(str(dest.relative_to(prefix)),),
         ))
+    record = _record(profile, view, resolved, options, torch_home)
+    # The profile's file for a user's profile (its name is unknown to `load_profile`), the name for a built-in one.
     doctor = [options.envkit_python, "-c", "from envkit.cli import run_main; run_main()", "doctor",
-              "--prefix", str(prefix), "--profile", view.name, "--json"]
-    if options.no_pretrained_backbone:
-        doctor.append("--no-pretrained-backbone")
+              "--prefix", str(prefix), "--profile", record["profile_file"] or view.name, "--json"]
+    doctor.append("--no-pretrained-backbone" if options.no_pretrained_backbone else "--pretrained-backbone")
     steps.append(Step(
         "doctor", "envkit doctor with its smoke ACT step",
         "proves the result trains: imports, a real video decode, and a few ACT optimizer steps on this machine",
@@ -504,4 +581,24 @@ def build_plan(
         inputs={"resolved": resolved.digest(), "no_pretrained_backbone": options.no_pretrained_backbone},
         depends=tuple(s.id for s in steps),
     ))
-    return Plan(view.name, prefix, view.environment, resolved.digest(), _finalize(steps), tuple(warnings))
+    return Plan(view.name, prefix, view.environment, resolved.digest(), _finalize(steps), tuple(warnings), record)
+
+
+def _record(profile: "Profile", view: "Profile", resolved: "Resolved", options: SetupOptions, torch_home: Path | None) -> dict[str, Any]:
+    """What the doctor needs to judge this prefix later without flags (envkit.doctor.setup_record reads it)."""
+    from envkit.profiles import builtin_dir
+
+    path = Path(profile.path).resolve()
+    builtin = path.parent == builtin_dir().resolve()
+    source = resolved.lerobot["source"]
+    lerobot = None
+    if options.lerobot:
+        lerobot = source.get("path") if source.get("kind") == "path" else (source.get("text") or options.lerobot)
+    weights = None
+    if options.weights is not None and torch_home is not None:
+        name = view.assets.get("resnet18", {}).get("file") or Path(options.weights).name
+        weights = str(torch_home / "hub" / "checkpoints" / name)
+    return {"profile": view.name, "profile_file": None if builtin else str(path), "platform": resolved.platform,
+            "lerobot": lerobot, "overrides": list(resolved.overrides),
+            "no_pretrained_backbone": options.no_pretrained_backbone, "weights": weights,
+            "from_lock": str(options.from_lock) if options.from_lock else None}

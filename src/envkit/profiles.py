@@ -138,8 +138,15 @@ _ASSET = {
     "sha256_prefix": Field("str", "the leading hex digits of the sha256", check=_matches(r"[0-9a-f]{8,64}", "8-64 lowercase hex digits")),
     "url": Field("str", "where users download it on a connected machine"),
 }
+_CPU_BUILDS = {
+    "name": Field("str", "an index name such as 'pytorch-cpu'"),
+    "url": Field("str", "the index serving CPU-only builds (a PEP 503 simple index)",
+                 check=_matches(r"(https?|file)://\S+", "an http(s):// or file:// URL")),
+    "packages": Field("list[str]", "the distributions taken from it, e.g. [\"torch\", \"torchvision\", \"torchcodec\"]"),
+}
 _OVERLAY = {
     "packages": Field("table", "a [packages] table", _PACKAGES),
+    "cpu_builds": Field("table", "a [cpu_builds] table: where CPU-only torch builds come from when reachable", _CPU_BUILDS),
     "ffmpeg": Field("table", "an [ffmpeg] table", _FFMPEG),
     "lerobot": Field("table", "a [lerobot] table", _LEROBOT),
     "hardware": Field("table", "a [hardware] table", _HARDWARE),
@@ -162,6 +169,7 @@ SPEC: dict[str, Field] = {
     "ffmpeg": _OVERLAY["ffmpeg"],
     "lerobot": _OVERLAY["lerobot"],
     "indexes": _OVERLAY["indexes"],
+    "cpu_builds": _OVERLAY["cpu_builds"],
     "env": _OVERLAY["env"],
     "env_on_request": Field("map[str]", "NAME = \"what it is for\" pairs"),
     "conda": Field("table", "a [conda] table", {

@@ -197,6 +197,25 @@ def _choose_video(view: "Profile", torch: str, build: str, torchvision: str, arc
     return chosen, fit[-1], [f"torchcodec {chosen}: newest in '{spec}' built for torch {torch}; loads FFmpeg {min(supported)}-{max(supported)}"]
 
 
+def _system_ffmpeg(view: "Profile", torchcodec: str | None, chosen: int, host: "HostFacts | None") -> tuple[int, str]:
+    """The system FFmpeg the target host really has (its libavutil soname), when it is one the profile and torchcodec allow."""
+    from envkit.compat import matrix
+
+    m = matrix()
+    allowed = [mj for mj in sorted(view.ffmpeg["majors"]) if torchcodec is None or mj in m.torchcodec(torchcodec).ffmpeg]
+    if host is None:
+        return chosen, f"system FFmpeg: any of majors {allowed} (the target host is not known here)"
+    found = set(getattr(host, "system_ffmpeg", ()) or ())
+    present = [mj for mj in allowed if f"libavutil.so.{m.ffmpeg_sonames(mj)['avutil']}" in found]
+    if present:
+        mj = present[-1]
+        return mj, f"system FFmpeg {mj}: libavutil.so.{m.ffmpeg_sonames(mj)['avutil']} is installed on this host"
+    if found:
+        return chosen, (f"the host's FFmpeg ({', '.join(sorted(found))}) is none of the majors {allowed} torchcodec "
+                        f"{torchcodec} loads here: install one of those")
+    return chosen, f"no system FFmpeg on this host yet: setup installs the distribution's (any of majors {allowed})"
+
+
 def _lerobot(view: "Profile", source: LerobotSource, python: str) -> tuple[str | None, list[str], list[str]]:
     """(version, its requirements as PEP 508 strings, reasons); checks lerobot's Python floor."""
     from packaging.specifiers import SpecifierSet
@@ -321,6 +340,9 @@ def resolve(
     torchcodec, ffmpeg_major, video_reasons = _choose_video(view, choice.version, choice.build, torchvision, arch, lerobot_version)
 
     m = matrix()
+    if view.ffmpeg.get("source") == "system":
+        ffmpeg_major, said = _system_ffmpeg(view, torchcodec, ffmpeg_major, target_host)
+        video_reasons.append(said)
     sonames = m.ffmpeg_sonames(ffmpeg_major)
     indexes = _indexes(view, choice)
     resolved_tv = f"{torchvision}+{choice.local}" if choice.local else torchvision

@@ -231,6 +231,9 @@ def _lerobot_source(ctx: RunContext, step: Step) -> None:
         archives = sorted(tree.parent.glob(f"lerobot-{step.params['version']}.tar.gz"))
         if not archives:
             raise _CommandFailed(step.commands[0], 1, f"pip download left no lerobot-{step.params['version']}.tar.gz in {tree.parent}")
+        if step.params.get("sha256") and sha256_file(archives[0]) != step.params["sha256"]:  # --from-lock: the locked archive only
+            raise _CommandFailed(step.commands[0], 1, f"{archives[0]} has sha256 {sha256_file(archives[0])}, not the lock's "
+                                 f"{step.params['sha256']}: the index served another file; remove it and rerun, or re-lock")
         with tarfile.open(archives[0]) as archive:
             tmp.mkdir(parents=True)
             for member in archive.getmembers():
@@ -314,27 +317,29 @@ def _weights(ctx: RunContext, step: Step) -> None:
 
 
 def _doctor(ctx: RunContext, step: Step) -> None:
+    from envkit.doctor.verdict import DoctorReport
+
     argv = list(step.commands[0])
     ctx.write(f"$ {shlex.join(argv)}\n")
     proc = subprocess.run(argv, env=ctx.env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
     ctx.write(proc.stdout[-20000:] + proc.stderr[-20000:])
     ctx.checkpoint(step.id)
     try:
-        report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        report: DoctorReport | None = DoctorReport.from_json(proc.stdout)
     except ValueError:
-        report = {}
-    checks = report.get("checks") or report.get("results") or []
-    failed = [c.get("id") for c in checks if isinstance(c, dict) and c.get("status") in ("fail", "error")]
-    verdict = "green" if proc.returncode == 0 else "red"
+        report = None  # the doctor stopped before judging (bad input, a probe that could not run): stderr says why
+    verdict = "green" if proc.returncode == 0 and report is not None and report.ok else "red"
     ctx.state.doctor = {"verdict": verdict, "exit_code": proc.returncode, "digest": step.digest,
-                        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "failed": failed,
-                        "summary": report.get("summary") if isinstance(report.get("summary"), (str, dict)) else None}
+                        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                        "failed": [c.id for c in report.failed] if report else [],
+                        "summary": report.summary_text() if report else None}
     ctx.state.save()
-    ctx.doctor_output = report
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or [""])[-1]
-        raise _CommandFailed(argv, proc.returncode,
-                             "the environment is built but the doctor is not green" + (f": failed {', '.join(failed)}" if failed else f" ({tail})"))
+    ctx.doctor_output = report.to_dict() if report else None
+    if verdict != "green":
+        tail = (proc.stderr.strip().splitlines() or ["no report printed"])[-1]
+        raise _CommandFailed(argv, proc.returncode or 1,
+                             "the environment is built but the doctor is not green: "
+                             + (f"failed {report.failure_text()}" if report and report.failed else tail))
 
 
 EXECUTORS: dict[str, Callable[[RunContext, Step], None]] = {
@@ -496,10 +501,12 @@ def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume
         if state.preexisting is not None:
             ownership.claim_interrupted(state)  # a killed step's leftovers are setup's, not the user's
         state.profile = plan.profile
+        if plan.record:
+            state.request = dict(plan.record)  # the doctor's defaults, also for `envkit doctor --prefix` later
         changes = diff([{"id": k, **v} for k, v in state.steps.items()], plan) if state.steps else []
         for line in changes:
             say(redact(f"plan change: {line}"))
-        from envkit.envbuild import find_uv
+        from envkit.uvbin import find_uv
 
         try:
             log = open(log_path(prefix), "a", encoding="utf-8")
@@ -508,6 +515,7 @@ def execute(plan: Plan, *, yes: bool = False, force_doctor: bool = False, resume
         with log:
             ctx = RunContext(prefix, state, log, command_env(), yes=yes, uv=find_uv(), resume_cmd=resume_cmd)
             ctx.write(f"\n# envkit setup {plan.profile} -> {prefix} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
+            say(f"log: {log_path(prefix)} (every command and its output)")
             skipped: list[str] = []
             for index, step in enumerate(plan.steps, 1):
                 done, broken = _step_done(prefix, state, step)

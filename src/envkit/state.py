@@ -50,6 +50,7 @@ class SetupState:
     patched_trees: list[dict[str, str]] = field(default_factory=list)  # {tree, patch}: user trees envkit patched
     doctor: dict[str, Any] | None = None  # {verdict, exit_code, at, summary}
     plan: list[dict[str, Any]] = field(default_factory=list)  # the last plan run (for the plan diff)
+    request: dict[str, Any] = field(default_factory=dict)  # what setup was asked for; the doctor's defaults
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +68,7 @@ class SetupState:
             "patched_trees": self.patched_trees,
             "doctor": self.doctor,
             "plan": self.plan,
+            "request": self.request,
         }
 
     def save(self) -> None:
@@ -123,6 +125,7 @@ def load_state(prefix: Path) -> SetupState | None:
         patched_trees=list(data.get("patched_trees") or []),
         doctor=data.get("doctor"),
         plan=list(data.get("plan") or []),
+        request=dict(data.get("request") or {}),
     )
 
 

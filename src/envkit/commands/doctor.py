@@ -25,8 +25,10 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     fail_on: str = typer.Option("fail", "--fail-on", help="Exit 1 on 'fail' (default) or also on 'warn'."),
     report: bool = typer.Option(False, "--report", help="Print a Markdown block for a lerobot bug report."),
-    no_pretrained_backbone: bool = typer.Option(False, "--no-pretrained-backbone",
-                                                help="You train with --policy.pretrained_backbone_weights=null: ResNet18 weights are not needed."),
+    no_pretrained_backbone: Optional[bool] = typer.Option(
+        None, "--no-pretrained-backbone/--pretrained-backbone",
+        help="You train with --policy.pretrained_backbone_weights=null: ResNet18 weights are not needed "
+             "(default: what `envkit setup` recorded in the prefix, else pretrained)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details of every check."),
     record: Optional[Path] = typer.Option(None, "--record", metavar="DIR",
                                           help="Also record this machine and env (host boundary, probe, verdicts) as a replayable test scenario in DIR."),
@@ -51,52 +53,68 @@ def doctor(
         from envkit.record.run import DoctorRecording
 
         recording = DoctorRecording(record, redact_hostname=redact_hostname)
-    ctx = _context(prefix, python, profile, dataset, recording)
-    ctx.scratch["no_pretrained_backbone"] = no_pretrained_backbone
+    ctx = _context(prefix, python, profile, dataset, no_pretrained_backbone, recording)
     results = registry.run_checks(selected, ctx)
     from envkit.doctor import report as render
 
+    verdict = render.build(ctx, results, fail_on)
     if recording is not None:
-        recording.finish(ctx, results, render.to_json(ctx, results, fail_on))
-
+        recording.finish(ctx, results, verdict.to_json())
     if as_json:
-        typer.echo(render.to_json(ctx, results, fail_on))
+        typer.echo(verdict.to_json())
     elif report:
         typer.echo(render.markdown(ctx, results))
     else:
         render.print_human(ctx, results, verbose)
-    code = render.exit_code(results, fail_on)
+    code = verdict.exit_code
     if code:
         # SystemExit, not typer.Exit: with standalone_mode=False click turns Exit into a return
         # value, which envkit.cli.main does not pass on.
         raise SystemExit(code)
 
 
-def _context(prefix: Path | None, python: Path | None, profile_name: str | None, dataset: Path | None, recording=None):  # type: ignore[no-untyped-def]
+def _context(prefix: Path | None, python: Path | None, profile_ref: str | None, dataset: Path | None,
+             no_pretrained_backbone: bool | None = None, recording=None):  # type: ignore[no-untyped-def]
+    """The checks' context; what setup recorded in the prefix fills every choice no flag made."""
+    import time
+
     from envkit.doctor.collect import host_facts, run_probe
     from envkit.doctor.model import Context
+    from envkit.doctor.setup_record import recorded_choices
     from envkit.doctor.target import resolve_target
 
     target = resolve_target(prefix, python)
+    recorded = recorded_choices(target.prefix)
     host = recording.host_facts() if recording is not None else host_facts()
     profile = resolved = None
-    if profile_name:
+    lerobot = None
+    ref = profile_ref or recorded.profile_ref()
+    if ref:
         from envkit.profiles import load_profile
 
-        profile = load_profile(profile_name)  # a bad name raises EnvkitError (exit 2)
-        resolved = _resolve(profile, host)
+        profile = load_profile(ref)  # a bad name raises EnvkitError (exit 2)
+        same = recorded.profile is not None and profile.name == recorded.profile
+        lerobot = recorded.lerobot if same else None  # the recorded source belongs to the recorded profile
+        resolved = _resolve(profile, host, lerobot, recorded.platform if same else None)
     from envkit.assets import act_backbone
 
+    started = time.monotonic()
     probe = run_probe(target, dataset.absolute() if dataset else None, weights=act_backbone(profile))
     ctx = Context(probe=probe, host=host, profile=profile, resolved=resolved, target=target,
                   dataset=dataset.absolute() if dataset else None, environ=dict(os.environ))
-    ctx.scratch["overrides"] = _recorded_overrides(target)
+    ctx.scratch["probe_seconds"] = round(time.monotonic() - started, 2)
+    ctx.scratch["overrides"] = list(recorded.overrides)
+    ctx.scratch["lerobot"] = lerobot
+    ctx.scratch["no_pretrained_backbone"] = (no_pretrained_backbone if no_pretrained_backbone is not None
+                                             else recorded.no_pretrained_backbone)
+    if recorded.state:
+        ctx.scratch["recorded"] = {"state": str(recorded.state)}
     if profile is not None and profile.video_backend == "pyav":
         ctx.scratch["video_backend"] = "pyav"
     return ctx
 
 
-def _resolve(profile, host: dict):  # type: ignore[no-untyped-def]
+def _resolve(profile, host: dict, lerobot: str | None = None, platform: str | None = None):  # type: ignore[no-untyped-def]
     """The profile's tuple for this host; None when it does not resolve (torch.profile says so)."""
     from envkit.errors import EnvkitError
 
@@ -105,17 +123,6 @@ def _resolve(profile, host: dict):  # type: ignore[no-untyped-def]
         from envkit.resolve import resolve
 
         facts = HostFacts.from_json(json.dumps(host)) if hasattr(HostFacts, "from_json") else None
-        return resolve(profile, facts)
+        return resolve(profile, facts, lerobot, platform)
     except (EnvkitError, ImportError, ValueError, TypeError, KeyError):
         return None
-
-
-def _recorded_overrides(target) -> list[str]:  # type: ignore[no-untyped-def]
-    """Overrides envkit recorded when it built this env (envbuild's marker): deliberate, not drift."""
-    if target.prefix is None:
-        return []
-    marker = Path(target.prefix) / ".envkit-build.json"
-    try:
-        return list(json.loads(marker.read_text()).get("spec", {}).get("overrides") or [])
-    except (OSError, ValueError, AttributeError):
-        return []

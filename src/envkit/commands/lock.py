@@ -18,12 +18,13 @@ def register(app: typer.Typer) -> None:
         exclude_newer: str = typer.Option(None, "--exclude-newer", help="Ignore packages uploaded after DATE (default: the profile's [lock] exclude_newer)."),
         wheels: Path = typer.Option(None, "--wheels", help="Directory of wheels standing in for the profile's extra indexes (their hashes are recorded)."),
         lockfiles: Path = typer.Option(Path("lockfiles"), "--lockfiles", help="Where lockfiles/<profile>/ live."),
-        skip_unreachable: bool = typer.Option(False, "--skip-unreachable", help="Lock what answers; report (not fail on) unreachable indexes/channels."),
-        check_only: bool = typer.Option(False, "--check", help="Do not lock: exit 1 if a present lockfile is stale, naming the input that changed."),
+        skip_unreachable: bool = typer.Option(False, "--skip-unreachable", help="Lock what answers; report (not fail on) unreachable indexes/channels. "
+                                              "With --check: a layer recorded as unreachable when locked is reported, not failed."),
+        check_only: bool = typer.Option(False, "--check", help="Do not lock: exit 1 if a layer is missing or stale, naming it and the command that locks it."),
     ) -> None:
         """Write reproducible lockfiles per profile: conda layer (py-rattler) + PyPI layer (uv), one conda-lock.yml."""
         if check_only:
-            _check(profile, platform, layer, channel, exclude_newer, wheels, lockfiles)
+            _check(profile, platform, layer, channel, exclude_newer, wheels, lockfiles, skip_unreachable)
             return
         from envkit.lock import lock
 
@@ -36,22 +37,25 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{report.root}: {lay} layer for {plat}: skipped: {exc.paragraph()}", err=True)
 
 
-def _check(profile, platform, layer, channel, exclude_newer, wheels, lockfiles) -> None:
+def _check(profile, platform, layer, channel, exclude_newer, wheels, lockfiles, skip_unreachable=False) -> None:
     from envkit.lock import check
 
     stale = False
-    for result in check(profile or None, platform or None, layer, channel or None, exclude_newer, wheels, lockfiles):
+    for result in check(profile or None, platform or None, layer, channel or None, exclude_newer, wheels, lockfiles,
+                        skip_unreachable=skip_unreachable):
+        for line in result.unlocked:
+            typer.echo(f"{result.root}: not locked here (--skip-unreachable): {line}", err=True)
         if not result.judged and result.ok:
             typer.echo(f"{result.root}: nothing locked")
             continue
         if result.ok:
             judged = ", ".join(f"{lay} {plat}" for lay, plat in result.judged)
-            typer.echo(f"{result.root}: up to date ({judged})")
+            typer.echo(f"{result.root}: up to date ({judged})" if judged else f"{result.root}: nothing locked that was asked for")
             continue
         stale = True
         for line in result.stale:
-            typer.echo(f"{result.root}: stale: {line}", err=True)
+            typer.echo(f"{result.root}: {'missing' if ' is not locked (' in line else 'stale'}: {line}", err=True)
     if stale:
-        typer.echo("Fix: re-lock the stale profiles (envkit lock --profile P [--layer ...]) and commit lockfiles/", err=True)
+        typer.echo("Fix: lock the missing layers and re-lock the stale ones with the commands above, then commit lockfiles/", err=True)
         # SystemExit, not typer.Exit: with standalone_mode=False click turns Exit into a return value.
         raise SystemExit(1)

@@ -19,12 +19,16 @@ def register(app: typer.Typer) -> None:
 
 
 def _interpreter(python: str) -> str | None:
-    """The real interpreter behind `python3.X` on PATH (a pyenv shim resolves to its target)."""
+    """The real interpreter behind `python3.X` on PATH (a pyenv shim resolves to its target).
+
+    Its resolved real path is its identity: the same Python reached through another PATH entry
+    (/bin vs /usr/bin, a symlink farm) must not look like a new interpreter and rebuild the env."""
     found = shutil.which(f"python{python}")
     if not found:
         return None
     try:
-        out = subprocess.run([found, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, timeout=30, check=True)
+        out = subprocess.run([found, "-c", "import os, sys; print(os.path.realpath(sys.executable))"],
+                             capture_output=True, text=True, timeout=30, check=True)
         return out.stdout.strip() or found
     except (OSError, subprocess.SubprocessError):
         return None
@@ -45,6 +49,8 @@ def setup(
     visible_devices: Optional[str] = typer.Option(None, "--visible-devices", help="GPU/NPU ids the hooks expose, e.g. 0,1."),
     doctor: bool = typer.Option(False, "--doctor", help="Run the doctor again even when nothing changed."),
     from_lock: Optional[Path] = typer.Option(None, "--from-lock", help="Install exactly what lockfiles/<profile>/ says."),
+    cpu_index: Optional[str] = typer.Option(None, "--cpu-index", help="Your mirror of the profile's [cpu_builds] index (CPU-only torch builds)."),
+    strict_lock: bool = typer.Option(False, "--strict-lock", help="With --from-lock: refuse a lock that lacks a layer (default: solve that layer from the profile, and say so)."),
     channel: Optional[list[str]] = typer.Option(None, "--channel", help="Conda channel (repeatable; default: the profile's)."),
     index_url: Optional[str] = typer.Option(None, "--index-url", help="Replace the default Python package index."),
     host: Optional[str] = typer.Option(None, "--host", help="Plan for these host facts (envkit detect --json) instead of this machine."),
@@ -102,6 +108,7 @@ def setup(
         weights=weights.expanduser().absolute() if weights else None, offline=offline, yes=yes,
         visible_devices=visible_devices, channels=tuple(channel or ()), index_url=index_url,
         from_lock=from_lock.expanduser().absolute() if from_lock else None, python_exe=python_exe, no_pretrained_backbone=no_pretrained_backbone,
+        strict_lock=strict_lock, torch_builds=_torch_builds(prof, resolved, cpu_index, from_lock is not None),
     )
     if weights is not None and not dry_run:
         from envkit.runner import check_weights
@@ -122,6 +129,17 @@ def setup(
         emit_json(summary)
 
 
+def _torch_builds(prof, resolved, cpu_index: str | None, from_lock: bool):  # type: ignore[no-untyped-def]
+    """CPU builds of torch where the profile's [cpu_builds] index (or --cpu-index) answers, else PyPI's (the plan says so)."""
+    from envkit import torch_builds
+
+    wanted = prof.for_platform(resolved.platform).data.get("cpu_builds")
+    if not wanted or from_lock:  # a lock installs exactly what it holds
+        return None
+    why = torch_builds.probe(wanted, cpu_index)
+    return torch_builds.choose(wanted, why, resolved.accelerator, resolved.platform, resolved.torch["version"], cpu_index)
+
+
 def _quiet_facts():
     """A dry run on any machine: this host's facts when readable, else none (the plan is for the target)."""
     try:
@@ -140,36 +158,22 @@ def _resume_command() -> str:
 def _execute(plan, options, as_json: bool, force_doctor: bool, resume: str) -> dict:
     from rich.console import Console
 
+    from envkit.progress import StepProgress
     from envkit.runner import execute
 
     console = Console(stderr=True, soft_wrap=True)
-    total = len(plan.steps)
-    status = None
 
     def say(text: str) -> None:
         if not as_json:
             console.print(text, markup=False, highlight=False)
 
-    def progress(event: str, step, index: int) -> None:
-        nonlocal status
-        if as_json:
-            return
-        label = f"[{index}/{total}] {step.id}: {step.title}"
-        if event == "start":
-            status = console.status(label)
-            status.start()
-        elif event == "done":
-            if status:
-                status.stop()
-            console.print(f"[green]done[/] {label}", highlight=False)
-        elif event == "skip":
-            console.print(f"[dim]skip {label} (finished, inputs unchanged)[/]", highlight=False)
-
+    for warning in plan.warnings:  # before any work: e.g. a lock layer solved from the profile instead
+        say(f"note: {warning}")
+    progress = StepProgress(console, len(plan.steps), quiet=as_json)
     try:
         summary = execute(plan, yes=options.yes, force_doctor=force_doctor, resume_cmd=resume, progress=progress, say=say)
     finally:
-        if status:
-            status.stop()
+        progress.close()
     last = summary.get("doctor") or {}
     if not as_json:
         if "doctor" in summary["skipped"]:

@@ -24,7 +24,7 @@ class CheckResult:
     summary: str
     details: str = ""
     fix: str | None = None
-    duration_ms: int = 0
+    duration_ms: float = 0.0  # the check's own time; the probe that gathered its facts is timed once
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

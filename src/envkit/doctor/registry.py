@@ -33,7 +33,7 @@ def select(checks: list[Check], wanted: Iterable[str] = (), smoke: bool = True) 
 
 
 def run_check(check: Check, ctx: Context) -> CheckResult:
-    start = time.monotonic()
+    start = time.perf_counter()
     blocked = [n for n in check.needs if n in ctx.results and (
         ctx.results[n].status in BLOCKING or (n.startswith("smoke.") and ctx.results[n].status == Status.SKIP))]
     if blocked:
@@ -46,7 +46,7 @@ def run_check(check: Check, ctx: Context) -> CheckResult:
         except Exception as exc:  # one broken check must not hide the others
             result = CheckResult(check.id, Status.ERROR, f"the check raised {type(exc).__name__}: {exc}",
                                  traceback.format_exc(), "report this envkit bug with `envkit doctor --report`")
-    result.duration_ms = int((time.monotonic() - start) * 1000)
+    result.duration_ms = round((time.perf_counter() - start) * 1000, 3)
     ctx.results[check.id] = result
     return result
 

@@ -7,28 +7,40 @@ import platform
 from typing import Any
 
 from envkit.doctor.model import CheckResult, Context, Status
+from envkit.doctor.verdict import DoctorReport
 
 MARK = {Status.OK: "[green]✓[/]", Status.WARN: "[yellow]![/]", Status.FAIL: "[red]✗[/]",
         Status.SKIP: "[dim]-[/]", Status.ERROR: "[magenta]☠[/]"}
 
 
 def exit_code(results: list[CheckResult], fail_on: str = "fail") -> int:
-    bad = {Status.FAIL, Status.ERROR} | ({Status.WARN} if fail_on == "warn" else set())
-    return 1 if any(r.status in bad for r in results) else 0
+    return DoctorReport("", None, list(results), fail_on=fail_on).exit_code
+
+
+def build(ctx: Context, results: list[CheckResult], fail_on: str = "fail") -> DoctorReport:
+    """The one typed report that --json, --report, the human table and setup's doctor step share."""
+    from envkit import __version__
+
+    recorded = ctx.scratch.get("recorded") or {}
+    return DoctorReport(
+        envkit_version=__version__, target=ctx.target.describe() if ctx.target else None, checks=list(results),
+        profile=getattr(ctx.profile, "name", None),
+        profile_file=str(ctx.profile.path) if getattr(ctx.profile, "path", None) else None,
+        inputs_from=recorded.get("state"), lerobot=ctx.scratch.get("lerobot"),
+        overrides=list(ctx.scratch.get("overrides") or []),
+        no_pretrained_backbone=bool(ctx.scratch.get("no_pretrained_backbone")),
+        probe_seconds=ctx.scratch.get("probe_seconds"), fail_on=fail_on, versions=versions(ctx),
+    )
 
 
 def to_json(ctx: Context, results: list[CheckResult], fail_on: str = "fail") -> str:
-    from envkit import __version__
+    return build(ctx, results, fail_on).to_json()
 
-    doc = {
-        "envkit_version": __version__,
-        "target": ctx.target.describe() if ctx.target else None,
-        "profile": getattr(ctx.profile, "name", None),
-        "versions": versions(ctx),
-        "checks": [r.to_dict() for r in results],
-        "ok": exit_code(results, fail_on) == 0,
-    }
-    return json.dumps(doc, indent=2)
+
+def _duration(ms: float | None) -> str:
+    # Checks judge facts the probe gathered once; most take well under a millisecond, which
+    # "(0 ms)" misstated as a timing. Show a check's time only where it did measurable work.
+    return f" [dim]({ms:.0f} ms)[/]" if ms is not None and ms >= 1 else ""
 
 
 def versions(ctx: Context) -> dict[str, Any]:
@@ -56,13 +68,18 @@ def print_human(ctx: Context, results: list[CheckResult], verbose: bool = False)
     if ctx.target:
         t = ctx.target.describe()
         console.print(f"Target: {t['python']} ({t['source']})" + (f", hook {t['hook']}" if t["hook"] else ""))
+    report = build(ctx, results)
+    if report.profile:
+        console.print(f"Profile: {report.profile} ({report.profile_file})" + (f", as recorded in {report.inputs_from}" if report.inputs_from else ""))
+    if report.probe_seconds is not None:
+        console.print(f"Facts gathered by one probe of the target in {report.probe_seconds:.1f} s; each check below judges them")
     category = None
     for r in results:
         cat = r.id.split(".")[0]
         if cat != category:
             category = cat
             console.print(f"\n[bold]{cat}[/]")
-        console.print(f" {MARK[r.status]} {r.id:<26} {escape(r.summary)} [dim]({r.duration_ms} ms)[/]")
+        console.print(f" {MARK[r.status]} {r.id:<26} {escape(r.summary)}{_duration(r.duration_ms)}")
         if r.fix and r.status in (Status.FAIL, Status.WARN, Status.ERROR):
             console.print(f"     [bold]fix:[/] {escape(r.fix)}")
         if r.details and (verbose or r.status == Status.ERROR):
@@ -105,7 +122,8 @@ def markdown(ctx: Context, results: list[CheckResult]) -> str:
         ("NVIDIA driver", (ctx.host.get("nvidia") or {}).get("driver_version")),
         ("CANN", ((ctx.host.get("ascend") or {}).get("cann") or {}).get("version")),
         ("Container", ctx.host.get("container")),
-        ("envkit version / profile", f"{__version__} / {getattr(ctx.profile, 'name', None)}"),
+        ("envkit version / profile", f"{__version__} / {getattr(ctx.profile, 'name', None)}"
+                                     + (f" ({ctx.profile.path})" if getattr(ctx.profile, "path", None) else "")),
     ]
     lines = ["```markdown", "## Environment (envkit doctor --report)", ""]
     lines += [f"- {k}: {v if v is not None else 'N/A'}" for k, v in rows]

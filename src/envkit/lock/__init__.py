@@ -135,6 +135,8 @@ def lock(
                 bucket.append((t.layer, t.resolved.platform, res))
         if ok:
             _write(report.root, ok, uv_ver, wheel_hashes)
+        if ok or report.skipped or report.failed:
+            _note_missing(report.root, done[0][0].profile, {(lay, plat): exc for lay, plat, exc in report.skipped + report.failed})
         report.locked = [(t.layer, t.resolved.platform, len(getattr(res, "packages", getattr(res, "records", []))), res.seconds) for t, res in ok]
         reports.append(report)
     failures = [f for rep in reports for f in rep.failed]
@@ -143,8 +145,7 @@ def lock(
         user_error = [f for f in failures if not isinstance(f[2], StepFailed)]
         if len(failures) == 1 or user_error:
             raise (user_error[0][2] if user_error else first)
-        others = "; ".join(f"{lay} {plat}: {exc.message}" for lay, plat, exc in failures[1:])
-        raise StepFailed(f"{first.message} (also failed: {others})", fix=first.fix)
+        raise StepFailed(_failures_paragraph(failures), fix=first.fix)
     return reports
 
 
@@ -162,6 +163,8 @@ def _write(root: Path, done: list[tuple[_Task, Any]], uv_ver: str, wheel_hashes:
             inputs = manifest.pypi_inputs(prof, r, task.exclude_newer, uv_ver, wheel_hashes)
             entry = {"inputs": inputs, "packages": len(res.packages), "file": pypi_file(plat),
                      "sha256": manifest.file_sha256(root / pypi_file(plat)), "find_links": list(res.find_links)}
+            if r.lerobot.get("patch") and res.lerobot_sdist:
+                entry["lerobot_sdist"] = res.lerobot_sdist  # setup --from-lock patches this exact archive
             entries_new += [lockfile.pip_entry(p, plat) for p in res.packages]
         else:
             inputs = manifest.conda_inputs(prof, r, task.exclude_newer, list(task.channels))
@@ -182,6 +185,54 @@ def _write(root: Path, done: list[tuple[_Task, Any]], uv_ver: str, wheel_hashes:
     manifest.write(root, man)
 
 
+def _failures_paragraph(failures: list[tuple[str, str, EnvkitError]]) -> str:
+    """Many failed layers as one short paragraph: each distinct cause once, with the layers it stopped."""
+    import re
+
+    by_cause: dict[str, list[str]] = {}
+    for lay, plat, exc in failures:
+        # the same unreachable channel or index, whatever profile it stopped
+        cause = re.sub(r"^Cannot lock the \w+ layer of profile '[^']+' for [\w-]+: ", "", exc.message)
+        cause = re.sub(r"^uv could not lock the PyPI layer of profile '[^']+' for [\w-]+ ", "uv could not lock ", cause)
+        cause = re.sub(r"(unreachable from this machine) \(.*\)$", r"\1", cause)  # the transport detail is in --debug
+        profile = re.search(r"profile '([^']+)'", exc.message)
+        by_cause.setdefault(cause[:300], []).append(f"{profile.group(1) + ' ' if profile else ''}{lay} {plat}")
+    parts = [f"{', '.join(layers)}: {cause}" for cause, layers in by_cause.items()]
+    return f"{len(failures)} layer(s) could not be locked. " + " ".join(f"({i}) {part}" for i, part in enumerate(parts, 1))
+
+
+def lock_command(profile: "Profile", layer: str, platform: str) -> str:
+    from envkit.profiles import builtin_dir
+
+    ref = profile.name if Path(profile.path).resolve().parent == builtin_dir().resolve() else str(profile.path)
+    return f"envkit lock --profile {ref} --platform {platform} --layer {layer}"
+
+
+def _note_missing(root: Path, prof: "Profile", failed: dict[tuple[str, str], EnvkitError]) -> None:
+    """Record in the manifest every (layer, platform) of the profile that is not locked: why, and the command that locks it."""
+    from envkit.lock.pypi import Unreachable
+
+    man = manifest.read(root)
+    if man is None:
+        root.mkdir(parents=True, exist_ok=True)
+        man = manifest.empty(prof.name)
+    before = man.get("missing", {})
+    missing: dict[str, dict[str, Any]] = {}
+    for lay in LAYERS:
+        for plat in prof.platforms:
+            if plat in man["layers"].get(lay, {}):
+                continue
+            exc = failed.get((lay, plat))
+            if exc is not None:
+                entry = {"kind": "unreachable" if isinstance(exc, Unreachable) else "failed", "why": exc.message}
+            else:
+                entry = before.get(lay, {}).get(plat) or {
+                    "kind": "not-attempted", "why": f"no `envkit lock` run has locked the {lay} layer for {plat} yet"}
+            missing.setdefault(lay, {})[plat] = {**entry, "lock_with": lock_command(prof, lay, plat)}
+    man["missing"] = missing
+    manifest.write(root, man)
+
+
 def _channels(man: dict[str, Any], done: list[tuple[_Task, Any]]) -> list[str]:
     for plat_entry in man["layers"].get("conda", {}).values():
         return list(plat_entry["inputs"]["channels"])
@@ -197,6 +248,7 @@ class CheckResult:
     root: Path
     stale: list[str] = field(default_factory=list)
     judged: list[tuple[str, str]] = field(default_factory=list)
+    unlocked: list[str] = field(default_factory=list)  # missing but recorded unreachable, tolerated by skip_unreachable
 
     @property
     def ok(self) -> bool:
@@ -211,8 +263,12 @@ def check(
     exclude_newer: str | None = None,
     wheels: Path | None = None,
     out_dir: Path = Path("lockfiles"),
+    skip_unreachable: bool = False,
 ) -> list[CheckResult]:
-    """Judge the (layer, platform) pairs present in each profile's manifest; no network."""
+    """Judge every (layer, platform) the selection asks for: a missing one is named with its recorded
+    reason and the command that locks it; a present one is compared with its inputs. No network.
+    skip_unreachable: a layer the manifest records as unlockable because its index/channel was
+    unreachable is reported in `unlocked` instead of failing (what this project's CI can check)."""
     from envkit.lock import pypi
     from envkit.resolve import resolve
 
@@ -234,6 +290,13 @@ def check(
             if not (root / name).is_file() or manifest.file_sha256(root / name) != sha:
                 res.stale.append(f"{root / name} was edited or removed after locking")
         for lay in layers:
+            for plat in plats:
+                if plat in man["layers"].get(lay, {}):
+                    continue
+                noted = man.get("missing", {}).get(lay, {}).get(plat) or {}
+                line = (f"{lay} layer for {plat} is not locked ({noted.get('why') or 'no reason recorded'}); "
+                        f"lock it with: {noted.get('lock_with') or lock_command(prof, lay, plat)}")
+                (res.unlocked if skip_unreachable and noted.get("kind") == "unreachable" else res.stale).append(line)
             for plat, entry in sorted(man["layers"].get(lay, {}).items()):
                 if plat not in plats and plat in prof.platforms:
                     continue
@@ -280,6 +343,14 @@ class LockSet:
 
     def layers(self, platform: str) -> list[str]:
         return [lay for lay in LAYERS if platform in self.manifest["layers"].get(lay, {})]
+
+    def missing(self, layer: str, platform: str) -> dict[str, str]:
+        """{kind, why, lock_with} for a layer this lock does not hold (a generic entry if none was recorded)."""
+        return self.manifest.get("missing", {}).get(layer, {}).get(platform) or {
+            "kind": "unknown", "why": "not recorded", "lock_with": f"envkit lock --profile {self.profile} --platform {platform} --layer {layer}"}
+
+    def lerobot_sdist(self, platform: str) -> dict[str, str] | None:
+        return self.manifest["layers"].get("pypi", {}).get(platform, {}).get("lerobot_sdist")
 
     def conda_records(self, platform: str) -> list[Any]:
         """rattler RepoDataRecords for `rattler.install` (empty when the conda layer is not locked)."""

@@ -62,10 +62,11 @@ class PypiLock:
     packages: list[PipPackage]
     seconds: float
     find_links: tuple[str, ...] = ()
+    lerobot_sdist: dict[str, str] | None = None  # {version, url, sha256}: what a patched lerobot is built from
 
 
 def find_uv() -> str:
-    from envkit.envbuild import find_uv as _find
+    from envkit.uvbin import find_uv as _find
 
     return _find()
 
@@ -200,7 +201,16 @@ def compile_platform(resolved: "Resolved", exclude_newer: str, wheels: Path | No
         text = (work / "requirements.txt").read_text()
         pylock = tomllib.loads((work / "pylock.toml").read_text())
     packages = _packages(pylock, text, platform, resolved.python)
-    return PypiLock(platform, text, packages, time.monotonic() - started, find_links)
+    return PypiLock(platform, text, packages, time.monotonic() - started, find_links, sdist_of(pylock, "lerobot"))
+
+
+def sdist_of(pylock: dict[str, Any], name: str) -> dict[str, str] | None:
+    """The locked source archive of one package (a profile that patches lerobot builds it from this)."""
+    for p in pylock.get("packages", []):
+        sdist = p.get("sdist")
+        if p.get("name", "").lower() == name and sdist and sdist.get("hashes", {}).get("sha256"):
+            return {"version": p.get("version", ""), "url": _location(sdist), "sha256": sdist["hashes"]["sha256"]}
+    return None
 
 
 def _run(argv: list[str], cwd: Path, resolved: "Resolved", indexes: list[dict[str, Any]]) -> None:

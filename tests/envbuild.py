@@ -1,4 +1,7 @@
-"""Build a virtual environment with uv: one helper shared by `setup` and the doctor's test fixtures.
+"""Test fixture: build a virtual environment with uv for the doctor's real scenarios (not envkit setup).
+
+It records its overrides where `envkit setup` does (<prefix>/.envkit/state.json, "request"), so
+the doctor judges this env exactly as it judges one setup made.
 
 Why uv with overrides: lerobot's published pins (e.g. torch<2.11 in 0.4.4) conflict with the
 tuple a profile chooses; `--override` replaces them without editing the wheel. Why
@@ -18,8 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envkit.errors import EnvkitError, StepFailed
+from envkit.errors import StepFailed
 from envkit.pipconfig import PipSources, read_pip_config
+from envkit.state import SetupState
+from envkit.uvbin import find_uv
 
 MARKER = ".envkit-build.json"
 
@@ -46,26 +51,13 @@ class EnvBuild:
     commands: list[list[str]] = field(default_factory=list)
 
 
-def find_uv() -> str:
-    """uv from envkit's own dependency, else the one on PATH."""
-    try:
-        import uv  # the PyPI package ships the binary
-
-        return uv.find_uv_bin()
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("uv")
-        if found:
-            return found
-    raise EnvkitError("uv is not installed", fix="pip install uv (envkit builds environments with it)")
-
-
 def env_python(prefix: Path) -> Path:
     return prefix / "bin" / "python"
 
 
 def is_built(prefix: Path, spec: EnvSpec, sources: PipSources | None = None) -> bool:
     marker = prefix / MARKER
-    if not marker.is_file() or not env_python(prefix).exists():
+    if not marker.is_file() or not env_python(prefix).exists() or not (prefix / ".envkit" / "state.json").is_file():
         return False
     try:
         recorded = json.loads(marker.read_text())
@@ -117,5 +109,6 @@ def build_env(
                     f"building the environment at {prefix} failed: `{' '.join(argv[:3])} ...` exited {proc.returncode} (log: {log_path})",
                     fix=f"read the end of {log_path}; rerun after fixing the cause (the partial env is rebuilt)",
                 )
+    SetupState(prefix=prefix, request={"overrides": list(spec.overrides)}).save()
     (prefix / MARKER).write_text(json.dumps({"digest": spec.digest(sources), "spec": spec.__dict__}, default=list))
     return EnvBuild(prefix, env_python(prefix), False, time.monotonic() - started, log_path, commands)
