@@ -31,7 +31,6 @@ from envkit.npu_patch import (
     patch_path,
     verify_installed,
 )
-from tests import lerobot_sdists
 from tests.lerobot_sdists import extract, sdist_tarball  # noqa: F401 - shared with test_setup
 
 if sys.version_info >= (3, 11):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
-import json
 import os
 import shlex
 import shutil

@@ -9,11 +9,9 @@ a 500 MB torch wheel costs a few hundred kB, never a download.
 from __future__ import annotations
 
 import concurrent.futures
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from envkit.redact import redact
 from envkit.errors import EnvkitError
