@@ -188,3 +188,17 @@ def test_envbuild_reuses_a_finished_env(tmp_path: Path) -> None:
     SetupState(prefix=tmp_path / "e", request={"overrides": []}).save()
     assert is_built(tmp_path / "e", spec, PipSources())
     assert not is_built(tmp_path / "e", EnvSpec(requirements=("x==2",)), PipSources())
+
+
+def test_versions_name_the_installed_training_entry_point() -> None:
+    """Setup's hint and the fleet tuple use the entry point the installed lerobot has, not a guess."""
+    from envkit.doctor import report
+
+    fork = {"lerobot_dist": {"installed": True, "version": "0.1.0", "console_scripts": {}},
+            "lerobot": {"dir": "/t/lerobot", "tree": {"train_module": "lerobot.scripts.train"}}}
+    release = {"lerobot_dist": {"installed": True, "version": "0.4.4",
+                                "console_scripts": {"lerobot-train": "lerobot.scripts.lerobot_train:main"}},
+               "lerobot": {"dir": "/t/lerobot", "tree": {"train_module": "lerobot.scripts.lerobot_train"}}}
+    assert report.versions(Context(probe=fork, host={}))["train_entry"] == "python -m lerobot.scripts.train"
+    assert report.versions(Context(probe=release, host={}))["train_entry"] == "lerobot-train"
+    assert report.versions(Context(probe={}, host={}))["train_entry"] is None

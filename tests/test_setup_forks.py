@@ -52,7 +52,8 @@ def _green(res) -> dict:  # type: ignore[no-untyped-def]
 def test_fork_with_lerobot_subfolder_sets_up_green(tmp_path: Path, doctor_cache: Path) -> None:
     project = fork_project(tmp_path)
     prefix = tmp_path / "kuavo env"
-    _green(_setup(prefix, str(project), doctor_cache))
+    summary = _green(_setup(prefix, str(project), doctor_cache))
+    assert summary["doctor"]["train_entry"] == "python -m lerobot.scripts.train"  # setup's "run inside it" hint
     checks = _checks(prefix, doctor_cache, "lerobot", "hooks.launch_env", "smoke")
     assert "lerobot.common.* (draccus-era" in checks["lerobot.layout"]["summary"]
     assert checks["lerobot.entrypoint"]["summary"].startswith("train with python -m lerobot.scripts.train")
@@ -69,6 +70,7 @@ def test_sdist_033_sets_up_green(tmp_path: Path, doctor_cache: Path) -> None:
     prefix = tmp_path / "env033"
     summary = _green(_setup(prefix, str(tree), doctor_cache))  # green: the setup's smoke trained and resumed
     assert summary["ran"][0] == "pins"  # 0.3.3 caps torch below the profile's: widened, then installed
+    assert summary["doctor"]["train_entry"] == "lerobot-train"
     checks = _checks(prefix, doctor_cache, "lerobot")  # the smoke is not run twice: the fork test does that
     assert checks["lerobot.entrypoint"]["summary"].startswith("lerobot-train at "), checks["lerobot.entrypoint"]
     assert "lerobot.* (0.3+ layout), datasets v2.1" in checks["lerobot.layout"]["summary"]

@@ -49,6 +49,9 @@ def versions(ctx: Context) -> dict[str, Any]:
     loaded = (p.get("video") or {}).get("loaded") or []
     avutil = [lib["name"] for lib in loaded if str(lib.get("name", "")).startswith("libavutil") and lib.get("origin") == "system"]
     nvidia = ctx.host.get("nvidia") or {}
+    from envkit.doctor.layout import from_probe
+
+    layout = from_probe(p)
     return {
         "python": (p.get("python") or {}).get("version"),
         **{name: dists.get(name) for name in ("torch", "torchvision", "torchcodec", "av", "torch_npu", "lerobot")},
@@ -56,6 +59,8 @@ def versions(ctx: Context) -> dict[str, Any]:
         "cuda": (p.get("torch") or {}).get("cuda"),
         "driver": nvidia.get("driver_version"),
         "cann": ((ctx.host.get("ascend") or {}).get("cann") or {}).get("version"),
+        # how this env's lerobot trains (lerobot-train, or `python -m ...` for old layouts and forks)
+        "train_entry": layout.entry if layout else None,
     }
 
 
