@@ -61,6 +61,19 @@ def _clean(*texts: str) -> None:
         assert PW not in text and TOKEN not in text, text[:2000]
 
 
+def test_a_lock_manifest_records_index_urls_without_credentials(mirror_profile: Path) -> None:
+    from envkit.hostfacts import load_host_file
+    from envkit.lock.manifest import pypi_inputs
+    from envkit.profiles import load_profile
+    from envkit.resolve import resolve
+
+    root = Path(__file__).resolve().parent.parent
+    resolved = resolve(load_profile(str(mirror_profile)), load_host_file(root / "docs/examples/host-cpu.json"), None, None)
+    inputs = pypi_inputs(load_profile(str(mirror_profile)), resolved, "2026-11-26T00:00:00Z", "uv 0.9", None)
+    assert "https://alice:***@127.0.0.1:9/simple" in inputs["indexes"]
+    _clean(repr(inputs))
+
+
 def test_resolve_and_dry_run_never_print_index_credentials(mirror_profile: Path, tmp_path: Path) -> None:
     pip_conf = tmp_path / "pip.conf"
     pip_conf.write_text(f"[global]\nextra-index-url = https://carol:{PW}@pipconf.example.invalid/simple\n")

@@ -60,9 +60,14 @@ def common_inputs(profile: "Profile", r: "Resolved", exclude_newer: str) -> dict
 
 def pypi_inputs(profile: "Profile", r: "Resolved", exclude_newer: str, uv: str, wheels: dict[str, str] | None) -> dict[str, Any]:
     out = common_inputs(profile, r, exclude_newer)
-    out["lerobot_source"] = r.lerobot["source"].get("text") or r.lerobot["source"].get("requirement")
+    from envkit.redact import redact
+
+    # The manifest is committed: an index or git URL is recorded without its credentials (a rotated
+    # password is not a changed input either).
+    source = r.lerobot["source"].get("text") or r.lerobot["source"].get("requirement")
+    out["lerobot_source"] = redact(source, environ={}) if source else source
     out["uv"] = uv
-    out["indexes"] = [] if wheels is not None else [i["url"] for i in r.indexes]
+    out["indexes"] = [] if wheels is not None else [redact(i["url"], environ={}) for i in r.indexes]
     if wheels is not None:
         out["wheels"] = dict(sorted(wheels.items()))
     return out
