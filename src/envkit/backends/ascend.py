@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 class AscendBackend:
     name = "ascend"
     check_prefixes = ("npu.",)
+    device = "npu"
+    visible_devices_var: str | None = "ASCEND_RT_VISIBLE_DEVICES"
+    collective = "hccl"
 
     def detected(self, host: "HostFacts") -> bool:
         return host.ascend.present()

@@ -60,6 +60,10 @@ class Context:
 class Backend(Protocol):
     name: str
     check_prefixes: tuple[str, ...]
+    # What training code and launchers get for this accelerator (envkit launch, hooks, smoke):
+    device: str  # the --policy.device value lerobot takes: "cuda" | "npu" | "cpu"
+    visible_devices_var: str | None  # CUDA_VISIBLE_DEVICES / ASCEND_RT_VISIBLE_DEVICES; None: nothing to select
+    collective: str  # torch.distributed backend for multi-process training: "nccl" | "hccl" | "gloo"
 
     def detected(self, host: "HostFacts") -> bool:
         """Whether this host has the accelerator."""

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 class CpuBackend:
     name = "cpu"
     check_prefixes = ()
+    device = "cpu"
+    visible_devices_var: str | None = None
+    collective = "gloo"
 
     def detected(self, host: "HostFacts") -> bool:
         return True

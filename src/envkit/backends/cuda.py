@@ -17,6 +17,9 @@ def _build_name(cuda: str) -> str:
 class CudaBackend:
     name = "cuda"
     check_prefixes = ("cuda.",)
+    device = "cuda"
+    visible_devices_var: str | None = "CUDA_VISIBLE_DEVICES"
+    collective = "nccl"
 
     def detected(self, host: "HostFacts") -> bool:
         return host.nvidia.present()
