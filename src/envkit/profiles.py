@@ -254,8 +254,15 @@ class Profile:
         return view
 
     def digest(self) -> str:
-        """A stable hash of the effective profile (for lock manifests and setup state)."""
-        blob = json.dumps(self.data, sort_keys=True, separators=(",", ":"))
+        """A stable hash of the effective profile (for lock manifests and setup state).
+
+        [hardware.match] is left out: it only decides what `envkit detect` suggests, never what
+        is installed, so adding one must not make a lock stale."""
+        data = copy.deepcopy(self.data)
+        data.get("hardware", {}).pop("match", None)
+        for overlay in data.get("platform", {}).values():
+            overlay.get("hardware", {}).pop("match", None)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:

@@ -76,11 +76,20 @@ class CudaBackend:
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
         if not self.detected(host):
             return [f"this host has no NVIDIA GPU; the tuple is for the profile's target ({ctx.profile.hardware.get('gpu', 'a CUDA GPU')}), not this machine"]
+        from envkit.compat import driver_at_least
+
+        out = []
         want = ctx.profile.hardware.get("compute_capability")
         seen = sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability})
         if want and seen and seen != [want]:
-            return [f"this host's GPUs have compute capability {', '.join(seen)}; profile '{ctx.profile.name}' targets {want}"]
-        return []
+            out.append(f"this host's GPUs have compute capability {', '.join(seen)}; profile '{ctx.profile.name}' targets {want}")
+        floor = ctx.profile.hardware.get("driver_min")
+        driver = host.nvidia.driver_version
+        if floor and driver and not driver_at_least(driver, floor):
+            source = ctx.profile.hardware.get("driver_min_source", "the profile's driver floor")
+            out.append(f"the NVIDIA driver {driver} is below {floor}, the floor of profile '{ctx.profile.name}' ({source}): "
+                       f"resolve and setup will refuse it until the driver is upgraded to >= {floor}")
+        return out
 
     def _capabilities(self, ctx: Context) -> list[tuple[str, str]]:
         """(who, cc) pairs the build must cover: the profile's target GPU and, on the target host, every GPU there."""
