@@ -400,7 +400,7 @@ def with_suggestion(facts: HostFacts, profiles: list | None = None) -> HostFacts
     from envkit.suggest import suggest, visible_profiles
 
     if profiles is None:
-        profiles, _ = visible_profiles([])
+        profiles, _ = visible_profiles([], host=facts)
     chosen = suggest(facts, profiles)
     return dataclasses.replace(facts, suggested_profile=chosen.profile_file or chosen.profile,
                                warnings=tuple(dict.fromkeys(facts.warnings + chosen.warnings)))

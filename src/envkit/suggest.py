@@ -47,18 +47,50 @@ def _user_files(extra: list[str]) -> list[Path]:
     return files
 
 
-def visible_profiles(extra: list[str] | None = None) -> tuple[list["Profile"], list[str]]:
-    """(built-in and user profiles that load, warnings naming user files that do not)."""
-    from envkit.profiles import list_profiles, load_profile
+def visible_profiles(extra: list[str] | None = None, host: "HostFacts | None" = None) -> tuple[list["Profile"], list[str]]:
+    """(built-in and user profiles that load, warnings naming user files that do not).
 
-    profiles = list_profiles()
+    With `host`, a profile that cannot be suggested there is not loaded at all (validating every
+    profile costs more than detecting the host): one without [hardware.match] and without
+    `extends`, or one whose accelerator the host does not have."""
+    from envkit.profiles import builtin_dir, load_profile
+
+    builtin = sorted(builtin_dir().glob("*.toml"))
+    profiles = []
     warnings = []
-    for path in _user_files(extra or []):
+    for path in [*builtin, *_user_files(extra or [])]:
+        if host is not None and not _may_match(path, host):
+            continue
         try:
             profiles.append(load_profile(str(path)))
         except EnvkitError as exc:
+            if path in builtin:
+                raise
             warnings.append(f"profile {path} was not considered: {exc.paragraph()}")
     return profiles, warnings
+
+
+def _may_match(path: Path, host: "HostFacts") -> bool:
+    """A cheap look at the file (no validation): False only when it surely cannot match."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    from envkit.backends import get_backend, known
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True  # loading it says what is wrong
+    if raw.get("extends"):
+        return True  # the match table or the accelerator may come from the parent
+    hardware = raw.get("hardware")
+    if not isinstance(hardware, dict) or "match" not in hardware:
+        return False
+    accelerator = raw.get("accelerator")
+    return not (isinstance(accelerator, str) and known(accelerator) and not get_backend(accelerator).detected(host))
 
 
 def suggest(host: "HostFacts", profiles: list["Profile"]) -> Suggestion:

@@ -26,24 +26,23 @@ def detect_command(
     host: Optional[str] = typer.Option(None, "--host", help="Judge these host facts (envkit detect --json output) instead of this machine."),
 ) -> None:
     """Detect the OS, accelerators, CANN and tools on this machine, and the profile that fits it."""
+    from envkit.host import with_suggestion
     from envkit.suggest import visible_profiles
 
-    visible, unusable = visible_profiles(list(profiles or []))
     if host is not None:
-        from envkit.host import with_suggestion
         from envkit.hostfacts import load_host_file
 
-        facts = with_suggestion(load_host_file(host), visible)
+        facts = load_host_file(host)
     elif record is not None:
-        from envkit.host import with_suggestion
         from envkit.record.run import record_detect
 
         facts = record_detect(record, redact_hostname=redact_hostname)  # the recording replays with the built-in profiles
-        facts = with_suggestion(facts, visible)
     else:
         from envkit.host import detect
 
-        facts = detect(profiles=visible)
+        facts = detect(suggest=False)
+    visible, unusable = visible_profiles(list(profiles or []), host=facts)
+    facts = with_suggestion(facts, visible)
     if unusable:
         import dataclasses
 
