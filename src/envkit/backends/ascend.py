@@ -116,3 +116,7 @@ class AscendBackend:
                     "into that directory (from PyPI or Ascend's release page), or drop --wheels on a connected machine",
             )
         return found
+
+    # --- doctor ---
+    checks_module: str | None = "envkit.doctor.checks.npu"
+    probe_fragment: str | None = "envkit.doctor.fragments.npu"

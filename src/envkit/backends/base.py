@@ -85,6 +85,12 @@ class Backend(Protocol):
     def local_wheels(self, resolved: "Resolved", wheels: "Path") -> dict[str, "Path"]:
         """distribution -> wheel file in a --wheels directory matching the tuple; raises when a required one is missing."""
 
+    # --- doctor ---
+    # Dotted module paths (strings, so resolve/plan never import the doctor); envkit.doctor.accel
+    # says what each must export. None: the doctor has nothing specific to check for this backend.
+    checks_module: str | None  # its doctor checks (CHECKS) and hooks the generic checks consult
+    probe_fragment: str | None  # stdlib-only module with probe(torch) -> dict, run inside the target interpreter
+
 
 def torch_requirements(resolved: "Resolved") -> list[tuple[str, str]]:
     """torch and torchvision as the resolver pinned them (+local label where the index needs it)."""

@@ -63,3 +63,7 @@ class CpuBackend:
 
     def local_wheels(self, resolved, wheels) -> dict:
         return match_wheels(resolved, wheels, {"torch": resolved.torch["version"], "torchvision": resolved.torchvision})
+
+    # --- doctor ---
+    checks_module: str | None = None
+    probe_fragment: str | None = None

@@ -142,6 +142,10 @@ class CudaBackend:
     def local_wheels(self, resolved, wheels) -> dict:
         return match_wheels(resolved, wheels, {"torch": resolved.torch["version"], "torchvision": resolved.torchvision})
 
+    # --- doctor ---
+    checks_module: str | None = "envkit.doctor.checks.cuda"
+    probe_fragment: str | None = "envkit.doctor.fragments.cuda"
+
 
 def _vkey(version: str):
     from packaging.version import Version

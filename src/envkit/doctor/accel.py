@@ -1,0 +1,118 @@
+"""The doctor's view of the accelerator backends: which are installed, which one training uses,
+and what each brings to the doctor (its check module, its probe fragment).
+
+A backend names its doctor parts in the `# --- doctor ---` block of its class:
+
+- `checks_module`: dotted path of a module that exports `CHECKS` (a list of `Check`) and may export
+  `SMOKE_NEEDS` (its check ids the training smoke must wait for) and these hooks, each a pure
+  function of the doctor's Context:
+    explain_torch_import(ctx, text, details) -> Outcome | None   why `import torch` fails, if it is this accelerator's doing
+    torch_build(ctx) -> Outcome | None                           whether torch's build fits this accelerator
+    profile_dists(ctx) -> dict[str, str | None]                  distributions the resolved tuple pins for it (torch.profile)
+    versions(ctx) -> dict[str, Any]                              its keys of the report's tuple (fleet compares them)
+    report_rows(ctx) -> list[tuple[str, Any]]                    its rows of `doctor --report`
+- `probe_fragment`: dotted path of a standard-library-only module with `probe(torch) -> dict`; the
+  probe runs it inside the target interpreter and files the result as torch["<device>_facts"].
+
+Which accelerator is "present" is the backend's own `detected(host)`, the rule `envkit detect` uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from envkit.backends.base import Backend
+    from envkit.hostfacts import HostFacts
+
+
+def installed() -> list["Backend"]:
+    """Every registered backend, in the registry's order."""
+    from envkit.backends import BACKENDS, get_backend
+
+    return [get_backend(name) for name in BACKENDS]
+
+
+def named(name: str) -> "Backend":
+    from envkit.backends import get_backend
+
+    return get_backend(name)
+
+
+@lru_cache(maxsize=1)
+def _bare_host() -> "HostFacts":
+    from envkit.doctor.facts import typed_host
+
+    return typed_host({})
+
+
+def is_fallback(backend: "Backend") -> bool:
+    """A backend that detects itself even on a host with no hardware facts at all (plain CPU)."""
+    return bool(backend.detected(_bare_host()))
+
+
+def on_host(host: "HostFacts") -> list["Backend"]:
+    """The accelerators this host has, by each backend's own detection; fallbacks last."""
+    found = [b for b in installed() if b.detected(host)]
+    return sorted(found, key=is_fallback)
+
+
+def in_use(host: "HostFacts", profile: Any | None) -> "Backend":
+    """The accelerator training should use: the profile's, else the first one the host has."""
+    if profile is not None:
+        return named(str(profile.accelerator))
+    found = on_host(host)
+    if found:
+        return found[0]
+    fallbacks = [b for b in installed() if is_fallback(b)]
+    return fallbacks[0] if fallbacks else installed()[-1]
+
+
+@lru_cache(maxsize=None)
+def _module(dotted: str) -> ModuleType:
+    return importlib.import_module(dotted)
+
+
+def checks_module(backend: "Backend") -> ModuleType | None:
+    dotted = getattr(backend, "checks_module", None)
+    return _module(dotted) if dotted else None
+
+
+def check_modules() -> list[ModuleType]:
+    """Every installed backend's check module, once each, in the registry's order."""
+    seen: dict[str, ModuleType] = {}
+    for backend in installed():
+        dotted = getattr(backend, "checks_module", None)
+        if dotted and dotted not in seen:
+            seen[dotted] = _module(dotted)
+    return list(seen.values())
+
+
+def hooks(name: str) -> list[Any]:
+    """The hook `name` of every backend check module that defines it."""
+    return [fn for m in check_modules() if (fn := getattr(m, name, None)) is not None]
+
+
+def probe_fragments(backends: list["Backend"] | None = None) -> list[tuple[str, Path]]:
+    """(facts key, source file) of each backend's probe fragment, for the probe to run in the target."""
+    import importlib.util
+
+    out: list[tuple[str, Path]] = []
+    for backend in installed() if backends is None else backends:
+        dotted = getattr(backend, "probe_fragment", None)
+        if not dotted:
+            continue
+        spec = importlib.util.find_spec(dotted)
+        if spec is None or not spec.origin:
+            from envkit.errors import EnvkitError
+
+            raise EnvkitError(f"backend '{backend.name}' names the probe fragment {dotted}, which is not importable",
+                              fix=f"reinstall the distribution that provides the '{backend.name}' backend")
+        key = f"{backend.device}_facts"
+        if key not in {k for k, _ in out}:
+            out.append((key, Path(spec.origin)))
+    return out

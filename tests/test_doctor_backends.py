@@ -1,0 +1,187 @@
+"""The doctor asks the backends: which accelerator is present (their `detected`, as `envkit detect`),
+which checks apply (their check modules), what the probe gathers (their fragments), which device
+training gets (their `device`). Scenarios are the transcribed ones under tests/data/probe."""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from envkit.backends import get_backend
+from envkit.doctor import accel, registry
+from envkit.doctor.model import Check, Context, Status, ok
+from envkit.doctor.smoke import device_for
+from envkit.hostfacts import HostFacts
+from envkit.record.verdicts import replay_context
+
+PROBE = Path(__file__).parent / "data" / "probe"
+DOCTOR = Path(__file__).resolve().parents[1] / "src" / "envkit" / "doctor"
+
+
+def _run(ctx: Context) -> dict:
+    return {r.id: r for r in registry.run_checks(registry.select(registry.all_checks(), smoke=False), ctx)}
+
+
+def _with_host(ctx: Context, **changes) -> Context:  # type: ignore[no-untyped-def]
+    host = ctx.host.to_dict()
+    for path, value in changes.items():
+        *parents, key = path.split("__")
+        node = host
+        for p in parents:
+            node = node[p]
+        node[key] = value
+    return Context(probe=ctx.probe, host=host, profile=ctx.profile, resolved=ctx.resolved)
+
+
+def test_context_host_is_typed_even_from_a_partial_transcription() -> None:
+    ctx = replay_context(PROBE / "rtx5090-torch271-pypi")
+    assert isinstance(ctx.host, HostFacts)
+    assert ctx.host.nvidia.gpus[0].compute_capability == "12.0"
+    assert ctx.host.os.system == "unknown"  # the public report did not say; no check reads it
+    assert isinstance(Context(probe={}, host={}).host, HostFacts)
+
+
+def test_npu_smi_without_device_nodes_is_an_ascend_host_for_detect_and_doctor_alike() -> None:
+    """Where the two rules used to disagree: a container started with npu-smi and the driver mounted
+    but no --device flags. The doctor's old rule (any /dev node, or chips listed by npu-smi) said
+    "no Ascend NPU" and skipped npu.devices; detect's rule (npu-smi seen) says Ascend, and now the
+    doctor says what is wrong: the container lacks /dev/davinci*."""
+    base = replay_context(PROBE / "atlas-a2-lerobot-unpatched")
+    ctx = _with_host(base, container="docker", ascend__device_nodes=[], ascend__npu_smi__chips=[])
+    old_rule = bool(ctx.host.ascend.device_nodes or (ctx.host.ascend.npu_smi and ctx.host.ascend.npu_smi.chips))
+    assert not old_rule
+    assert get_backend("ascend").detected(ctx.host)
+    assert ctx.uses("ascend") and ctx.backend.name == "ascend" and device_for(ctx) == "npu"
+    result = _run(ctx)["npu.devices"]
+    assert result.status == Status.FAIL and "without /dev/davinci" in result.summary
+    assert "--device=/dev/davinci0" in result.fix
+
+
+def test_a_davinci_manager_node_alone_is_no_ascend_host() -> None:
+    """The other disagreement: /dev/davinci_manager without a chip node or npu-smi. The old doctor
+    rule ran the npu checks (CANN "not installed" on a GPU box); detect's rule finds no NPU."""
+    base = replay_context(PROBE / "rtx5090-torch280-driver570")
+    ctx = _with_host(base, ascend__device_nodes=["/dev/davinci_manager"])
+    assert not get_backend("ascend").detected(ctx.host) and not ctx.uses("ascend")
+    results = _run(ctx)
+    assert {results[i].status for i in ("npu.cann", "npu.devices", "npu.lerobot")} == {Status.SKIP}
+    assert ctx.backend.name == "cuda" and device_for(ctx) == "cuda"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PROBE.iterdir() if (p / "host.json").is_file()))
+def test_doctor_presence_is_each_backends_detection(name: str) -> None:
+    ctx = replay_context(PROBE / name)
+    for backend in accel.installed():
+        if not accel.is_fallback(backend):
+            assert ctx.uses(backend.name) == backend.detected(ctx.host), backend.name
+    assert ctx.backend.detected(ctx.host)
+    assert device_for(ctx) == ctx.backend.device
+
+
+def test_profile_names_the_backend_and_its_device() -> None:
+    from envkit.profiles import load_profile
+
+    base = replay_context(PROBE / "rtx5090-torch280-driver570")
+    ctx = Context(probe=base.probe, host=base.host, profile=load_profile("cpu"))
+    assert ctx.backend.name == "cpu" and device_for(ctx) == "cpu"
+    assert ctx.uses("cuda")  # the GPU is still there: the cuda checks still run
+    assert Context(probe={}, host={}).backend.name == "cpu"
+
+
+def test_checks_come_from_each_backends_check_module() -> None:
+    checks = registry.all_checks()
+    for backend in accel.installed():
+        module = accel.checks_module(backend)
+        if module is None:
+            continue
+        ids = {c.id for c in module.CHECKS}
+        assert ids and ids <= {c.id for c in checks}
+        train = next(c for c in checks if c.id == "smoke.train")
+        assert set(getattr(module, "SMOKE_NEEDS", ())) <= set(train.needs)
+
+
+def test_a_backend_module_adds_checks_and_smoke_needs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "extra_doctor_checks.py").write_text(
+        "from envkit.doctor.model import Check, ok\n"
+        "CHECKS = [Check('extra.thing', 'an extra accelerator check', lambda ctx: ok('fine'))]\n"
+        "SMOKE_NEEDS = ('extra.thing',)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Extra:
+        name, device, checks_module, probe_fragment = "extra", "extra", "extra_doctor_checks", None
+
+        def detected(self, host: HostFacts) -> bool:
+            return False
+
+    installed = accel.installed()
+    monkeypatch.setattr(accel, "installed", lambda: [*installed, Extra()])
+    checks = registry.all_checks()
+    assert "extra.thing" in {c.id for c in checks}
+    assert "extra.thing" in next(c for c in checks if c.id == "smoke.train").needs
+    results = registry.run_checks(registry.select(checks, ["extra"]), Context(probe={}, host={}))
+    assert [(r.id, r.status) for r in results] == [("extra.thing", Status.OK)]
+
+
+# Files of the doctor that must stay free of accelerator names: only the backends' check modules
+# and probe fragments know them.
+GENERIC = ["model.py", "smoke.py", "report.py", "collect.py", "probe.py", "registry.py", "accel.py", "facts.py",
+           "verdict.py", "layout.py", "target.py", "checks/torch.py", "checks/video.py", "checks/smoke.py",
+           "checks/system.py", "checks/lerobot.py", "checks/hooks.py", "checks/dataset.py", "checks/_util.py"]
+
+
+def _named(node: ast.AST, names: set[str]) -> list[ast.Constant]:
+    return [n for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.lower() in names]
+
+
+@pytest.mark.parametrize("rel", GENERIC)
+def test_no_branch_on_an_accelerator_name(rel: str) -> None:
+    """No comparison with an accelerator's name or device, no name -> name table, no torch.cuda-style
+    attribute. Reading a fact torch itself names (torch.version.cuda, as probe key "cuda") is not a branch."""
+    names = {n for b in accel.installed() if not accel.is_fallback(b) for n in (b.name, b.device)}
+    tree = ast.parse((DOCTOR / rel).read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Return) and isinstance(node.value, ast.Constant) and _named(node.value, names):
+            found.append(f"line {node.lineno}: returns {node.value.value!r}")
+        if isinstance(node, (ast.Compare, ast.match_case)):
+            found += [f"line {c.lineno}: compares with {c.value!r}" for c in _named(node, names)]
+        if isinstance(node, ast.Dict) and any(k is not None and _named(k, names) and isinstance(v, ast.Constant) and _named(v, names)
+                                              for k, v in zip(node.keys, node.values)):
+            found.append(f"line {node.lineno}: a table from accelerator names to names")
+        if isinstance(node, ast.Attribute) and node.attr.lower() in names:
+            found.append(f"line {node.lineno}: .{node.attr}")
+    assert not found, f"{rel} branches on an accelerator: {found}"
+
+
+def test_probe_gathers_what_the_backends_fragments_ask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fragment's extra distributions and environment prefixes reach the probe's document (the
+    fragment runs in the target interpreter, here this test's own Python, which has pytest)."""
+    from envkit.doctor.collect import run_probe
+    from envkit.doctor.target import Target
+
+    fragment = tmp_path / "frag.py"
+    fragment.write_text("DISTS = {'pytest_as_named': ('no-such-dist', 'pytest')}\n"
+                        "ENV_PREFIXES = ('ENVKIT_FRAGTEST_',)\n"
+                        "def probe(torch):\n    return {'seen': True}\n")
+    monkeypatch.setenv("ENVKIT_FRAGTEST_VISIBLE", "0,1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    doc = run_probe(Target(Path(sys.executable), None, "--python"), fragments=[("fragtest_facts", fragment)])
+    assert doc["dists"]["pytest_as_named"] == __import__("pytest").__version__
+    assert doc["env"]["ENVKIT_FRAGTEST_VISIBLE"] == "0,1"
+    assert "CUDA_VISIBLE_DEVICES" not in doc["env"]  # only the fragments given name their variables
+
+
+def test_installed_backends_name_importable_fragments() -> None:
+    frags = dict(accel.probe_fragments())
+    for backend in accel.installed():
+        if backend.probe_fragment:
+            assert f"{backend.device}_facts" in frags
+    for path in frags.values():  # standard library only: they run in the target interpreter
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert imported <= set(sys.stdlib_module_names) | {"torch_npu", "__future__"}, imported
