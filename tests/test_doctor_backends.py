@@ -5,7 +5,6 @@ training gets (their `device`). Scenarios are the transcribed ones under tests/d
 from __future__ import annotations
 
 import ast
-import json
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from envkit.backends import get_backend
 from envkit.doctor import accel, registry
-from envkit.doctor.model import Check, Context, Status, ok
+from envkit.doctor.model import Context, Status
 from envkit.doctor.smoke import device_for
 from envkit.hostfacts import HostFacts
 from envkit.record.verdicts import replay_context
@@ -185,3 +184,19 @@ def test_installed_backends_name_importable_fragments() -> None:
         imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert imported <= set(sys.stdlib_module_names) | {"torch_npu", "__future__"}, imported
+
+
+def test_a_check_module_that_does_not_import_is_one_failing_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        name, device, checks_module, probe_fragment = "broken", "broken", "no_such_module_for_envkit_tests", None
+
+        def detected(self, host: HostFacts) -> bool:
+            return False
+
+    installed = accel.installed()
+    monkeypatch.setattr(accel, "installed", lambda: [*installed, Broken()])
+    checks = registry.all_checks()
+    results = registry.run_checks(registry.select(checks, ["broken"]), Context(probe={}, host={}))
+    assert [(r.id, r.status) for r in results] == [("broken.checks", Status.FAIL)]
+    assert "no_such_module_for_envkit_tests" in results[0].summary and "reinstall" in results[0].fix
+    assert {"cuda.driver", "npu.cann"} <= {c.id for c in checks}  # the others still run

@@ -82,14 +82,32 @@ def checks_module(backend: "Backend") -> ModuleType | None:
     return _module(dotted) if dotted else None
 
 
-def check_modules() -> list[ModuleType]:
-    """Every installed backend's check module, once each, in the registry's order."""
-    seen: dict[str, ModuleType] = {}
+def check_modules() -> list[Any]:
+    """Every installed backend's check module, once each, in the registry's order.
+
+    A module that does not import (a broken plug-in) becomes one failing check named for its
+    backend: the doctor still runs every other check."""
+    seen: dict[str, Any] = {}
     for backend in installed():
         dotted = getattr(backend, "checks_module", None)
         if dotted and dotted not in seen:
-            seen[dotted] = _module(dotted)
+            try:
+                seen[dotted] = _module(dotted)
+            except Exception as exc:
+                seen[dotted] = _unimportable(backend, dotted, exc)
     return list(seen.values())
+
+
+def _unimportable(backend: "Backend", dotted: str, exc: Exception) -> Any:
+    from types import SimpleNamespace
+
+    from envkit.doctor.model import Check, fail
+
+    def explain(ctx: Any) -> Any:
+        return fail(f"the {backend.name} backend's check module {dotted} does not import: {type(exc).__name__}: {exc}",
+                    f"reinstall the distribution that provides the '{backend.name}' backend (its checks_module is {dotted})")
+
+    return SimpleNamespace(CHECKS=[Check(f"{backend.name}.checks", f"the {backend.name} backend's checks load", explain)])
 
 
 def hooks(name: str) -> list[Any]:
