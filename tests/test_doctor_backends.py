@@ -200,3 +200,32 @@ def test_a_check_module_that_does_not_import_is_one_failing_check(monkeypatch: p
     assert [(r.id, r.status) for r in results] == [("broken.checks", Status.FAIL)]
     assert "no_such_module_for_envkit_tests" in results[0].summary and "reinstall" in results[0].fix
     assert {"cuda.driver", "npu.cann"} <= {c.id for c in checks}  # the others still run
+
+
+def test_each_backend_reports_the_keys_it_declares() -> None:
+    """report.versions takes each backend's keys from its check module; fleet relies on report_keys."""
+    from envkit.doctor import report
+
+    ctx = replay_context(PROBE / "atlas-a2-torch-npu-mismatch")
+    versions = report.versions(ctx)
+    for backend in accel.installed():
+        module = accel.checks_module(backend)
+        share = module.versions(ctx) if module is not None and hasattr(module, "versions") else {}
+        assert tuple(share) == tuple(backend.report_keys), backend.name
+        assert set(share) <= set(versions)
+    assert versions["torch_npu"] == ctx.dist("torch_npu") and versions["cann"] == ctx.host.ascend.cann.version
+
+
+def test_torch_profile_compares_the_accelerator_blocks_distributions() -> None:
+    """torch.profile reads the resolved tuple's accelerator block (what setup verifies), not a per-vendor field."""
+    from envkit.profiles import load_profile
+    from envkit.record.verdicts import _resolve
+
+    base = replay_context(PROBE / "atlas-a2-torch-npu-mismatch")
+    profile = load_profile("atlas-a2")
+    resolved = _resolve(profile, base.host)
+    assert resolved is not None and dict(resolved.accel.verify)["torch_npu"]
+    ctx = Context(probe=base.probe, host=base.host, profile=profile, resolved=resolved)
+    result = _run(ctx)["torch.profile"]
+    assert result.status == Status.FAIL
+    assert f"torch_npu {ctx.dist('torch_npu')} (profile: {dict(resolved.accel.verify)['torch_npu']})" in result.summary

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from envkit.backends.ascend import CANN_VARS  # the variables the Ascend backend says set_env.sh changes
 from envkit.hooks import ACTIVATE, DEACTIVATE, HookSpec, hooks_current, remove_hooks, render_activate, run_argv, shell_hook, write_hooks
 from tests.cli_util import run_envkit
 
@@ -59,7 +60,7 @@ def test_cann_set_env_sourced_and_undone(tmp_path: Path) -> None:
     set_env.write_text('export ASCEND_HOME_PATH=/usr/local/Ascend/latest\nexport PATH=/usr/local/Ascend/bin:$PATH\n'
                        'export LD_LIBRARY_PATH=/usr/local/Ascend/lib64:$LD_LIBRARY_PATH\nset -- clobbered\n')
     spec = HookSpec(prefix, "atlas-a2", {"MUJOCO_GL": "osmesa"}, ld_library_path=(str(prefix / "lib"),),
-                    source_first=(str(tmp_path / "missing" / "set_env.sh"), str(set_env)))
+                    source_first=(str(tmp_path / "missing" / "set_env.sh"), str(set_env)), source_saves=CANN_VARS)
     write_hooks(spec)
     inside = _env_after(f'. "$1/{ACTIVATE}"', prefix, BASE)
     assert inside["ASCEND_HOME_PATH"] == "/usr/local/Ascend/latest"

@@ -475,7 +475,10 @@ def test_from_lock_lerobot_source_must_have_the_locked_sha256(tmp_path: Path) ->
     resolved = resolve(profile, None, None, "linux-aarch64")
 
     def source_step(prefix: Path):  # type: ignore[no-untyped-def]
-        plan = build_plan(profile, resolved, SetupOptions(prefix=prefix, from_lock=ROOT / "lockfiles" / "atlas-a2"))
+        from envkit.plan_inputs import gather
+
+        options = SetupOptions(prefix=prefix, from_lock=ROOT / "lockfiles" / "atlas-a2")
+        plan = build_plan(profile, resolved, options, inputs=gather(profile, resolved, options))
         return plan, plan.step("lerobot-source")
 
     plan, step = source_step(tmp_path / "bad")

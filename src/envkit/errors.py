@@ -30,3 +30,10 @@ class StepFailed(EnvkitError):
 
     def __init__(self, message: str, fix: str | None = None) -> None:
         super().__init__(message, fix, exit_code=1)
+
+
+class Conflict(EnvkitError):
+    """No tuple satisfies profile + host + lerobot; the message explains, the fix is the way out (exit 1)."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message, fix, exit_code=1)

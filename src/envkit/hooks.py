@@ -24,9 +24,6 @@ if TYPE_CHECKING:
 ACTIVATE = Path("etc/conda/activate.d/envkit.sh")
 DEACTIVATE = Path("etc/conda/deactivate.d/envkit.sh")
 GUARD = "_ENVKIT_ACTIVE"
-# What CANN's set_env.sh changes (research ascend.md 3.4): saved so deactivation restores them.
-CANN_VARS = ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH", "ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH", "ASCEND_OPP_PATH",
-             "ASCEND_AICPU_PATH", "TOOLCHAIN_HOME", "ASCEND_NNAE_HOME")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -43,6 +40,7 @@ class HookSpec:
     ld_library_path: tuple[str, ...] = ()  # directories put in front of LD_LIBRARY_PATH
     pythonpath: tuple[str, ...] = ()  # directories put in front of PYTHONPATH
     source_first: tuple[str, ...] = ()  # scripts: the first that exists is sourced (CANN set_env.sh)
+    source_saves: tuple[str, ...] = ()  # variables those scripts change (the backend names them): saved, restored
 
     def saved_vars(self) -> list[str]:
         names = list(self.env)
@@ -51,7 +49,7 @@ class HookSpec:
         if self.pythonpath:
             names.append("PYTHONPATH")
         if self.source_first:
-            names += CANN_VARS
+            names += self.source_saves
         out: list[str] = []
         for name in names:
             if not _NAME.match(name):
@@ -72,16 +70,16 @@ def hook_spec(
     pythonpath: tuple[str, ...] = (),
     set_env_candidates: tuple[str, ...] = (),
 ) -> HookSpec:
-    """What the hook for a resolved tuple sets: the profile's [env], and only what was asked for."""
+    """What the hook for a resolved tuple sets: the profile's [env] (with the backend's variables, which
+    resolve merged in), the scripts the backend sources, and only what was asked for."""
+    hooks = resolved.accel.hooks
     env = dict(resolved.env)
     if visible_devices is not None:
-        if resolved.accelerator == "cuda":
-            env["CUDA_VISIBLE_DEVICES"] = visible_devices
-        elif resolved.accelerator == "ascend":
-            env["ASCEND_RT_VISIBLE_DEVICES"] = visible_devices
-        else:
-            raise EnvkitError(f"--visible-devices has no meaning for profile '{resolved.profile}' (no accelerator)",
-                              fix="drop --visible-devices, or use the 5090 / atlas-a2 profile")
+        if hooks.visible_devices_var is None:
+            raise EnvkitError(f"--visible-devices has no meaning for profile '{resolved.profile}' "
+                              f"(accelerator '{resolved.accelerator}' has no devices to select)",
+                              fix="drop --visible-devices, or use a profile with a GPU or NPU accelerator")
+        env[hooks.visible_devices_var] = visible_devices
     if offline:
         env["HF_HUB_OFFLINE"] = "1"
         env["HF_DATASETS_OFFLINE"] = "1"
@@ -89,7 +87,8 @@ def hook_spec(
         env["TORCH_HOME"] = str(torch_home)
     prefix = Path(prefix)
     ld = (str(prefix / "lib"),) if ffmpeg_in_prefix else ()
-    return HookSpec(prefix, resolved.profile, dict(sorted(env.items())), ld, tuple(pythonpath), tuple(set_env_candidates))
+    saves = hooks.source_saves if set_env_candidates else ()
+    return HookSpec(prefix, resolved.profile, dict(sorted(env.items())), ld, tuple(pythonpath), tuple(set_env_candidates), tuple(saves))
 
 
 def _save(name: str) -> list[str]:

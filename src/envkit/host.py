@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from envkit.backends.cuda import MIN_COMPUTE_CAPABILITY as MIN_CUDA_COMPUTE_CAPABILITY
 from envkit.hostfacts import (
-    MIN_CUDA_COMPUTE_CAPABILITY,
     AscendFacts,
     CannFacts,
     GpuFacts,
@@ -31,7 +31,6 @@ from envkit.hostfacts import (
     OsFacts,
     PythonFacts,
     ToolsFacts,
-    suggest_profile,
 )
 
 NPU_SMI_TIMEOUT_S = 10.0
@@ -347,7 +346,7 @@ class RecordedBoundary:
 # --- detection -----------------------------------------------------------------------------
 
 
-def detect(boundary: Boundary | None = None) -> HostFacts:
+def detect(boundary: Boundary | None = None, profiles: list | None = None) -> HostFacts:
     b = boundary if boundary is not None else RealBoundary()
     sysr = b.system()
     nvidia, nv_warnings = detect_nvidia(b)
@@ -358,7 +357,7 @@ def detect(boundary: Boundary | None = None) -> HostFacts:
             "both NVIDIA GPUs and Ascend NPUs are present; never install torch_npu into the "
             "CUDA environment (torch_npu refuses a second accelerator)"
         )
-    return HostFacts(
+    facts = HostFacts(
         os=OsFacts(sysr.system, sysr.release, _distro(b)),
         arch=sysr.machine,
         platform=conda_platform(sysr.system, sysr.machine),
@@ -373,9 +372,22 @@ def detect(boundary: Boundary | None = None) -> HostFacts:
         ascend=ascend,
         tools=detect_tools(b),
         system_ffmpeg=detect_system_ffmpeg(b),
-        suggested_profile=suggest_profile(nvidia, ascend),
         warnings=tuple(warnings),
     )
+    return with_suggestion(facts, profiles)
+
+
+def with_suggestion(facts: HostFacts, profiles: list | None = None) -> HostFacts:
+    """The facts with the profile that fits them (from the built-in profiles, or `profiles`) and its warnings."""
+    import dataclasses
+
+    from envkit.suggest import suggest, visible_profiles
+
+    if profiles is None:
+        profiles, _ = visible_profiles([])
+    chosen = suggest(facts, profiles)
+    return dataclasses.replace(facts, suggested_profile=chosen.profile_file or chosen.profile,
+                               warnings=tuple(dict.fromkeys(facts.warnings + chosen.warnings)))
 
 
 def conda_platform(system: str, machine: str) -> str:

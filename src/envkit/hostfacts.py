@@ -18,13 +18,8 @@ from envkit.errors import EnvkitError
 
 SCHEMA_VERSION = 1
 
-# Profile names detect may suggest; they match profiles/*.toml.
-PROFILE_CUDA = "5090"
-PROFILE_ASCEND = "atlas-a2"
+# What detect suggests when no profile's [hardware.match] fits (envkit.suggest decides).
 PROFILE_CPU = "cpu"
-
-# The 5090 profile's cu128 wheels carry sm_70..sm_120 (research/compat.md §3.2).
-MIN_CUDA_COMPUTE_CAPABILITY = (7, 0)
 
 CONTAINER_KINDS = ("docker", "podman", "kubernetes", "lxc", "container")
 NVIDIA_SOURCES = ("nvml", "sysfs", "procfs")
@@ -200,19 +195,6 @@ def parse_capability(text: str | None) -> tuple[int, int] | None:
     if not (major.isdigit() and minor.isdigit()):
         return None
     return int(major), int(minor)
-
-
-def suggest_profile(nvidia: NvidiaFacts, ascend: AscendFacts) -> str:
-    """Ascend wins over NVIDIA: an NPU host never wants the CUDA build (torch_npu rejects it).
-
-    Only /dev/davinciN nodes count: an npu-smi on the PATH without them (driver not loaded, or a
-    container started without the devices) cannot train on an NPU."""
-    if ascend.chip_nodes():
-        return PROFILE_ASCEND
-    cap = nvidia.max_capability()
-    if cap is not None and cap >= MIN_CUDA_COMPUTE_CAPABILITY:
-        return PROFILE_CUDA
-    return PROFILE_CPU
 
 
 # --- plain <-> dataclass -------------------------------------------------------------------

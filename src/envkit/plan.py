@@ -1,7 +1,9 @@
 """Setup as data: the ordered steps that take a fresh server to a doctor-green environment.
 
-`build_plan` is pure apart from reading files it is pointed at (a --wheels directory, a lerobot
-tree): each Step says what it does and why, the exact commands (argv lists) and the files it
+`build_plan` is pure: what it needs from disk (the --wheels files, a --from-lock lock and its
+hashes, a lerobot tree's layout, envkit's patch file) arrives as `PlanInputs`, gathered at the
+edge by `envkit.plan_inputs.gather`; what is accelerator-specific arrives in the resolved tuple's
+accelerator block (no backend is looked up here). Each Step says what it does and why, the exact commands (argv lists) and the files it
 writes, and carries a digest of its inputs (chained to the steps it builds on), which the runner
 compares with the state file to skip finished work. `--dry-run` prints this for any profile on
 any machine.
@@ -46,6 +48,18 @@ class SetupOptions:
     no_pretrained_backbone: bool = False  # passed to the doctor: training uses pretrained_backbone_weights=null
     torch_builds: Any = None  # envkit.torch_builds.TorchBuilds: CPU builds or PyPI's, chosen at the edge
     strict_lock: bool = False  # --from-lock: refuse a lock that lacks a layer instead of solving it from the profile
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What build_plan needs from files, read by the caller (envkit.plan_inputs.gather)."""
+
+    local_wheels: dict[str, Path] = field(default_factory=dict)  # distribution -> wheel in --wheels
+    lock: Any = None  # envkit.lock.LockSet of --from-lock
+    lock_hashes: dict[str, str] = field(default_factory=dict)  # file name in the lock dir -> sha256
+    layout_notes: tuple[str, ...] = ()  # envkit.doctor.layout.plan_facts of the lerobot source
+    layout_requires: tuple[str, ...] = ()
+    patch_file: str | None = None  # the shipped patch's path
 
 
 @dataclass(frozen=True)
@@ -228,27 +242,17 @@ def _ffmpeg_step(resolved: "Resolved", options: SetupOptions) -> Step:
     )
 
 
-def _wheel_files(resolved: "Resolved", options: SetupOptions) -> dict[str, Path]:
-    from envkit.backends import get_backend
-
-    if options.wheels is None:
-        return {}
-    return get_backend(resolved.accelerator).local_wheels(resolved, options.wheels)
-
-
-def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSources") -> Step:
-    from envkit.backends import get_backend
-
-    backend = get_backend(resolved.accelerator)
-    wanted = backend.torch_requirements(resolved)
-    local = _wheel_files(resolved, options)
+def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSources", inputs: PlanInputs) -> Step:
+    accel = resolved.accel
+    wanted = list(accel.requirements)
+    local = inputs.local_wheels
     install = _uv_install(resolved, options, sources)
     builds = options.torch_builds
     notes: list[str] = []
     if builds is not None:
         from envkit.torch_builds import size_text
 
-        if builds.build == "cpu" and not local:
+        if builds.cpu_only and not local:
             # first on the command line: uv takes a package from the first index that has it
             install[install.index("--compile-bytecode") + 1:install.index("--compile-bytecode") + 1] = [
                 "--index", f"{builds.index['name']}={builds.index['url']}"]
@@ -258,10 +262,7 @@ def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSource
         install += ["--find-links", str(options.wheels)]
     targets = [str(local[name]) if name in local else req for name, req in wanted]
     commands = [tuple(install + targets)]
-    verify = [f"{_site(resolved)}/torch-{resolved.torch['version']}*.dist-info",
-              f"{_site(resolved)}/torchvision-{resolved.torchvision}*.dist-info"]
-    if resolved.torch_npu:
-        verify.append(f"{_site(resolved)}/torch_npu-{resolved.torch_npu['version']}*.dist-info")
+    verify = [f"{_site(resolved)}/{dist}-{version}*.dist-info" for dist, version in accel.verify]
     video = "torchvision's PyAV path (no torchcodec build for this platform)"
     if resolved.torchcodec:
         commands.append(tuple(install + [f"torchcodec=={resolved.torchcodec}"]))
@@ -269,12 +270,12 @@ def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSource
         video = f"torchcodec {resolved.torchcodec}"
     src = "local wheels in " + str(options.wheels) if local else (
         ", ".join(f"index {i['name']}" for i in resolved.indexes) or "the default index")
-    if builds is not None and builds.build == "cpu" and not local:
+    if builds is not None and builds.cpu_only and not local:
         src = f"index {builds.index['name']} (CPU-only builds)"
     return Step(
         "torch", f"torch {resolved.torch['version']}, torchvision {resolved.torchvision}"
-        + (f", torch_npu {resolved.torch_npu['version']}" if resolved.torch_npu else "") + f", then {video}",
-        f"the tuple the resolver chose ({'cpu' if builds is not None and builds.build == 'cpu' and not local else resolved.torch['build']} "
+        + accel.title + f", then {video}",
+        f"the tuple the resolver chose ({builds.build if builds is not None and builds.cpu_only and not local else resolved.torch['build']} "
         f"build from {src}); installed before lerobot so lerobot's "
         "own pins cannot pick another torch",
         "commands",
@@ -288,7 +289,7 @@ def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSource
     )
 
 
-def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSources") -> list[Step]:
+def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSources", inputs: PlanInputs) -> list[Step]:
     lr = resolved.lerobot
     kind = lr["source"]["kind"]
     extras = sorted(set(lr.get("extras", [])) | set(options.extras))
@@ -314,11 +315,11 @@ def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSou
                 "pins",
                 files=(str(pyproject), str(pyproject) + ".envkit-orig"),
                 inputs={"pyproject": str(pyproject), "changes": lr["pin_changes"]},
-                params={"pyproject": str(pyproject), "targets": resolved.pin_targets(), "platform": resolved.platform,
-                        "python": resolved.python, "index_urls": resolved.index_urls()},
+                # the pins plan the resolver made (new text included): the runner writes it, it does not plan again
+                params={"pyproject": str(pyproject), "plan": resolved.pin_plan, "old_text": resolved.pin_source_text},
             ))
         if patch:
-            steps.append(_patch_step(resolved, tree, patch, in_place=True))
+            steps.append(_patch_step(resolved, tree, patch, in_place=True, patch_file=inputs.patch_file))
     elif patch:
         # The patch is written against lerobot's source tree: fetch it, patch a copy, install that copy.
         tree = options.prefix / STATE_DIR / "src" / f"lerobot-{version or 'git'}"
@@ -329,7 +330,7 @@ def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSou
         else:
             fetch = [(options.envkit_python, "-m", "pip", "download", "--no-deps", "--no-binary", "lerobot",
                       "--dest", str(tree.parent), f"lerobot=={version}")]
-        step = _patch_step(resolved, tree, patch, in_place=False)
+        step = _patch_step(resolved, tree, patch, in_place=False, patch_file=inputs.patch_file)
         steps.append(replace(step, id="lerobot-source", action="lerobot-source", title=f"lerobot {version} source with envkit's NPU patch",
                              commands=tuple(fetch) + step.commands, files=(str(tree),),
                              params={**step.params, "kind": kind, "version": version}))
@@ -342,10 +343,7 @@ def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSou
         target = (f"lerobot{extra_text} @ git+{lr['source']['url']}@{lr['source']['ref']}",)
     else:
         target = (f"lerobot{extra_text}=={version}",)
-    from envkit.doctor.layout import plan_facts
-
-    pyproject = Path(lr["source"]["pyproject"]) if kind == "path" else None
-    layout_notes, layout_requires = plan_facts(kind, pyproject, version)  # forks: layout, entry point, smoke support
+    layout_notes, layout_requires = inputs.layout_notes, inputs.layout_requires  # forks: layout, entry point, smoke support
     if layout_requires:
         target = (*target, *layout_requires)
         common_inputs = {**common_inputs, "layout_requires": list(layout_requires)}
@@ -368,13 +366,8 @@ def _lerobot_steps(resolved: "Resolved", options: SetupOptions, sources: "PipSou
     return steps
 
 
-def _patch_step(resolved: "Resolved", tree: Path, patch: str, in_place: bool) -> Step:
-    from envkit.npu_patch import patch_path
-
-    try:
-        patch_file = str(patch_path(patch))
-    except EnvkitError:
-        patch_file = f"<envkit data>/patches/{patch}"
+def _patch_step(resolved: "Resolved", tree: Path, patch: str, in_place: bool, patch_file: str | None) -> Step:
+    patch_file = patch_file or f"<envkit data>/patches/{patch}"
     return Step(
         "patch", f"apply envkit's NPU patch {patch} to {tree}",
         "lerobot needs the NPU device paths (auto-select, safe device, torch_npu import); the patch is dry-checked first "
@@ -400,7 +393,8 @@ def _without_constraints(args: list[str]) -> list[str]:
     return out
 
 
-def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, sources: "PipSources") -> tuple[list[Step], list[str]]:
+def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, sources: "PipSources",
+                inputs: PlanInputs) -> tuple[list[Step], list[str]]:
     """--from-lock: exactly what lockfiles/<profile>/ says (conda layer via rattler, PyPI layer with hashes).
 
     A lock without its conda layer (conda-forge unreachable where it was made) still installs the
@@ -409,9 +403,10 @@ def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, so
     locked source archive (sha256 from the lock) and verifies the patch, as without a lock.
     """
     from envkit import condaenv
-    from envkit.lock import read_lock, manifest
 
-    lock = read_lock(options.from_lock)
+    lock = inputs.lock
+    if lock is None:
+        raise ValueError("build_plan with --from-lock needs PlanInputs.lock (envkit.plan_inputs.gather reads it)")
     if lock.profile != view.name:
         raise EnvkitError(f"--from-lock {options.from_lock} locks profile '{lock.profile}', not '{view.name}'",
                           fix=f"pass lockfiles/{view.name}")
@@ -425,13 +420,13 @@ def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, so
     warnings: list[str] = []
     patch = resolved.lerobot.get("patch")
     if patch:
-        steps += [s for s in _lerobot_steps(resolved, options, sources) if s.id in ("lerobot-source", "patch")]
+        steps += [s for s in _lerobot_steps(resolved, options, sources, inputs) if s.id in ("lerobot-source", "patch")]
     if view.environment == "conda" and "conda" in layers:
         steps.append(Step(
             "environment", f"conda prefix exactly as {options.from_lock.name}/conda-lock.yml locks it (py-rattler)",
             "the lock's records carry URLs and hashes: no solve, the same packages on every machine",
             "conda", commands=(tuple(condaenv.lock_command(options.prefix, options.from_lock, platform, python=options.envkit_python)),),
-            inputs={"lock": manifest.file_sha256(options.from_lock / "conda-lock.yml"), "platform": platform},
+            inputs={"lock": inputs.lock_hashes["conda-lock.yml"], "platform": platform},
             verify=("bin/python", "conda-meta/python-*.json")))
     elif view.environment == "conda":
         gap = lock.missing("conda", platform)
@@ -462,7 +457,7 @@ def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, so
         "packages", f"the locked PyPI layer ({requirements.name}), hashes required",
         "--no-deps: the lock is the whole closure (lerobot's own pins would fight the locked torch)",
         "commands", commands=(tuple(install),),
-        inputs={"requirements": manifest.file_sha256(requirements), "sources": sources.uv_args(), "index_url": options.index_url},
+        inputs={"requirements": inputs.lock_hashes[requirements.name], "sources": sources.uv_args(), "index_url": options.index_url},
         depends=("environment",),
         verify=(f"{_site(resolved)}/torch-{resolved.torch['version']}*.dist-info", f"{_site(resolved)}/lerobot-*.dist-info")))
     if patch:
@@ -508,30 +503,34 @@ def build_plan(
     options: SetupOptions,
     sources: "PipSources | None" = None,
     set_env_candidates: tuple[str, ...] | None = None,
+    inputs: PlanInputs | None = None,
 ) -> Plan:
-    """The setup plan for one resolved tuple (pure, apart from listing --wheels and reading the patch path)."""
+    """The setup plan for one resolved tuple (pure: files it needs come in `inputs`)."""
     from envkit.pipconfig import PipSources
 
     sources = sources if sources is not None else PipSources()
+    inputs = inputs if inputs is not None else PlanInputs()
+    if options.wheels is not None and not inputs.local_wheels and any(w.required for w in resolved.accel.wheels):
+        raise ValueError("build_plan with --wheels needs PlanInputs.local_wheels (envkit.plan_inputs.gather finds them)")
     view = profile.for_platform(resolved.platform)
     prefix = options.prefix
     warnings = list(resolved.warnings)
     if options.from_lock is not None:
-        steps, said = _lock_steps(view, resolved, options, sources)
+        steps, said = _lock_steps(view, resolved, options, sources, inputs)
         warnings += said
     else:
-        lerobot_steps = _lerobot_steps(resolved, options, sources)
+        lerobot_steps = _lerobot_steps(resolved, options, sources, inputs)
         # Source work first (pins, patch): a patch that does not apply is refused before minutes of installs.
         steps = [s for s in lerobot_steps if s.id != "lerobot"]
         steps += _environment_steps(view, resolved, options)
         steps.append(_ffmpeg_step(resolved, options))
-        steps.append(_torch_step(resolved, options, sources))
+        steps.append(_torch_step(resolved, options, sources, inputs))
         steps += [s for s in lerobot_steps if s.id == "lerobot"]
 
     ffmpeg_in_prefix = resolved.ffmpeg["source"] == "conda-forge"
     torch_home = prefix / "share" / "envkit" / "torch" if options.weights else None
     if set_env_candidates is None:
-        set_env_candidates = tuple(view.hardware.get("set_env", [])) if resolved.accelerator == "ascend" else ()
+        set_env_candidates = resolved.accel.hooks.source_first
     from envkit.hooks import ACTIVATE, DEACTIVATE, hook_spec
 
     spec = hook_spec(resolved, prefix, ffmpeg_in_prefix=ffmpeg_in_prefix, visible_devices=options.visible_devices,
@@ -568,7 +567,7 @@ def build_plan(
             params={"source": str(options.weights), "dest": str(dest)},
             verify=(str(dest.relative_to(prefix)),),
         ))
-    record = _record(profile, view, resolved, options, torch_home)
+    record = _record(view, resolved, options, torch_home, view.user_file)
     # The profile's file for a user's profile (its name is unknown to `load_profile`), the name for a built-in one.
     doctor = [options.envkit_python, "-c", "from envkit.cli import run_main; run_main()", "doctor",
               "--prefix", str(prefix), "--profile", record["profile_file"] or view.name, "--json"]
@@ -584,12 +583,9 @@ def build_plan(
     return Plan(view.name, prefix, view.environment, resolved.digest(), _finalize(steps), tuple(warnings), record)
 
 
-def _record(profile: "Profile", view: "Profile", resolved: "Resolved", options: SetupOptions, torch_home: Path | None) -> dict[str, Any]:
+def _record(view: "Profile", resolved: "Resolved", options: SetupOptions, torch_home: Path | None,
+            profile_file: str | None) -> dict[str, Any]:
     """What the doctor needs to judge this prefix later without flags (envkit.doctor.setup_record reads it)."""
-    from envkit.profiles import builtin_dir
-
-    path = Path(profile.path).resolve()
-    builtin = path.parent == builtin_dir().resolve()
     source = resolved.lerobot["source"]
     lerobot = None
     if options.lerobot:
@@ -598,7 +594,7 @@ def _record(profile: "Profile", view: "Profile", resolved: "Resolved", options: 
     if options.weights is not None and torch_home is not None:
         name = view.assets.get("resnet18", {}).get("file") or Path(options.weights).name
         weights = str(torch_home / "hub" / "checkpoints" / name)
-    return {"profile": view.name, "profile_file": None if builtin else str(path), "platform": resolved.platform,
+    return {"profile": view.name, "profile_file": profile_file, "platform": resolved.platform,
             "lerobot": lerobot, "overrides": list(resolved.overrides),
             "no_pretrained_backbone": options.no_pretrained_backbone, "weights": weights,
             "from_lock": str(options.from_lock) if options.from_lock else None}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from envkit.errors import EnvkitError
+from envkit.fields import Field, each, enum, matches, specifier
 from envkit.resources import data_dir
 
 if sys.version_info >= (3, 11):
@@ -27,62 +28,13 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 SCHEMA_VERSION = 1
 PLATFORMS = ("linux-64", "linux-aarch64")
-ACCELERATORS = ("cuda", "ascend", "cpu")
 
 # --- schema -------------------------------------------------------------------------------
-# A spec is a dict key -> Field. Kinds: "str", "int", "bool", "list[str]", "list[int]",
-# "map[str]" (free keys, string values), "table" (nested spec), "list[table]", "map[table]".
+# A spec is a dict key -> Field (envkit.fields). Keys an accelerator adds to [packages],
+# [hardware] and [hardware.match] are its backend's (`profile_fields`), checked per platform view
+# once the accelerator is known (`_check_backend_keys`).
 
-
-@dataclass(frozen=True)
-class Field:
-    kind: str
-    expect: str
-    spec: dict[str, "Field"] | None = None
-    check: Callable[[Any], str | None] | None = None  # returns an error text or None
-
-
-def _enum(*choices: str) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        return None if value in choices else f"one of {', '.join(repr(c) for c in choices)}"
-
-    return check
-
-
-def _each(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
-    def each(values: Any) -> str | None:
-        for value in values:
-            problem = check(value)
-            if problem:
-                return f"{problem} (got {value!r})"
-        return None
-
-    return each
-
-
-def _specifier(value: Any) -> str | None:
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
-    try:
-        SpecifierSet(value)
-    except InvalidSpecifier:
-        return "a PEP 440 version specifier such as '==2.8.0' or '>=0.6,<0.8'"
-    return None
-
-
-def _matches(pattern: str, expect: str) -> Callable[[Any], str | None]:
-    regex = re.compile(pattern)
-    return lambda value: None if regex.fullmatch(value) else expect
-
-
-def _cann(value: Any) -> str | None:
-    from envkit.compat import CannVersion
-
-    try:
-        CannVersion(value)
-    except ValueError:
-        return "a CANN version such as '8.3.RC1' or '9.1.0'"
-    return None
+_enum, _each, _specifier, _matches = enum, each, specifier, matches  # older names, used below
 
 
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -98,6 +50,15 @@ def _env_table(value: Any) -> str | None:
     return None
 
 
+def _accelerator(value: Any) -> str | None:
+    from envkit.backends import ENTRY_POINT_GROUP, installed, known
+
+    if known(value):
+        return None
+    names = ", ".join(repr(n) for n in installed())
+    return f"one of {names} (the installed backends; a distribution adds others through the entry-point group '{ENTRY_POINT_GROUP}')"
+
+
 _INDEX = {
     "name": Field("str", "an index name such as 'pytorch-cpu'"),
     "url": Field("str", "the index URL (a PEP 503 simple index)", check=_matches(r"(https?|file)://\S+", "an http(s):// or file:// URL")),
@@ -108,8 +69,6 @@ _PACKAGES = {
     "torch": Field("str", "a version specifier", check=_specifier),
     "torchvision": Field("str", "a version specifier", check=_specifier),
     "torchcodec": Field("str", "a version specifier", check=_specifier),
-    "torch_npu": Field("str", "a version specifier", check=_specifier),
-    "cuda": Field("str", "the CUDA build of torch, e.g. '12.8'", check=_matches(r"\d+\.\d+", "a CUDA version like '12.8'")),
     "torch_local": Field("str", "a local version label of torch, e.g. 'cpu'", check=_matches(r"[a-z0-9]+", "a label like 'cpu' or 'cu128'")),
     "video_backend": Field("str", "the video decoder", check=_enum("torchcodec", "pyav")),
 }
@@ -123,15 +82,12 @@ _LEROBOT = {
     "extras": Field("list[str]", "lerobot extras such as ['aloha']"),
     "patch": Field("str", "a patch file name in patches/"),
 }
-_HARDWARE = {
-    "gpu": Field("str", "the GPU model"),
-    "compute_capability": Field("str", "a compute capability like '12.0'", check=_matches(r"\d+\.\d+", "a capability like '12.0'")),
-    "driver_min": Field("str", "a driver version like '570.86'", check=_matches(r"\d+(\.\d+)*", "a driver version like '570.86'")),
-    "driver_min_source": Field("str", "where the driver floor comes from"),
-    "npu": Field("str", "the NPU model"),
-    "cann_min": Field("str", "a CANN version", check=_cann),
-    "set_env": Field("list[str]", "absolute paths of CANN's set_env.sh candidates"),
+# [hardware]: common keys; the accelerator's backend adds its own (gpu, npu, driver floors, ...).
+_HARDWARE: dict[str, Field] = {
+    "match": Field("table", "a [hardware.match] table: how `envkit detect` recognises this profile's hardware", {}),
 }
+# Sections whose keys the profile's backend completes; their unknown keys are judged per view.
+BACKEND_SECTIONS = ("packages", "hardware", "match")
 _ASSET = {
     "file": Field("str", "the file name"),
     "sha256": Field("str", "a full sha256", check=_matches(r"[0-9a-f]{64}", "64 lowercase hex digits")),
@@ -160,7 +116,7 @@ SPEC: dict[str, Field] = {
     "aliases": Field("list[str]", "other names for this profile"),
     "description": Field("str", "one line describing the profile"),
     "extends": Field("str", "the name or path of the profile this one builds on"),
-    "accelerator": Field("str", "the accelerator", check=_enum(*ACCELERATORS)),
+    "accelerator": Field("str", "the accelerator", check=_accelerator),
     "platforms": Field("list[str]", "conda platforms", check=_each(_enum(*PLATFORMS))),
     "python": Field("str", "a Python minor version like '3.10'", check=_matches(r"3\.\d+", "a version like '3.10'")),
     "environment": Field("str", "the environment kind", check=_enum("conda", "venv")),
@@ -209,6 +165,8 @@ def _validate(table: dict[str, Any], spec: dict[str, Field], where: str, file: P
     for key, value in table.items():
         path = f"{where}.{key}" if where else key
         field_ = spec.get(key)
+        if field_ is None and where.rpartition(".")[2] in BACKEND_SECTIONS:
+            continue  # an accelerator's own key: judged with its backend's fields per view (_check_backend_keys)
         if field_ is None:
             close = difflib.get_close_matches(key, list(spec), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
@@ -257,6 +215,7 @@ class Profile:
     path: Path
     platform: str | None = None
     chain: tuple[str, ...] = field(default=())
+    user_file: str | None = None  # the resolved file of a user's profile; None for a built-in one
 
     name = property(lambda self: self.data["name"])
     version = property(lambda self: int(self.data.get("version", 1)))
@@ -290,13 +249,20 @@ class Profile:
             )
         overlay = self.data.get("platform", {}).get(platform, {})
         merged = _merge({k: v for k, v in self.data.items() if k != "platform"}, overlay)
-        view = Profile(merged, self.path, platform, self.chain)
+        view = Profile(merged, self.path, platform, self.chain, self.user_file)
         _check_combinations(view)
         return view
 
     def digest(self) -> str:
-        """A stable hash of the effective profile (for lock manifests and setup state)."""
-        blob = json.dumps(self.data, sort_keys=True, separators=(",", ":"))
+        """A stable hash of the effective profile (for lock manifests and setup state).
+
+        [hardware.match] is left out: it only decides what `envkit detect` suggests, never what
+        is installed, so adding one must not make a lock stale."""
+        data = copy.deepcopy(self.data)
+        data.get("hardware", {}).pop("match", None)
+        for overlay in data.get("platform", {}).values():
+            overlay.get("hardware", {}).pop("match", None)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
@@ -314,6 +280,45 @@ def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _sections(p: Profile) -> dict[str, dict[str, Any]]:
+    hardware = p.hardware
+    match = hardware.get("match", {})
+    return {"packages": p.packages, "hardware": hardware, "match": match if isinstance(match, dict) else {}}
+
+
+_COMMON = {"packages": _PACKAGES, "hardware": _HARDWARE, "match": {}}
+_PATH = {"packages": "packages", "hardware": "hardware", "match": "hardware.match"}
+
+
+def _check_backend_keys(p: Profile, backend: Any) -> None:
+    """Keys of [packages], [hardware], [hardware.match] beyond the common ones belong to the backend."""
+    from envkit.backends import BUILTIN, get_backend
+
+    for section, table in _sections(p).items():
+        own = dict(backend.profile_fields.get(section, {}))
+        allowed = {**_COMMON[section], **own}
+        for key in table:
+            if key in allowed:
+                continue
+            path = f"{_PATH[section]}.{key}"
+            for other in BUILTIN:  # a key another accelerator owns: say whose it is
+                if other == p.accelerator:
+                    continue
+                owned = get_backend(other).profile_fields.get(section, {}).get(key)
+                if owned is not None:
+                    raise EnvkitError(
+                        f"Profile {p.path}: '{path}' is a key of accelerator '{other}' ({owned.expect}), "
+                        f"but this profile's accelerator is '{p.accelerator}'",
+                        fix=f"remove {path} or set accelerator = \"{other}\"")
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise EnvkitError(
+                f"Profile {p.path}: unknown key '{path}' for accelerator '{p.accelerator}'.{hint} Allowed here: {', '.join(sorted(allowed))}",
+                fix=f"remove or rename '{path}' (schema: profiles/SCHEMA.md; an accelerator's keys: docs/backends.md)",
+            )
+        _validate({k: v for k, v in table.items() if k in own}, own, _PATH[section], p.path)
+
+
 def _check_combinations(p: Profile) -> None:
     """Reject combinations no environment can satisfy, naming the keys involved."""
     where = f"Profile {p.path}" + (f" (platform {p.platform})" if p.platform else "")
@@ -324,20 +329,11 @@ def _check_combinations(p: Profile) -> None:
 
     if "torch" not in pk:
         raise bad("'packages.torch' is missing", "add packages.torch, e.g. torch = \"==2.8.0\"")
-    if p.accelerator == "cuda" and "cuda" not in pk:
-        raise bad("accelerator 'cuda' needs 'packages.cuda' (the CUDA build of torch)", "add packages.cuda = \"12.8\"")
-    if p.accelerator != "cuda" and "cuda" in pk:
-        raise bad(f"'packages.cuda' is set but accelerator is '{p.accelerator}'", "remove packages.cuda or set accelerator = \"cuda\"")
-    if p.accelerator == "ascend" and "torch_npu" not in pk:
-        raise bad("accelerator 'ascend' needs 'packages.torch_npu'", "add packages.torch_npu, e.g. \">=2.7.1,<2.7.2\"")
-    if p.accelerator != "ascend" and "torch_npu" in pk:
-        raise bad(
-            f"'packages.torch_npu' with accelerator '{p.accelerator}': torch_npu beside another accelerator's torch fails "
-            "('Two accelerators cannot be used at the same time')",
-            "remove packages.torch_npu or set accelerator = \"ascend\"",
-        )
-    if p.accelerator == "ascend" and pk.get("torch_local") not in (None, "cpu"):
-        raise bad("torch_npu needs a CPU build of torch, but 'packages.torch_local' asks for another", "set packages.torch_local = \"cpu\"")
+    from envkit.backends import get_backend
+
+    backend = get_backend(p.accelerator, f"Profile {p.path}: key 'accelerator'")
+    _check_backend_keys(p, backend)
+    backend.check_profile(p, bad)
     if p.platform and p.video_backend == "torchcodec" and "torchcodec" not in pk:
         raise bad("'packages.video_backend' is 'torchcodec' but 'packages.torchcodec' is missing", "add packages.torchcodec or use video_backend = \"pyav\"")
     if p.environment == "venv" and p.ffmpeg.get("source") == "conda-forge":
@@ -466,7 +462,9 @@ def load_profile(ref: str) -> Profile:
     for key in REQUIRED:
         if key not in data:
             raise EnvkitError(f"Profile {path}: required key '{key}' is missing", fix=f"add '{key}' (or 'extends' a profile that has it)")
-    profile = Profile(data, path, None, chain)
+    resolved_path = path.resolve()
+    builtin = resolved_path.parent == builtin_dir().resolve()
+    profile = Profile(data, path, None, chain, None if builtin else str(resolved_path))
     for platform in profile.platforms:  # validate every platform view now, not at first use
         profile.for_platform(platform)
     return profile

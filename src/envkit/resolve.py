@@ -1,7 +1,9 @@
 """Profile + host facts + lerobot source -> one exact tuple, or a conflict with the way out.
 
-Pure: no I/O beyond reading a lerobot pyproject given as a path. Every choice carries a reason,
-so `envkit resolve` can say why, and every conflict names the way out.
+Pure: the lerobot source arrives as data (`envkit.source` reads a local tree's pyproject when it
+is parsed). Every choice carries a reason, so `envkit resolve` can say why, and every conflict
+names the way out. The accelerator is asked once, through its backend, for the torch build and
+for its block of the tuple (what install needs); nothing here knows an accelerator by name.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from envkit.backends import get_backend
-from envkit.backends.base import ARCH_OF_PLATFORM, Conflict, Context, TorchChoice
-from envkit.errors import EnvkitError
+from envkit.backends.base import ARCH_OF_PLATFORM, LEGACY_BLOCK_KEYS, AcceleratorBlock, Context, TorchChoice
+from envkit.errors import Conflict, EnvkitError
 from envkit.source import LerobotSource, parse_source, ref_kind
 
 if TYPE_CHECKING:
+    from envkit.backends.base import Backend
     from envkit.hostfacts import HostFacts
     from envkit.profiles import Profile
 
@@ -59,8 +62,7 @@ class Resolved:
     torchcodec: str | None
     video_backend: str
     ffmpeg: dict[str, Any]
-    torch_npu: dict[str, Any] | None
-    cuda: dict[str, Any] | None
+    accel: AcceleratorBlock  # the backend's block; its JSON keeps schema 1's "cuda"/"torch_npu" keys
     indexes: list[dict[str, Any]]
     lerobot: dict[str, Any]
     requirements: list[str]
@@ -74,12 +76,30 @@ class Resolved:
     # For a lerobot tree: the pins plan behind `lerobot.pin_changes` (new text included), so
     # `envkit pins` and setup reuse it instead of planning the file again. Not part of the format.
     pin_plan: Any = field(default=None, compare=False, repr=False)
+    pin_source_text: str | None = field(default=None, compare=False, repr=False)  # the text pin_plan judged
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for private in ("schema_version", "pin_plan"):
-            data.pop(private)
-        return {"schema_version": SCHEMA_VERSION, **data}
+        data: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+        for key, value in asdict(self).items():
+            if key == "pin_source_text":
+                continue
+            if key == "accel":
+                data.update(self.accel.to_json())  # where schema 1 had its per-vendor keys: same JSON, same digests
+            elif key not in ("schema_version", "pin_plan"):
+                data[key] = value
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        # Readers of schema 1's per-vendor attributes (resolved.cuda, resolved.torch_npu): the
+        # block under that key, None when another backend resolved the tuple.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        accel = self.__dict__.get("accel")
+        if accel is not None and name == accel.key:
+            return accel.data
+        if name in LEGACY_BLOCK_KEYS:
+            return None
+        raise AttributeError(f"'Resolved' object has no attribute {name!r}")
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
@@ -115,7 +135,7 @@ def _targets(torch: str, torchvision: str, torchcodec: str | None) -> dict[str, 
     return {"torch": torch, "torchvision": torchvision, "torchcodec": torchcodec}
 
 
-def _choose_platform(profile: "Profile", host: "HostFacts | None", platform: str | None) -> tuple[str, list[str]]:
+def _choose_platform(profile: "Profile", backend: "Backend", host: "HostFacts | None", platform: str | None) -> tuple[str, list[str]]:
     if platform:
         if platform not in profile.platforms:
             raise EnvkitError(
@@ -123,9 +143,7 @@ def _choose_platform(profile: "Profile", host: "HostFacts | None", platform: str
                 fix=f"pass --platform {profile.platforms[0]} (or another of its platforms)",
             )
         return platform, []
-    if host is not None and host.platform in profile.platforms and (
-        profile.accelerator == "cpu" or get_backend(profile.accelerator).detected(host)
-    ):
+    if host is not None and host.platform in profile.platforms and backend.detected(host):
         return host.platform, []
     chosen = profile.platforms[0]
     if host is None or host.platform == chosen:
@@ -227,8 +245,8 @@ def _lerobot(view: "Profile", source: LerobotSource, python: str) -> tuple[str |
     m = matrix()
     if source.kind == "path":
         assert source.pyproject is not None
-        version = project_version(source.pyproject)
-        data = read_project(source.pyproject)
+        version = project_version(source.pyproject, source.pyproject_text)
+        data = read_project(source.pyproject, source.pyproject_text)
         requires_python = data.get("project", {}).get("requires-python")
         if requires_python and not SpecifierSet(requires_python).contains(python + ".0", prereleases=True):
             raise Conflict(
@@ -283,8 +301,8 @@ def _pin_changes(source: LerobotSource, requires: list[str], targets: dict[str, 
     from envkit import pins
 
     if source.kind == "path":
-        assert source.pyproject is not None
-        text = pins.read_pyproject(source.pyproject)
+        assert source.pyproject is not None and source.pyproject_text is not None
+        text = source.pyproject_text
         plan = pins.plan_pyproject(text, targets, env, index_urls=index_urls, source_name=str(source.pyproject))
         return [c.to_dict() for c in plan.changes], list(plan.conflicts), plan
     return [c.to_dict() for c in pins.judge_requirements(requires, targets, env)], [], None
@@ -317,10 +335,10 @@ def resolve(
     from envkit.compat import matrix
     from envkit.pins import overrides
 
-    platform, warnings = _choose_platform(profile, host, platform)
+    backend = get_backend(profile.accelerator, f"profile {profile.path}")  # the one lookup along resolve and setup
+    platform, warnings = _choose_platform(profile, backend, host, platform)
     view = profile.for_platform(platform)
     arch = ARCH_OF_PLATFORM[platform]
-    backend = get_backend(view.accelerator)
     python = view.python
     if isinstance(source, str):
         source = parse_source(source)
@@ -359,11 +377,11 @@ def resolve(
             fix=f"run 'envkit pins --profile {profile.name} --lerobot {source.path} --diff' to see the rewrite, or edit those entries by hand",
         )
 
+    accel = backend.block(ctx, choice, torchvision)
     requirements = [choice.requirement, f"torchvision=={resolved_tv}"]
     if torchcodec:
         requirements.append(f"torchcodec=={torchcodec}")
-    if choice.torch_npu:
-        requirements.append(f"torch-npu=={choice.torch_npu}")
+    requirements += accel.resolved_requirements
     extras = sorted(set(view.lerobot.get("extras", [])) | set(source.extras))
     extra_text = f"[{','.join(extras)}]" if extras else ""
     if source.kind == "pypi":
@@ -380,7 +398,7 @@ def resolve(
     conda_specs = [f"python {python}.*"]
     if view.ffmpeg.get("source") == "conda-forge":
         conda_specs.append(f"ffmpeg {ffmpeg_major}.*")
-    env_vars = {**view.env, **backend.hook_env(ctx)}
+    env_vars = {**view.env, **accel.hooks.env}
 
     reasons = [*choice.reasons, f"torchvision {torchvision}: the release built for torch {choice.version}", *video_reasons,
                f"FFmpeg {ffmpeg_major} ({view.ffmpeg.get('source')}): libavutil.so.{sonames['avutil']}", *lerobot_reasons]
@@ -389,11 +407,6 @@ def resolve(
     else:
         reasons.append("lerobot's pins already admit the tuple: no pin change")
 
-    cuda = None
-    if choice.cuda:
-        floor = m.cuda_min_driver(choice.cuda)
-        cuda = {"build": choice.cuda, "min_driver": view.hardware.get("driver_min") or floor.compat_floor,
-                "toolkit_min_driver": floor.toolkit_min}
     return Resolved(
         profile=view.name,
         profile_version=view.version,
@@ -410,8 +423,7 @@ def resolve(
         ffmpeg={"major": ffmpeg_major, "source": view.ffmpeg.get("source"),
                 "conda_spec": f"ffmpeg {ffmpeg_major}.*" if view.ffmpeg.get("source") == "conda-forge" else None,
                 "majors_allowed": sorted(view.ffmpeg["majors"]), "avutil_soname": f"libavutil.so.{sonames['avutil']}"},
-        torch_npu={"version": choice.torch_npu, "cann": choice.cann} if choice.torch_npu else None,
-        cuda=cuda,
+        accel=accel,
         indexes=indexes,
         lerobot={"source": source.to_dict(), "version": lerobot_version, "extras": extras,
                  "patch": view.lerobot.get("patch"), "git": view.lerobot.get("git"), "pin_changes": pin_changes},
@@ -424,4 +436,5 @@ def resolve(
         warnings=warnings,
         reasons=reasons,
         pin_plan=pin_plan,
+        pin_source_text=source.pyproject_text if pin_plan is not None else None,
     )

@@ -180,16 +180,18 @@ def _system_ffmpeg(ctx: RunContext, step: Step) -> None:
 
 
 def _pins(ctx: RunContext, step: Step) -> None:
+    """Write the pins plan the resolver made (step.params["plan"]); the file must still be what it judged."""
     from envkit import pins
-    from envkit.resolve import marker_env_for
 
     pyproject = Path(step.params["pyproject"])
+    planned = step.params["plan"]
     ctx.state.add_unique("pins", str(pyproject))  # before writing: undo must know even after a kill
-    text = pyproject.read_text(encoding="utf-8")
-    planned = pins.plan_pyproject(text, step.params["targets"], marker_env_for(step.params["platform"], step.params["python"]),
-                                  index_urls=step.params["index_urls"], source_name=str(pyproject))
     if planned.conflicts:
         raise EnvkitError(f"{pyproject}: " + "; ".join(planned.conflicts), fix="edit those entries by hand, then rerun")
+    text = pins.read_pyproject(pyproject)
+    if text != step.params["old_text"] and text != planned.new_text:
+        raise EnvkitError(f"{pyproject} changed after envkit resolved it (its pins were judged on the earlier text)",
+                          fix="rerun the same envkit setup command: it judges the file as it is now")
     changed = pins.write_pins(pyproject, planned.new_text, record={"profile": ctx.state.profile})
     ctx.write(f"# pins {'rewritten' if changed else 'already admit the tuple'}: {pyproject}\n")
     ctx.checkpoint(step.id)

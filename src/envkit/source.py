@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from envkit.errors import EnvkitError
@@ -34,6 +34,9 @@ class LerobotSource:
     ref: str | None = None  # git commit / tag
     path: Path | None = None  # project directory (where pyproject.toml is)
     pyproject: Path | None = None
+    # A tree's pyproject.toml as read when the source was parsed (newlines kept): the resolver and
+    # the pins plan judge this text, so they do no file I/O themselves. Not part of the JSON.
+    pyproject_text: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -113,7 +116,12 @@ def parse_source(text: str) -> LerobotSource:
     candidate = Path(text).expanduser()
     if candidate.exists():
         pyproject = find_pyproject(candidate)
-        return LerobotSource("path", text, path=pyproject.parent.resolve(), pyproject=pyproject.resolve())
+        try:
+            with open(pyproject, encoding="utf-8", newline="") as handle:
+                body = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise EnvkitError(f"Cannot read {pyproject}: {exc}", fix="make it a readable UTF-8 file") from None
+        return LerobotSource("path", text, path=pyproject.parent.resolve(), pyproject=pyproject.resolve(), pyproject_text=body)
     if text.startswith(("/", "./", "../", "~")) or text.endswith(".toml"):
         raise EnvkitError(f"The lerobot path {text} does not exist", fix="check the path (a lerobot clone, a fork, or its pyproject.toml)")
     if text.startswith("git+"):
@@ -144,21 +152,21 @@ def parse_source(text: str) -> LerobotSource:
     return LerobotSource("pypi", text, requirement=str(req), specifier=str(req.specifier), extras=extras)
 
 
-def read_project(pyproject: Path) -> dict:
-    """Parse a lerobot pyproject.toml, with the line/column of a syntax error."""
+def read_project(pyproject: Path, text: str | None = None) -> dict:
+    """Parse a lerobot pyproject.toml (or its `text`, already read), with the line/column of a syntax error."""
     try:
-        return tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        return tomllib.loads(text if text is not None else pyproject.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise EnvkitError(f"{pyproject} is not valid TOML: {exc}", fix="correct the TOML syntax at that line and column") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise EnvkitError(f"{pyproject} cannot be read: {exc}", fix="make it a readable UTF-8 file") from None
 
 
-def project_version(pyproject: Path) -> str:
+def project_version(pyproject: Path, text: str | None = None) -> str:
     """The version a lerobot tree declares (PEP 621 or Poetry); forks with a dynamic version fail clearly."""
     from packaging.version import InvalidVersion, Version
 
-    data = read_project(pyproject)
+    data = read_project(pyproject, text)
     version = data.get("project", {}).get("version") or data.get("tool", {}).get("poetry", {}).get("version")
     if not isinstance(version, str):
         raise EnvkitError(

@@ -27,6 +27,11 @@ class TorchBuilds:
     size: dict[str, Any] | None = None  # this build's {download_mb, install_mb, source, estimate}
     other_size: dict[str, Any] | None = None  # the alternative's, for the size cost
 
+    @property
+    def cpu_only(self) -> bool:
+        """CPU-only builds from the [cpu_builds] index (not PyPI's default builds)."""
+        return self.build == "cpu"
+
     def to_dict(self) -> dict[str, Any]:
         return {"build": self.build, "index": self.index, "why": self.why}
 

@@ -2,23 +2,76 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from envkit.backends.base import Conflict, Context, TorchChoice, match_wheels, torch_requirements
+from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
+from envkit.fields import Field, regex, specifier
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
 
 
+# What CANN's set_env.sh changes (research ascend.md 3.4): the hook saves them so deactivation restores them.
+CANN_VARS = ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH", "ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH", "ASCEND_OPP_PATH",
+             "ASCEND_AICPU_PATH", "TOOLCHAIN_HOME", "ASCEND_NNAE_HOME")
+
+
+def _cann_check(value: Any) -> str | None:
+    from envkit.compat import CannVersion
+
+    try:
+        CannVersion(value)
+    except ValueError:
+        return "a CANN version such as '8.3.RC1' or '9.1.0'"
+    return None
+
+
 class AscendBackend:
     name = "ascend"
+    title = "Ascend NPU"
     check_prefixes = ("npu.",)
     device = "npu"
     visible_devices_var: str | None = "ASCEND_RT_VISIBLE_DEVICES"
     collective = "hccl"
+    report_keys = ("torch_npu", "cann")
+    profile_fields: dict[str, dict[str, Any]] = {
+        "packages": {"torch_npu": Field("str", "a version specifier for torch_npu, which fails beside another accelerator's "
+                                               "torch ('Two accelerators cannot be used at the same time')", check=specifier)},
+        "hardware": {
+            "npu": Field("str", "the NPU model"),
+            "cann_min": Field("str", "a CANN version", check=_cann_check),
+            "set_env": Field("list[str]", "absolute paths of CANN's set_env.sh candidates"),
+        },
+        "match": {
+            "npu_name": Field("str", "a regular expression searched (case-insensitively) in npu-smi's chip name, e.g. '910B'", check=regex),
+        },
+    }
 
     def detected(self, host: "HostFacts") -> bool:
         return host.ascend.present()
+
+    def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
+        """Only /dev/davinciN nodes count: npu-smi without them (driver not loaded, a container started
+        without the devices) cannot train on an NPU."""
+        import re
+
+        nodes = host.ascend.chip_nodes()
+        if not nodes:
+            return None
+        chips = host.ascend.npu_smi.chips if host.ascend.npu_smi else ()
+        if "npu_name" in match:
+            pattern = re.compile(match["npu_name"], re.IGNORECASE)
+            if not chips or not all(pattern.search(c.name) for c in chips):
+                return None
+            return f"{len(nodes)} NPU device nodes; chip name matches {match['npu_name']!r}"
+        return f"{len(nodes)} NPU device nodes (/dev/davinciN)"
+
+    def check_profile(self, profile, bad) -> None:  # type: ignore[no-untyped-def]
+        pk = profile.packages
+        if "torch_npu" not in pk:
+            raise bad("accelerator 'ascend' needs 'packages.torch_npu'", "add packages.torch_npu, e.g. \">=2.7.1,<2.7.2\"")
+        if pk.get("torch_local") not in (None, "cpu"):
+            raise bad("torch_npu needs a CPU build of torch, but 'packages.torch_local' asks for another", "set packages.torch_local = \"cpu\"")
 
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
         warnings = []
@@ -88,7 +141,7 @@ class AscendBackend:
                 f"torch {version} (CPU build{', +cpu from ' + index if index else ' from PyPI'}): torch_npu needs a CPU torch",
                 f"torch_npu {npu}: built for torch {row.torch} and CANN {row.cann}; {cann_reason}",
             )
-            return TorchChoice(version, "cpu", local=local, index=index, torch_npu=npu, cann=str(cann), reasons=reasons)
+            return TorchChoice(version, "cpu", local=local, index=index, reasons=reasons, extra={"torch_npu": npu, "cann": str(cann)})
         raise Conflict(
             f"No torch/torch_npu pair fits profile '{ctx.profile.name}' on {ctx.arch} with CANN {cann}: " + "; ".join(rejected),
             fix="upgrade CANN to a release that has a torch_npu for this torch (Ascend/pytorch COMPATIBILITY), or widen packages.torch/torch_npu",
@@ -97,25 +150,21 @@ class AscendBackend:
     def hook_env(self, ctx: Context) -> dict[str, str]:
         return {}
 
-    def torch_requirements(self, resolved) -> list[tuple[str, str]]:
-        assert resolved.torch_npu is not None
-        return [*torch_requirements(resolved), ("torch-npu", f"torch-npu=={resolved.torch_npu['version']}")]
-
-    def local_wheels(self, resolved, wheels) -> dict:
-        """An offline Atlas box brings its own wheels: torch_npu must be among them (it follows the host's CANN)."""
-        from envkit.errors import EnvkitError
-
-        want = {"torch": resolved.torch["version"], "torchvision": resolved.torchvision,
-                "torch-npu": resolved.torch_npu["version"]}
-        found = match_wheels(resolved, wheels, want)
-        if "torch-npu" not in found:
-            raise EnvkitError(
-                f"--wheels {wheels} holds no torch_npu {want['torch-npu']} wheel for Python {resolved.python} on {resolved.arch} "
-                f"(profile '{resolved.profile}' needs it for CANN {resolved.torch_npu['cann']})",
-                fix=f"put torch_npu-{want['torch-npu']}-cp{resolved.python.replace('.', '')}-*-manylinux*_{resolved.arch}.whl "
-                    "into that directory (from PyPI or Ascend's release page), or drop --wheels on a connected machine",
-            )
-        return found
+    def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
+        npu, cann = choice.extra["torch_npu"], choice.extra["cann"]
+        # CANN's own set_env.sh sets its toolkit paths; the hook sources the first install found.
+        hooks = HookData(env=self.hook_env(ctx), source_first=tuple(ctx.profile.hardware.get("set_env", [])),
+                         source_saves=CANN_VARS, visible_devices_var=self.visible_devices_var)
+        py = ctx.python.replace(".", "")
+        # An offline Atlas box brings its own wheels: torch_npu must be among them (it follows the host's CANN).
+        wheel = WheelNeed("torch-npu", npu, required=True,
+                          why=f"profile '{ctx.profile.name}' needs torch_npu {npu} for CANN {cann}",
+                          fix=f"put torch_npu-{npu}-cp{py}-*-manylinux*_{ctx.arch}.whl into that directory (from PyPI or "
+                              "Ascend's release page), or drop --wheels on a connected machine")
+        return common_block(self.name, choice, torchvision, hooks, key="torch_npu", data={"version": npu, "cann": cann},
+                            requirements=(("torch-npu", f"torch-npu=={npu}"),), resolved_requirements=(f"torch-npu=={npu}",),
+                            verify=(("torch_npu", npu),), title=f", torch_npu {npu}", wheels=(wheel,),
+                            matrix_keys=(("torch_npu", npu),), summary=(("torch_npu", f"{npu} (CANN {cann})"),))
 
     # --- doctor ---
     checks_module: str | None = "envkit.doctor.checks.npu"

@@ -1,32 +1,42 @@
-"""The one interface every accelerator backend implements (cuda, ascend, cpu).
+"""The one interface every accelerator backend implements (cuda, ascend, cpu, and plug-ins).
 
-A backend answers, for its accelerator: is it on this host (detect), which torch build fits the
-profile and host (resolve), which variables its hooks set (install), and which doctor check
-families apply (checks). A new accelerator is one module here plus one profile file.
+A backend owns everything accelerator-specific before training starts:
+- detect: is the accelerator on this host (`detected`), does a profile's `[hardware.match]` fit
+  it (`matches`), how the host differs from a profile's target (`host_warnings`);
+- profiles: the `[packages]`/`[hardware]`/`[hardware.match]` keys it adds to the schema and the
+  combinations it requires (`check_profile`);
+- resolve (choosing): the torch build (`choose_torch`) and the accelerator block of the resolved
+  tuple (`block`), which records what install needs as data: requirements, wheels, hook
+  variables and scripts, its share of the lock manifest;
+- training: the device string, the visible-devices variable and the collective.
+
+Choosing and installing are split: `plan.py` and `hooks.py` read the block (data), never the
+backend, so this module imports neither `resolve` nor `plan`. A new accelerator is one backend
+module, one doctor check module and one profile (docs/backends.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from envkit.errors import EnvkitError
+from envkit.errors import Conflict, EnvkitError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from envkit.fields import Field
     from envkit.hostfacts import HostFacts
     from envkit.profiles import Profile
-    from envkit.resolve import Resolved
+
+__all__ = ["ARCH_OF_PLATFORM", "AcceleratorBlock", "Backend", "Conflict", "Context", "HookData", "TorchChoice",
+           "WheelNeed", "match_wheels", "torch_requirements"]
 
 ARCH_OF_PLATFORM = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
-
-
-class Conflict(EnvkitError):
-    """No tuple satisfies profile + host + lerobot; the message explains, the fix is the way out (exit 1)."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message, fix, exit_code=1)
+# The per-vendor keys schema_version 1 of the resolved tuple's JSON always carries (null when
+# another backend resolved it). Kept so state files and lock manifests written before backends
+# were plug-ins keep their digests; a plug-in's block adds its own key instead.
+LEGACY_BLOCK_KEYS = ("torch_npu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -37,10 +47,8 @@ class TorchChoice:
     index: str | None = None  # index name when not the default index
     arch_list: tuple[str, ...] = ()
     ptx: tuple[str, ...] = ()
-    cuda: str | None = None
-    torch_npu: str | None = None
-    cann: str | None = None
     reasons: tuple[str, ...] = field(default=())
+    extra: dict[str, Any] = field(default_factory=dict)  # backend-own facts of the choice (CUDA, torch_npu, CANN)
 
     @property
     def requirement(self) -> str:
@@ -57,19 +65,85 @@ class Context:
     python: str
 
 
+@dataclass(frozen=True)
+class WheelNeed:
+    """A distribution setup installs that a --wheels directory may (or must) hold."""
+
+    dist: str  # canonical name: "torch", "torch-npu"
+    version: str
+    required: bool = False  # an offline box cannot get it elsewhere
+    why: str = ""  # for the error when a required one is missing
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class HookData:
+    """What the activation hook does for this accelerator (hooks.py renders it; no names hard-coded there)."""
+
+    env: dict[str, str] = field(default_factory=dict)  # set as is, beyond the profile's [env]
+    source_first: tuple[str, ...] = ()  # scripts: the first that exists is sourced (CANN set_env.sh)
+    source_saves: tuple[str, ...] = ()  # variables those scripts change: saved and restored
+    visible_devices_var: str | None = None  # what --visible-devices sets; None: nothing to select
+
+
+@dataclass(frozen=True)
+class AcceleratorBlock:
+    """The accelerator's part of a resolved tuple, chosen by its backend.
+
+    `key`/`data` are recorded in the tuple's JSON (e.g. "cuda": {...}, "torch_npu": {...}); the
+    rest is what install needs, as data, so the plan never asks the backend again.
+    """
+
+    backend: str
+    key: str | None = None
+    data: dict[str, Any] | None = None
+    requirements: tuple[tuple[str, str], ...] = ()  # (distribution, requirement) the torch step installs, in order
+    resolved_requirements: tuple[str, ...] = ()  # added to the tuple's requirement list (lock layer)
+    verify: tuple[tuple[str, str], ...] = ()  # (dist-info name, version) present once installed
+    title: str = ""  # added to the torch step's title (", torch_npu 2.7.1")
+    wheels: tuple[WheelNeed, ...] = ()
+    hooks: HookData = field(default_factory=HookData)
+    matrix_keys: tuple[tuple[str, str], ...] = ()  # the matrix rows the lock manifest records
+    summary: tuple[tuple[str, str], ...] = ()  # rows `envkit resolve` prints
+
+    def to_json(self) -> dict[str, Any]:
+        """The block's share of the resolved tuple's JSON (schema_version 1 layout)."""
+        out: dict[str, Any] = {k: None for k in LEGACY_BLOCK_KEYS}
+        if self.key is not None:
+            out[self.key] = self.data
+        return out
+
+
 class Backend(Protocol):
     name: str
-    check_prefixes: tuple[str, ...]
+    title: str  # what people call the hardware, for messages: "NVIDIA GPU", "Ascend NPU"
+    check_prefixes: tuple[str, ...]  # doctor check ids of this accelerator ("cuda.", "npu.")
     # What training code and launchers get for this accelerator (envkit launch, hooks, smoke):
     device: str  # the --policy.device value lerobot takes: "cuda" | "npu" | "cpu"
     visible_devices_var: str | None  # CUDA_VISIBLE_DEVICES / ASCEND_RT_VISIBLE_DEVICES; None: nothing to select
     collective: str  # torch.distributed backend for multi-process training: "nccl" | "hccl" | "gloo"
+    # Profile keys this accelerator adds: section ("packages", "hardware", "match") -> key -> Field.
+    profile_fields: dict[str, dict[str, "Field"]]
+    # Keys of a doctor report's `versions` this accelerator adds (fleet compares them across hosts).
+    report_keys: tuple[str, ...]
+
+    # --- detect ---
 
     def detected(self, host: "HostFacts") -> bool:
         """Whether this host has the accelerator."""
 
+    def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
+        """Why the host fits a profile's [hardware.match] table (None: it does not)."""
+
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
         """Ways this host differs from the profile's target that do not block a plan."""
+
+    # --- profiles ---
+
+    def check_profile(self, profile: "Profile", bad: Callable[[str, str], EnvkitError]) -> None:
+        """Raise bad(message, fix) when the (per-platform) profile lacks what this accelerator needs."""
+
+    # --- resolve ---
 
     def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
         """The newest candidate torch build that serves the profile (and the host, when it is the target)."""
@@ -77,13 +151,8 @@ class Backend(Protocol):
     def hook_env(self, ctx: Context) -> dict[str, str]:
         """Variables the activation hook must set for this accelerator beyond the profile's [env]."""
 
-    # --- install (envkit setup) ---
-
-    def torch_requirements(self, resolved: "Resolved") -> list[tuple[str, str]]:
-        """(distribution, requirement) pairs setup's torch step installs, in order."""
-
-    def local_wheels(self, resolved: "Resolved", wheels: "Path") -> dict[str, "Path"]:
-        """distribution -> wheel file in a --wheels directory matching the tuple; raises when a required one is missing."""
+    def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
+        """The accelerator block of the resolved tuple: what it records and what install needs."""
 
     # --- doctor ---
     # Dotted module paths (strings, so resolve/plan never import the doctor); envkit.doctor.accel
@@ -92,16 +161,26 @@ class Backend(Protocol):
     probe_fragment: str | None  # stdlib-only module with probe(torch) -> dict, run inside the target interpreter
 
 
-def torch_requirements(resolved: "Resolved") -> list[tuple[str, str]]:
+def torch_requirements(choice: TorchChoice, torchvision: str) -> tuple[tuple[str, str], ...]:
     """torch and torchvision as the resolver pinned them (+local label where the index needs it)."""
-    local = resolved.torch.get("local")
-    torch = f"torch=={resolved.torch['version']}" + (f"+{local}" if local else "")
-    vision = f"torchvision=={resolved.torchvision}" + (f"+{local}" if local else "")
-    return [("torch", torch), ("torchvision", vision)]
+    local = choice.local
+    vision = f"torchvision=={torchvision}" + (f"+{local}" if local else "")
+    return (("torch", choice.requirement), ("torchvision", vision))
 
 
-def match_wheels(resolved: "Resolved", wheels: "Path", names: dict[str, str]) -> dict[str, "Path"]:
-    """Wheels in `wheels` for each distribution name -> wanted version that fit the target (Python, arch)."""
+def common_block(backend: str, choice: TorchChoice, torchvision: str, hooks: HookData, **rest: Any) -> AcceleratorBlock:
+    """A block with the torch/torchvision part every backend shares; `rest` adds the backend's own."""
+    requirements = torch_requirements(choice, torchvision) + tuple(rest.pop("requirements", ()))
+    verify = (("torch", choice.version), ("torchvision", torchvision)) + tuple(rest.pop("verify", ()))
+    wheels = (WheelNeed("torch", choice.version), WheelNeed("torchvision", torchvision)) + tuple(rest.pop("wheels", ()))
+    return AcceleratorBlock(backend, requirements=requirements, verify=verify, wheels=wheels, hooks=hooks, **rest)
+
+
+def match_wheels(block: AcceleratorBlock, python: str, arch: str, wheels: "Path") -> dict[str, "Path"]:
+    """Wheels in `wheels` for the block's distributions that fit the target (Python, arch).
+
+    File I/O: called at the edge (the setup command), never from plan.py. A required wheel that
+    is missing is an EnvkitError with the backend's reason and fix."""
     from pathlib import Path
 
     from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -109,9 +188,10 @@ def match_wheels(resolved: "Resolved", wheels: "Path", names: dict[str, str]) ->
 
     folder = Path(wheels)
     if not folder.is_dir():
-        raise EnvkitError(f"--wheels {wheels}: not a directory", fix="pass the directory holding the torch/torch_npu wheels")
-    py_tag = "cp" + resolved.python.replace(".", "")
-    found: dict[str, "Path"] = {}
+        raise EnvkitError(f"--wheels {wheels}: not a directory", fix="pass the directory holding the torch wheels")
+    names = {w.dist: w.version for w in block.wheels}
+    py_tag = "cp" + python.replace(".", "")
+    found: dict[str, Path] = {}
     for path in sorted(folder.glob("*.whl")):
         try:
             name, version, _build, tags = parse_wheel_filename(path.name)
@@ -120,7 +200,11 @@ def match_wheels(resolved: "Resolved", wheels: "Path", names: dict[str, str]) ->
         wanted = names.get(canonicalize_name(name))
         if wanted is None or version.public != Version(wanted).public:
             continue
-        if not any((t.interpreter in (py_tag, "py3") and (resolved.arch in t.platform or t.platform == "any")) for t in tags):
+        if not any((t.interpreter in (py_tag, "py3") and (arch in t.platform or t.platform == "any")) for t in tags):
             continue
         found.setdefault(canonicalize_name(name), path)
+    for need in block.wheels:
+        if need.required and need.dist not in found:
+            raise EnvkitError(f"--wheels {wheels} holds no {need.dist} {need.version} wheel for Python {python} on {arch} ({need.why})",
+                              fix=need.fix or f"put the {need.dist} {need.version} wheel into that directory, or drop --wheels")
     return found

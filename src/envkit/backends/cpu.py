@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from envkit.backends.base import Conflict, Context, TorchChoice, match_wheels, torch_requirements
+from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -12,20 +12,31 @@ if TYPE_CHECKING:
 
 class CpuBackend:
     name = "cpu"
-    check_prefixes = ()
+    title = "CPU"
+    check_prefixes: tuple[str, ...] = ()
     device = "cpu"
     visible_devices_var: str | None = None
     collective = "gloo"
+    profile_fields: dict[str, dict[str, Any]] = {}  # a CPU needs nothing beyond the common keys
+    report_keys: tuple[str, ...] = ()
 
     def detected(self, host: "HostFacts") -> bool:
         return True
 
+    def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
+        return "every host has a CPU"
+
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
-        if host.nvidia.present():
-            return ["this host has an NVIDIA GPU; the cpu profile will not use it (profile 5090 would)"]
-        if host.ascend.present():
-            return ["this host has Ascend NPUs; the cpu profile will not use them (profile atlas-a2 would)"]
+        from envkit.backends import all_backends
+
+        # Whatever accelerator this host has goes unused; name it (plug-ins included).
+        for other in all_backends():
+            if other.name != self.name and other.detected(host):
+                return [f"this host has a {other.title}; the cpu profile will not use it (a profile with accelerator = \"{other.name}\" would)"]
         return []
+
+    def check_profile(self, profile, bad) -> None:  # type: ignore[no-untyped-def]
+        return None
 
     def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
         from packaging.version import Version
@@ -58,11 +69,8 @@ class CpuBackend:
     def hook_env(self, ctx: Context) -> dict[str, str]:
         return {}
 
-    def torch_requirements(self, resolved) -> list[tuple[str, str]]:
-        return torch_requirements(resolved)
-
-    def local_wheels(self, resolved, wheels) -> dict:
-        return match_wheels(resolved, wheels, {"torch": resolved.torch["version"], "torchvision": resolved.torchvision})
+    def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
+        return common_block(self.name, choice, torchvision, HookData(env=self.hook_env(ctx)))
 
     # --- doctor ---
     checks_module: str | None = None

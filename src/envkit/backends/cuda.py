@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from envkit.backends.base import Conflict, Context, TorchChoice, match_wheels, torch_requirements
+from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
+from envkit.fields import Field, matches, regex, specifier
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -14,24 +15,81 @@ def _build_name(cuda: str) -> str:
     return "cu" + cuda.replace(".", "")
 
 
+_CC = matches(r"\d+\.\d+", "a compute capability like '12.0'")
+_DRIVER = matches(r"\d+(\.\d+)*", "a driver version like '570.86'")
+# The cu128 wheels carry sm_70..sm_120 (research/compat.md 3.2): older GPUs have no kernels.
+MIN_COMPUTE_CAPABILITY = (7, 0)
+
+
 class CudaBackend:
     name = "cuda"
+    title = "NVIDIA GPU"
     check_prefixes = ("cuda.",)
     device = "cuda"
     visible_devices_var: str | None = "CUDA_VISIBLE_DEVICES"
     collective = "nccl"
+    report_keys = ("cuda", "driver")
+    profile_fields: dict[str, dict[str, Any]] = {
+        "packages": {"cuda": Field("str", "the CUDA build of torch, e.g. '12.8'", check=matches(r"\d+\.\d+", "a CUDA version like '12.8'"))},
+        "hardware": {
+            "gpu": Field("str", "the GPU model"),
+            "compute_capability": Field("str", "a compute capability like '12.0'", check=_CC),
+            "driver_min": Field("str", "a driver version like '570.86'", check=_DRIVER),
+            "driver_min_source": Field("str", "where the driver floor comes from"),
+        },
+        "match": {
+            "gpu_name": Field("str", "a regular expression searched (case-insensitively) in the GPU's name, e.g. 'RTX 4090'", check=regex),
+            "compute_capability": Field("str", "a version range of compute capabilities, e.g. '>=7.0' or '==8.9'", check=specifier),
+        },
+    }
 
     def detected(self, host: "HostFacts") -> bool:
         return host.nvidia.present()
 
+    def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
+        """Every GPU of the host must fit: a mixed box is served by one profile only when all its GPUs are."""
+        import re
+
+        from packaging.specifiers import SpecifierSet
+
+        gpus = host.nvidia.gpus
+        if not gpus:
+            return None
+        said = []
+        if "gpu_name" in match:
+            pattern = re.compile(match["gpu_name"], re.IGNORECASE)
+            if not all(pattern.search(g.name) for g in gpus):
+                return None
+            said.append(f"GPU name matches {match['gpu_name']!r}")
+        if "compute_capability" in match:
+            spec = SpecifierSet(match["compute_capability"])
+            if not all(g.compute_capability and spec.contains(g.compute_capability) for g in gpus):
+                return None
+            said.append(f"compute capability {', '.join(sorted({g.compute_capability or '?' for g in gpus}))} in {match['compute_capability']!r}")
+        names = ", ".join(sorted({g.name for g in gpus}))
+        return f"{len(gpus)} x {names}: " + ("; ".join(said) or "an NVIDIA GPU")
+
+    def check_profile(self, profile, bad) -> None:  # type: ignore[no-untyped-def]
+        if "cuda" not in profile.packages:
+            raise bad("accelerator 'cuda' needs 'packages.cuda' (the CUDA build of torch)", "add packages.cuda = \"12.8\"")
+
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
         if not self.detected(host):
             return [f"this host has no NVIDIA GPU; the tuple is for the profile's target ({ctx.profile.hardware.get('gpu', 'a CUDA GPU')}), not this machine"]
+        from envkit.compat import driver_at_least
+
+        out = []
         want = ctx.profile.hardware.get("compute_capability")
         seen = sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability})
         if want and seen and seen != [want]:
-            return [f"this host's GPUs have compute capability {', '.join(seen)}; profile '{ctx.profile.name}' targets {want}"]
-        return []
+            out.append(f"this host's GPUs have compute capability {', '.join(seen)}; profile '{ctx.profile.name}' targets {want}")
+        floor = ctx.profile.hardware.get("driver_min")
+        driver = host.nvidia.driver_version
+        if floor and driver and not driver_at_least(driver, floor):
+            source = ctx.profile.hardware.get("driver_min_source", "the profile's driver floor")
+            out.append(f"the NVIDIA driver {driver} is below {floor}, the floor of profile '{ctx.profile.name}' ({source}): "
+                       f"resolve and setup will refuse it until the driver is upgraded to >= {floor}")
+        return out
 
     def _capabilities(self, ctx: Context) -> list[tuple[str, str]]:
         """(who, cc) pairs the build must cover: the profile's target GPU and, on the target host, every GPU there."""
@@ -91,8 +149,8 @@ class CudaBackend:
                 index=None if build.index == "pypi" else build.index,
                 arch_list=tuple(build.archs),
                 ptx=tuple(build.ptx),
-                cuda=cuda,
                 reasons=reasons,
+                extra={"cuda": cuda},
             )
             self._check_driver(ctx, choice)
             return choice
@@ -118,10 +176,11 @@ class CudaBackend:
         from envkit.compat import driver_at_least, matrix
 
         host = ctx.host
-        if host is None or not host.nvidia.driver_version or choice.cuda is None:
+        cuda = choice.extra.get("cuda")
+        if host is None or not host.nvidia.driver_version or cuda is None:
             return
-        floor = matrix().cuda_min_driver(choice.cuda)
-        need = [(floor.compat_floor, f"CUDA {choice.cuda}'s minimum driver ({floor.source})")]
+        floor = matrix().cuda_min_driver(cuda)
+        need = [(floor.compat_floor, f"CUDA {cuda}'s minimum driver ({floor.source})")]
         profile_floor = ctx.profile.hardware.get("driver_min")
         if profile_floor:
             need.append((profile_floor, ctx.profile.hardware.get("driver_min_source", "the profile's driver floor")))
@@ -136,11 +195,17 @@ class CudaBackend:
     def hook_env(self, ctx: Context) -> dict[str, str]:
         return {}
 
-    def torch_requirements(self, resolved) -> list[tuple[str, str]]:
-        return torch_requirements(resolved)
+    def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
+        from envkit.compat import matrix
 
-    def local_wheels(self, resolved, wheels) -> dict:
-        return match_wheels(resolved, wheels, {"torch": resolved.torch["version"], "torchvision": resolved.torchvision})
+        cuda = choice.extra["cuda"]
+        floor = matrix().cuda_min_driver(cuda)
+        data = {"build": cuda, "min_driver": ctx.profile.hardware.get("driver_min") or floor.compat_floor,
+                "toolkit_min_driver": floor.toolkit_min}
+        hooks = HookData(env=self.hook_env(ctx), visible_devices_var=self.visible_devices_var)
+        return common_block(self.name, choice, torchvision, hooks, key="cuda", data=data,
+                            matrix_keys=(("cuda", cuda),),
+                            summary=(("cuda", f"{cuda} (driver >= {data['min_driver']})"),))
 
     # --- doctor ---
     checks_module: str | None = "envkit.doctor.checks.cuda"

@@ -20,16 +20,34 @@ def detect_command(
     record: Optional[Path] = typer.Option(None, "--record", metavar="DIR",
                                           help="Also record what detection read as a replayable test scenario in DIR (secrets redacted)."),
     redact_hostname: bool = typer.Option(False, "--redact-hostname", help="With --record: replace this machine's host name too."),
+    profiles: Optional[list[str]] = typer.Option(None, "--profiles", metavar="PATH",
+                                                 help="Also suggest from these profile files or directories (repeatable; "
+                                                      "ENVKIT_PROFILE_PATH adds more)."),
+    host: Optional[str] = typer.Option(None, "--host", help="Judge these host facts (envkit detect --json output) instead of this machine."),
 ) -> None:
-    """Detect the OS, NVIDIA GPUs, Ascend NPUs, CANN and tools on this machine."""
-    from envkit.host import detect
+    """Detect the OS, accelerators, CANN and tools on this machine, and the profile that fits it."""
+    from envkit.suggest import visible_profiles
 
-    if record is not None:
+    visible, unusable = visible_profiles(list(profiles or []))
+    if host is not None:
+        from envkit.host import with_suggestion
+        from envkit.hostfacts import load_host_file
+
+        facts = with_suggestion(load_host_file(host), visible)
+    elif record is not None:
+        from envkit.host import with_suggestion
         from envkit.record.run import record_detect
 
-        facts = record_detect(record, redact_hostname=redact_hostname)
+        facts = record_detect(record, redact_hostname=redact_hostname)  # the recording replays with the built-in profiles
+        facts = with_suggestion(facts, visible)
     else:
-        facts = detect()
+        from envkit.host import detect
+
+        facts = detect(profiles=visible)
+    if unusable:
+        import dataclasses
+
+        facts = dataclasses.replace(facts, warnings=facts.warnings + tuple(unusable))
     if json_out:
         typer.echo(facts.to_json(), nl=False)
         return

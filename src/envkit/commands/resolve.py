@@ -46,10 +46,7 @@ def _print(r) -> None:
     torch = r.torch["version"] + (f"+{r.torch['local']}" if r.torch["local"] else "") + f"  ({r.torch['build']})"
     rows = [("torch", torch), ("torchvision", r.torchvision), ("video", f"{r.video_backend} {r.torchcodec or ''}".strip()),
             ("ffmpeg", f"{r.ffmpeg['major']} from {r.ffmpeg['source']} ({r.ffmpeg['avutil_soname']})")]
-    if r.torch_npu:
-        rows.append(("torch_npu", f"{r.torch_npu['version']} (CANN {r.torch_npu['cann']})"))
-    if r.cuda:
-        rows.append(("cuda", f"{r.cuda['build']} (driver >= {r.cuda['min_driver']})"))
+    rows += list(r.accel.summary)  # the accelerator's own rows (CUDA build, torch_npu and CANN, ...)
     rows.append(("lerobot", f"{r.lerobot['version'] or '?'} ({r.lerobot['source']['kind']})"))
     changes = r.lerobot["pin_changes"]
     rows.append(("pin changes", "none" if not changes else "\n".join(f"{c['package']}: {c['old']} -> {c['new']}" for c in changes)))

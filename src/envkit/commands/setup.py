@@ -115,7 +115,9 @@ def setup(
 
         asset = prof.for_platform(resolved.platform).assets.get("resnet18", {})
         check_weights(options.weights, asset.get("sha256"), asset.get("sha256_prefix"))  # bad input: exit 2 before any work
-    plan = build_plan(prof, resolved, options, read_pip_config())
+    from envkit.plan_inputs import gather
+
+    plan = build_plan(prof, resolved, options, read_pip_config(), inputs=gather(prof, resolved, options))
     if dry_run:
         if as_json:
             emit_json(plan.to_dict())

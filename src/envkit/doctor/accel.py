@@ -8,7 +8,6 @@ A backend names its doctor parts in the `# --- doctor ---` block of its class:
   function of the doctor's Context:
     explain_torch_import(ctx, text, details) -> Outcome | None   why `import torch` fails, if it is this accelerator's doing
     torch_build(ctx) -> Outcome | None                           whether torch's build fits this accelerator
-    profile_dists(ctx) -> dict[str, str | None]                  distributions the resolved tuple pins for it (torch.profile)
     versions(ctx) -> dict[str, Any]                              its keys of the report's tuple (fleet compares them)
     report_rows(ctx) -> list[tuple[str, Any]]                    its rows of `doctor --report`
 - `probe_fragment`: dotted path of a standard-library-only module with `probe(torch) -> dict`; the
@@ -31,10 +30,10 @@ if TYPE_CHECKING:
 
 
 def installed() -> list["Backend"]:
-    """Every registered backend, in the registry's order."""
-    from envkit.backends import BACKENDS, get_backend
+    """Every installed backend (built-ins, then entry points), in the registry's order."""
+    from envkit.backends import all_backends
 
-    return [get_backend(name) for name in BACKENDS]
+    return all_backends()
 
 
 def named(name: str) -> "Backend":

@@ -38,17 +38,14 @@ LABELS = {
 
 
 def matrix_keys(r: "Resolved") -> list[tuple[str, str]]:
+    """The matrix rows the tuple uses; the accelerator block names its own share (order does not matter)."""
     keys = [("torch", r.torch["version"])]
     if r.torchcodec:
         keys.append(("torchcodec", r.torchcodec))
-    if r.torch_npu:
-        keys.append(("torch_npu", r.torch_npu["version"]))
     if r.lerobot.get("version"):
         keys.append(("lerobot", r.lerobot["version"]))
     keys.append(("ffmpeg", str(r.ffmpeg["major"])))
-    if r.cuda:
-        keys.append(("cuda", r.cuda["build"]))
-    return keys
+    return keys + list(r.accel.matrix_keys)
 
 
 def common_inputs(profile: "Profile", r: "Resolved", exclude_newer: str) -> dict[str, Any]:

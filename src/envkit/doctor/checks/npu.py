@@ -165,11 +165,6 @@ def torch_build(ctx: Context) -> Outcome | None:
     )
 
 
-def profile_dists(ctx: Context) -> dict[str, str | None]:
-    npu = profile_get(ctx, "torch_npu")
-    return {"torch_npu": npu.get("version")} if npu else {}
-
-
 def versions(ctx: Context) -> dict[str, Any]:
     return {"torch_npu": ctx.dist("torch_npu"), "cann": ctx.host.ascend.cann.version}
 

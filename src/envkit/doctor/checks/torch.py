@@ -87,8 +87,8 @@ def torch_profile(ctx: Context) -> Outcome:
         return warn("the profile did not resolve for this host", "envkit resolve --profile NAME shows why")
     want = {"torch": (profile_get(ctx, "torch") or {}).get("version"), "torchvision": profile_get(ctx, "torchvision"),
             "torchcodec": profile_get(ctx, "torchcodec")}
-    for dists in accel.hooks("profile_dists"):  # what the resolved tuple pins for its accelerator
-        want.update(dists(ctx))
+    block = getattr(ctx.resolved, "accel", None)  # the accelerator's distributions, as installed (torch_npu)
+    want.update(dict(block.verify) if block is not None else {})
     wrong = []
     for name, expected in want.items():
         if expected is None:
