@@ -357,6 +357,7 @@ def detect(boundary: Boundary | None = None, profiles: list | None = None) -> Ho
             "both NVIDIA GPUs and Ascend NPUs are present; never install torch_npu into the "
             "CUDA environment (torch_npu refuses a second accelerator)"
         )
+    collected = _plugin_facts(b)
     facts = HostFacts(
         os=OsFacts(sysr.system, sysr.release, _distro(b)),
         arch=sysr.machine,
@@ -372,9 +373,22 @@ def detect(boundary: Boundary | None = None, profiles: list | None = None) -> Ho
         ascend=ascend,
         tools=detect_tools(b),
         system_ffmpeg=detect_system_ffmpeg(b),
+        accelerators=collected,
         warnings=tuple(warnings),
     )
     return with_suggestion(facts, profiles)
+
+
+def _plugin_facts(b: Boundary) -> dict:
+    """Facts plug-in backends read through the same boundary (so their scenarios replay too)."""
+    from envkit.backends import get_backend, plugins
+
+    out = {}
+    for name in plugins():
+        found = get_backend(name).collect(b)
+        if found is not None:
+            out[name] = found
+    return out
 
 
 def with_suggestion(facts: HostFacts, profiles: list | None = None) -> HostFacts:

@@ -132,12 +132,17 @@ class HostFacts:
     ascend: AscendFacts = field(default_factory=AscendFacts)
     tools: ToolsFacts = field(default_factory=ToolsFacts)
     system_ffmpeg: tuple[str, ...] = ()  # libavutil.so.N sonames in the system library directories (what torchcodec can load)
+    # What plug-in backends (entry points 'envkit.backends') collected: backend name -> their own JSON
+    # object. Built-in accelerators have typed fields above; left out of the JSON when empty.
+    accelerators: dict[str, dict[str, Any]] = field(default_factory=dict)
     suggested_profile: str = PROFILE_CPU
     warnings: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         data = _to_plain(self)
+        if not data["accelerators"]:
+            del data["accelerators"]
         # schema_version first: it is what a reader checks before anything else.
         return {"schema_version": data.pop("schema_version"), **data}
 
@@ -205,6 +210,8 @@ def _to_plain(value: Any) -> Any:
         return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (tuple, list)):
         return [_to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
     return value
 
 
@@ -251,6 +258,10 @@ def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
 
 def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
     inner, optional = _split_optional(tp)
+    if typing.get_origin(inner) is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise _bad(source, key, "must be an object of backend name -> object", value)
+        return value
     if value is None:
         if optional:
             return None

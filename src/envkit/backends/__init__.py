@@ -86,6 +86,11 @@ def get_backend(name: str, where: str | None = None) -> "Backend":
     return _load(name)
 
 
+def plugins() -> list[str]:
+    """Names of the backends that entry points add (not the built-ins)."""
+    return sorted(_entry_points())
+
+
 def known(name: str) -> bool:
     return name in BUILTIN or name in _entry_points()
 

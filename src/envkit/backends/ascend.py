@@ -47,8 +47,24 @@ class AscendBackend:
         },
     }
 
+    def collect(self, boundary: Any) -> dict[str, Any] | None:
+        return None  # HostFacts.ascend (envkit.host reads /dev, npu-smi and CANN)
+
     def detected(self, host: "HostFacts") -> bool:
         return host.ascend.present()
+
+    def host_rows(self, host: "HostFacts") -> list[tuple[str, str]]:
+        asc = host.ascend
+        if not asc.present() and not asc.cann.set_env:
+            return [("ascend", "no NPU found")]
+        smi = asc.npu_smi
+        rows = [("ascend", f"{len(asc.chip_nodes())} davinci nodes, driver {asc.driver_version or '?'}, npu-smi {smi.version if smi else 'missing'}")]
+        for c in smi.chips if smi else ():
+            rows.append((f"  npu {c.index}", f"{c.name}, {c.health or '?'}, HBM {c.hbm_total_mb or '?'} MB"))
+        cann = asc.cann
+        sourced = f"sourced ({cann.home_path})" if cann.home_path else "not sourced"
+        rows.append(("cann", f"{cann.version or '?'}, {sourced}"))
+        return rows
 
     def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
         """Only /dev/davinciN nodes count: npu-smi without them (driver not loaded, a container started

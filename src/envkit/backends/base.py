@@ -129,8 +129,16 @@ class Backend(Protocol):
 
     # --- detect ---
 
+    def collect(self, boundary: Any) -> dict[str, Any] | None:
+        """A plug-in's own host facts, read through envkit.host's Boundary (files, globs, commands), as a
+        JSON object stored in HostFacts.accelerators[name]; None when it finds nothing. Built-ins
+        return None (their facts are HostFacts fields)."""
+
     def detected(self, host: "HostFacts") -> bool:
         """Whether this host has the accelerator."""
+
+    def host_rows(self, host: "HostFacts") -> list[tuple[str, str]]:
+        """(label, text) rows `envkit detect` prints for this accelerator (none when absent and unremarkable)."""
 
     def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
         """Why the host fits a profile's [hardware.match] table (None: it does not)."""

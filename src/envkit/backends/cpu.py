@@ -20,8 +20,14 @@ class CpuBackend:
     profile_fields: dict[str, dict[str, Any]] = {}  # a CPU needs nothing beyond the common keys
     report_keys: tuple[str, ...] = ()
 
+    def collect(self, boundary: Any) -> dict[str, Any] | None:
+        return None
+
     def detected(self, host: "HostFacts") -> bool:
         return True
+
+    def host_rows(self, host: "HostFacts") -> list[tuple[str, str]]:
+        return []  # the cpu / ram row is everyone's
 
     def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
         return "every host has a CPU"

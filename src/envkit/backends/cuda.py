@@ -43,8 +43,20 @@ class CudaBackend:
         },
     }
 
+    def collect(self, boundary: Any) -> dict[str, Any] | None:
+        return None  # HostFacts.nvidia (envkit.host reads NVML)
+
     def detected(self, host: "HostFacts") -> bool:
         return host.nvidia.present()
+
+    def host_rows(self, host: "HostFacts") -> list[tuple[str, str]]:
+        nv = host.nvidia
+        if not nv.present():
+            return [("nvidia", "no driver found" + (f" (NVML: {nv.error})" if nv.error else ""))]
+        rows = [("nvidia driver", f"{nv.driver_version} via {nv.source}, CUDA {nv.cuda_driver_version or '?'}")]
+        for g in nv.gpus:
+            rows.append((f"  gpu {g.index}", f"{g.name}, cc {g.compute_capability or '?'}, {_gib(g.memory_total_bytes)}"))
+        return rows
 
     def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
         """Every GPU of the host must fit: a mixed box is served by one profile only when all its GPUs are."""
@@ -210,6 +222,10 @@ class CudaBackend:
     # --- doctor ---
     checks_module: str | None = "envkit.doctor.checks.cuda"
     probe_fragment: str | None = "envkit.doctor.fragments.cuda"
+
+
+def _gib(n: int | None) -> str:
+    return "?" if n is None else f"{n / 2**30:.1f} GiB"
 
 
 def _vkey(version: str):

@@ -83,33 +83,13 @@ def _summary_rows(facts: HostFacts) -> list[tuple[str, str]]:
         ("disk / shm", f"{_gib(facts.disk_free_bytes)} free here, /dev/shm {_gib(facts.shm_bytes)}"),
         ("container", facts.container or "none detected"),
     ]
-    rows += _nvidia_rows(facts)
-    rows += _ascend_rows(facts)
+    from envkit.backends import all_backends
+
+    for backend in all_backends():  # each accelerator says what it found (plug-ins included)
+        rows += backend.host_rows(facts)
     tools = facts.tools
     found = [f"{name}={path}" for name, path in vars(tools).items() if path]
     rows.append(("tools", ", ".join(found) or "none of conda/mamba/micromamba/uv/ffmpeg on PATH"))
     return rows
 
 
-def _nvidia_rows(facts: HostFacts) -> list[tuple[str, str]]:
-    nv = facts.nvidia
-    if not nv.present():
-        return [("nvidia", "no driver found" + (f" (NVML: {nv.error})" if nv.error else ""))]
-    rows = [("nvidia driver", f"{nv.driver_version} via {nv.source}, CUDA {nv.cuda_driver_version or '?'}")]
-    for g in nv.gpus:
-        rows.append((f"  gpu {g.index}", f"{g.name}, cc {g.compute_capability or '?'}, {_gib(g.memory_total_bytes)}"))
-    return rows
-
-
-def _ascend_rows(facts: HostFacts) -> list[tuple[str, str]]:
-    asc = facts.ascend
-    if not asc.present() and not asc.cann.set_env:
-        return [("ascend", "no NPU found")]
-    smi = asc.npu_smi
-    rows = [("ascend", f"{len(asc.chip_nodes())} davinci nodes, driver {asc.driver_version or '?'}, npu-smi {smi.version if smi else 'missing'}")]
-    for c in smi.chips if smi else ():
-        rows.append((f"  npu {c.index}", f"{c.name}, {c.health or '?'}, HBM {c.hbm_total_mb or '?'} MB"))
-    cann = asc.cann
-    sourced = f"sourced ({cann.home_path})" if cann.home_path else "not sourced"
-    rows.append(("cann", f"{cann.version or '?'}, {sourced}"))
-    return rows
