@@ -176,9 +176,7 @@ def test_probe_gathers_what_the_backends_fragments_ask(tmp_path: Path, monkeypat
 
 def test_installed_backends_name_importable_fragments() -> None:
     frags = dict(accel.probe_fragments())
-    for backend in accel.installed():
-        if backend.probe_fragment:
-            assert f"{backend.device}_facts" in frags
+    assert {"cuda_facts", "npu_facts"} <= set(frags)  # the keys recorded scenarios carry
     for path in frags.values():  # standard library only: they run in the target interpreter
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}

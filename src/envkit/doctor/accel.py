@@ -11,7 +11,9 @@ A backend names its doctor parts in the `# --- doctor ---` block of its class:
     versions(ctx) -> dict[str, Any]                              its keys of the report's tuple (fleet compares them)
     report_rows(ctx) -> list[tuple[str, Any]]                    its rows of `doctor --report`
 - `probe_fragment`: dotted path of a standard-library-only module with `probe(torch) -> dict`; the
-  probe runs it inside the target interpreter and files the result as torch["<device>_facts"].
+  probe runs it inside the target interpreter and files the result as torch[FACTS_KEY] (the module's
+  FACTS_KEY, default "<backend name>_facts"). Optional: DISTS ({key: (distribution names to try)}),
+  ENV_PREFIXES (variables of the target's environment its checks read), lerobot(root, device_text) -> dict.
 
 Which accelerator is "present" is the backend's own `detected(host)`, the rule `envkit detect` uses.
 """
@@ -115,21 +117,20 @@ def hooks(name: str) -> list[Any]:
 
 
 def probe_fragments(backends: list["Backend"] | None = None) -> list[tuple[str, Path]]:
-    """(facts key, source file) of each backend's probe fragment, for the probe to run in the target."""
-    import importlib.util
+    """(facts key, source file) of each backend's probe fragment, for the probe to run in the target.
 
+    The key is the fragment's FACTS_KEY (default "<backend name>_facts"). A fragment that does not
+    import here is left out: its backend's checks then see no facts and say so."""
     out: list[tuple[str, Path]] = []
     for backend in installed() if backends is None else backends:
         dotted = getattr(backend, "probe_fragment", None)
         if not dotted:
             continue
-        spec = importlib.util.find_spec(dotted)
-        if spec is None or not spec.origin:
-            from envkit.errors import EnvkitError
-
-            raise EnvkitError(f"backend '{backend.name}' names the probe fragment {dotted}, which is not importable",
-                              fix=f"reinstall the distribution that provides the '{backend.name}' backend")
-        key = f"{backend.device}_facts"
-        if key not in {k for k, _ in out}:
-            out.append((key, Path(spec.origin)))
+        try:
+            module = _module(dotted)  # standard library only: importing it here is cheap and safe
+        except Exception:
+            continue
+        key = str(getattr(module, "FACTS_KEY", f"{backend.name}_facts"))
+        if module.__file__ and key not in {k for k, _ in out}:
+            out.append((key, Path(module.__file__)))
     return out

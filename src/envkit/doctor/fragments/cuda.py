@@ -5,6 +5,7 @@ Error texts are kept verbatim: the cuda.* checks recognise them ("no kernel imag
 
 import traceback
 
+FACTS_KEY = "cuda_facts"  # the probe files probe(torch) as torch["cuda_facts"]
 ENV_PREFIXES = ("CUDA_", "NCCL_")  # which variables of the target's environment the cuda.* checks read
 
 

@@ -6,6 +6,7 @@ torch_npu's own texts are kept verbatim: the npu.* checks recognise them.
 import re
 import traceback
 
+FACTS_KEY = "npu_facts"  # the probe files probe(torch) as torch["npu_facts"] (torch's device name)
 ENV_PREFIXES = ("ASCEND_", "HCCL_")  # which variables of the target's environment the npu.* checks read
 DISTS = {"torch_npu": ("torch_npu", "torch-npu")}  # the distribution's name as wheels and sdists spell it
 
