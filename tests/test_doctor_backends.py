@@ -227,3 +227,11 @@ def test_torch_profile_compares_the_accelerator_blocks_distributions() -> None:
     result = _run(ctx)["torch.profile"]
     assert result.status == Status.FAIL
     assert f"torch_npu {ctx.dist('torch_npu')} (profile: {dict(resolved.accel.verify)['torch_npu']})" in result.summary
+
+
+def test_each_backends_checks_carry_its_check_prefixes() -> None:
+    """--check <category> and the report's sections stay per accelerator."""
+    for backend in accel.installed():
+        module = accel.checks_module(backend)
+        if module is not None:
+            assert all(c.id.startswith(tuple(backend.check_prefixes)) for c in module.CHECKS), backend.name

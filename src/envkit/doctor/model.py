@@ -102,6 +102,10 @@ class Context:
 
         return accel.in_use(self.host, self.profile)
 
+    def accelerator(self) -> str:
+        """The name of `backend` (kept for callers written before backends were asked; branch on the backend's attributes, not this)."""
+        return str(self.backend.name)
+
     def uses(self, name: str) -> bool:
         """Whether backend `name` is in play: the profile names it, or its own detection finds it here."""
         from envkit.doctor import accel
