@@ -661,34 +661,44 @@ class Matrix:
     # -- digests -----------------------------------------------------------------------
 
     def _raw_row(self, kind: str, key: str) -> Any:
-        if kind == "torch":
-            v = Version(self.torch(key).version)
-            row = next(r for r in self.raw["torch"]["rows"] if Version(r["version"]) == v)
-            builds = [r for r in self.raw["builds"]["rows"] if _key_in(v, r["torch"])]
-            return {"row": row, "builds": builds}
-        if kind == "torchcodec":
-            v = Version(self.torchcodec(key).version)
-            row = next(r for r in self.raw["torchcodec"]["rows"] if Version(r["version"]) == v)
-            rows = self.raw["torchcodec_measured"]["rows"]
-            measured = [r for r in rows if _key_in(v, r["torchcodec"])]
-            return {"row": row, "measured": measured}
-        if kind == "torch_npu":
-            v = Version(self.torch_npu_row(key).torch_npu)
-            return next(r for r in self.raw["torch_npu"]["rows"] if Version(r["torch_npu"]) == v)
-        if kind == "lerobot":
-            v = Version(self.lerobot(key).version)
-            return next(r for r in self.raw["lerobot"]["rows"] if Version(r["version"]) == v)
-        if kind == "ffmpeg":
-            self.ffmpeg_sonames(int(key))
-            return self.raw["ffmpeg"]["majors"][str(int(key))]
-        if kind == "cuda":
-            k = _cuda_key(key)
-            row = next((r for r in self.raw["cuda"]["rows"] if _cuda_key(r["cuda"]) == k), None)
-            return {"row": row, "compat_floor": self.raw["cuda"]["compat_floor"]}
-        raise EnvkitError(
-            f"unknown matrix row kind {kind!r}",
-            "use torch, torchcodec, torch_npu, lerobot, ffmpeg or cuda",
-        )
+        rows = {"torch": self._raw_torch, "torchcodec": self._raw_torchcodec, "torch_npu": self._raw_npu,
+                "lerobot": self._raw_lerobot, "ffmpeg": self._raw_ffmpeg, "cuda": self._raw_cuda}
+        if kind not in rows:
+            raise EnvkitError(
+                f"unknown matrix row kind {kind!r}",
+                "use torch, torchcodec, torch_npu, lerobot, ffmpeg or cuda",
+            )
+        return rows[kind](key)
+
+    def _raw_torch(self, key: str) -> Any:
+        v = Version(self.torch(key).version)
+        row = next(r for r in self.raw["torch"]["rows"] if Version(r["version"]) == v)
+        builds = [r for r in self.raw["builds"]["rows"] if _key_in(v, r["torch"])]
+        return {"row": row, "builds": builds}
+
+    def _raw_torchcodec(self, key: str) -> Any:
+        v = Version(self.torchcodec(key).version)
+        row = next(r for r in self.raw["torchcodec"]["rows"] if Version(r["version"]) == v)
+        rows = self.raw["torchcodec_measured"]["rows"]
+        measured = [r for r in rows if _key_in(v, r["torchcodec"])]
+        return {"row": row, "measured": measured}
+
+    def _raw_npu(self, key: str) -> Any:
+        v = Version(self.torch_npu_row(key).torch_npu)
+        return next(r for r in self.raw["torch_npu"]["rows"] if Version(r["torch_npu"]) == v)
+
+    def _raw_lerobot(self, key: str) -> Any:
+        v = Version(self.lerobot(key).version)
+        return next(r for r in self.raw["lerobot"]["rows"] if Version(r["version"]) == v)
+
+    def _raw_ffmpeg(self, key: str) -> Any:
+        self.ffmpeg_sonames(int(key))
+        return self.raw["ffmpeg"]["majors"][str(int(key))]
+
+    def _raw_cuda(self, key: str) -> Any:
+        k = _cuda_key(key)
+        row = next((r for r in self.raw["cuda"]["rows"] if _cuda_key(r["cuda"]) == k), None)
+        return {"row": row, "compat_floor": self.raw["cuda"]["compat_floor"]}
 
     def row_digest(self, *keys: tuple[str, str]) -> str:
         """sha256 over the named rows' canonical JSON (order-independent), for lock manifests."""
@@ -712,9 +722,9 @@ def _cann(value: CannVersion | str) -> CannVersion:
 
 def _same_cuda_major(torchcodec_build: str, torch_build: str) -> bool:
     """A CPU torchcodec loads next to any torch; a cuXY one needs torch's CUDA major."""
-    if torchcodec_build == "cpu":
+    if not torchcodec_build.startswith("cu"):
         return True
-    if torch_build == "cpu":
+    if not torch_build.startswith("cu"):
         return False  # a CUDA torchcodec links libc10_cuda.so, absent from CPU torch
     return _cuda_key(torchcodec_build).split(".")[0] == _cuda_key(torch_build).split(".")[0]
 
@@ -734,76 +744,7 @@ def matrix() -> Matrix:
 
 
 # ---------------------------------------------------------------------------------------
-# GPU capability and driver checks
+# GPU capability and driver arithmetic is the CUDA backend's policy (envkit.backends.cuda_arch);
+# these names stay importable from here for older callers.
 
-
-def _parse_arch(text: str) -> tuple[int, int, str]:
-    """"sm_86" / "compute_120" / "sm_90a" -> (major, minor, suffix)."""
-    m = re.fullmatch(r"(?:sm|compute)_(\d+)(\d)([a-z]?)", text.strip().lower())
-    if not m:
-        fix = "arch names look like sm_86 or compute_120"
-        raise EnvkitError(f"cannot parse CUDA arch {text!r}", fix)
-    return int(m[1]), int(m[2]), m[3]
-
-
-def _parse_cc(cc: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*(\d+)\.(\d+)\s*", str(cc))
-    if not m:
-        raise EnvkitError(f"cannot parse compute capability {cc!r}", "write it like 8.9 or 12.0")
-    return int(m[1]), int(m[2])
-
-
-def capability_supported(archs: list[str], ptx: list[str], cc: str) -> tuple[bool, str]:
-    """Can a build with these cubins / PTX run kernels on a GPU of compute capability `cc`?
-
-    A cubin for sm_XY runs on X.Z with Z >= Y (same major only); an "a" suffix cubin runs only
-    on exactly X.Y. PTX compute_XY is JIT-compiled by the driver for any cc >= X.Y.
-    """
-    major, minor = _parse_cc(cc)
-    best: tuple[int, str] | None = None
-    for a in archs:
-        amaj, amin, suffix = _parse_arch(a)
-        fits = amaj == major and (amin == minor if suffix == "a" else amin <= minor)
-        if fits and (best is None or amin > best[0]):
-            best = (amin, a)
-    if best is not None:
-        return True, f"compute capability {major}.{minor} runs the {best[1]} kernels of this build"
-    jit = [p for p in ptx if _parse_arch(p)[:2] <= (major, minor)]
-    if jit:
-        newest = max(jit, key=lambda p: _parse_arch(p)[:2])
-        return True, (
-            f"no {major}.x cubin, but the driver can JIT-compile the {newest} PTX for compute "
-            f"capability {major}.{minor} (slow first start)"
-        )
-    listed = " ".join(archs) or "none"
-    ptx_text = " ".join(ptx) or "no PTX"
-    return False, (
-        f"no kernels for compute capability {major}.{minor}: the build has {listed} and {ptx_text}; "
-        f"a cubin runs only on GPUs of the same major ({major}.x) with an equal or higher minor"
-        + _range_hint(archs, (major, minor))
-    )
-
-
-def _range_hint(archs: list[str], cc: tuple[int, int]) -> str:
-    """Say whether the GPU is older or newer than everything the build targets."""
-    parsed = sorted((_parse_arch(a)[:2], a) for a in archs)
-    if not parsed:
-        return ""
-    if cc < parsed[0][0]:
-        return f" (the build starts at {parsed[0][1]}: this GPU is too old for it)"
-    if cc > parsed[-1][0]:
-        return f" (the build stops at {parsed[-1][1]}: this GPU is too new for it)"
-    return ""
-
-
-def _driver_tuple(text: str) -> tuple[int, ...]:
-    if not re.fullmatch(r"\s*\d+(\.\d+)*\s*", str(text)):
-        raise EnvkitError(f"cannot parse NVIDIA driver version {text!r}", "write it like 570.86.10")
-    return tuple(int(p) for p in str(text).strip().split("."))
-
-
-def driver_at_least(driver: str, floor: str) -> bool:
-    """Compare dotted driver versions numerically; missing parts count as 0."""
-    d, f = _driver_tuple(driver), _driver_tuple(floor)
-    width = max(len(d), len(f))
-    return d + (0,) * (width - len(d)) >= f + (0,) * (width - len(f))
+from envkit.backends.cuda_arch import capability_supported, driver_at_least  # noqa: E402

@@ -18,9 +18,16 @@ from typing import Any
 from envkit.errors import EnvkitError
 
 RED = ("fail", "error")
-# Keys of the tuple compared across hosts, in display order; anything else in `versions` follows.
-TUPLE_KEYS = ("profile", "python", "torch", "torchvision", "torchcodec", "av", "torch_npu", "lerobot",
-              "ffmpeg", "cuda", "driver", "cann", "envkit")
+# Keys of the tuple compared across hosts, in display order; each accelerator's backend adds its
+# own (report_keys) before "envkit"; anything else in `versions` follows.
+COMMON_KEYS = ("profile", "python", "torch", "torchvision", "torchcodec", "av", "lerobot", "ffmpeg")
+
+
+def compared_keys() -> tuple[str, ...]:
+    from envkit.backends import all_backends
+
+    extra = [k for b in all_backends() for k in b.report_keys]
+    return tuple(dict.fromkeys([*COMMON_KEYS, *extra, "envkit"]))
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def aggregate(hosts: list[HostReport]) -> Fleet:
     check_ids: list[str] = []
     for h in hosts:
         check_ids += [c.id for c in h.checks if c.id not in check_ids]
-    keys = [k for k in TUPLE_KEYS if any(k in h.tuple for h in hosts)]
+    keys = [k for k in compared_keys() if any(k in h.tuple for h in hosts)]
     keys += sorted({k for h in hosts for k in h.tuple} - set(keys))
     majority: dict[str, str | None] = {}
     split: list[str] = []

@@ -240,13 +240,14 @@ def _lerobot(view: "Profile", source: LerobotSource, python: str) -> tuple[str |
     from packaging.version import Version
 
     from envkit.compat import matrix
-    from envkit.source import project_version, read_project
+    from envkit.source import parse_project, project_version
 
     m = matrix()
     if source.kind == "path":
         assert source.pyproject is not None
         version = project_version(source.pyproject, source.pyproject_text)
-        data = read_project(source.pyproject, source.pyproject_text)
+        assert source.pyproject_text is not None  # read by parse_source
+        data = parse_project(source.pyproject_text, source.pyproject)
         requires_python = data.get("project", {}).get("requires-python")
         if requires_python and not SpecifierSet(requires_python).contains(python + ".0", prereleases=True):
             raise Conflict(

@@ -152,10 +152,20 @@ def parse_source(text: str) -> LerobotSource:
     return LerobotSource("pypi", text, requirement=str(req), specifier=str(req.specifier), extras=extras)
 
 
+def parse_project(text: str, pyproject: Path) -> dict:
+    """Parse a pyproject.toml's text (read already), naming the file and the line/column of a syntax error."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise EnvkitError(f"{pyproject} is not valid TOML: {exc}", fix="correct the TOML syntax at that line and column") from None
+
+
 def read_project(pyproject: Path, text: str | None = None) -> dict:
     """Parse a lerobot pyproject.toml (or its `text`, already read), with the line/column of a syntax error."""
+    if text is not None:
+        return parse_project(text, pyproject)
     try:
-        return tomllib.loads(text if text is not None else pyproject.read_text(encoding="utf-8"))
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise EnvkitError(f"{pyproject} is not valid TOML: {exc}", fix="correct the TOML syntax at that line and column") from None
     except (OSError, UnicodeDecodeError) as exc:

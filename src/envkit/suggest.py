@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envkit.errors import EnvkitError
+from envkit.hostfacts import PROFILE_CPU
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
     from envkit.profiles import Profile
 
-FALLBACK = "cpu"  # the built-in profile every machine can run
+FALLBACK = PROFILE_CPU  # the built-in profile every machine can run
 PATH_VAR = "ENVKIT_PROFILE_PATH"
 
 

@@ -88,7 +88,7 @@ class CudaBackend:
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
         if not self.detected(host):
             return [f"this host has no NVIDIA GPU; the tuple is for the profile's target ({ctx.profile.hardware.get('gpu', 'a CUDA GPU')}), not this machine"]
-        from envkit.compat import driver_at_least
+        from envkit.backends.cuda_arch import driver_at_least
 
         out = []
         want = ctx.profile.hardware.get("compute_capability")
@@ -116,7 +116,8 @@ class CudaBackend:
         return needs
 
     def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
-        from envkit.compat import capability_supported, matrix
+        from envkit.backends.cuda_arch import capability_supported
+        from envkit.compat import matrix
 
         m = matrix()
         cuda = ctx.profile.packages["cuda"]
@@ -185,7 +186,8 @@ class CudaBackend:
         )
 
     def _check_driver(self, ctx: Context, choice: TorchChoice) -> None:
-        from envkit.compat import driver_at_least, matrix
+        from envkit.backends.cuda_arch import driver_at_least
+        from envkit.compat import matrix
 
         host = ctx.host
         cuda = choice.extra.get("cuda")
