@@ -235,3 +235,19 @@ def test_each_backends_checks_carry_its_check_prefixes() -> None:
         module = accel.checks_module(backend)
         if module is not None:
             assert all(c.id.startswith(tuple(backend.check_prefixes)) for c in module.CHECKS), backend.name
+
+
+@pytest.mark.slow
+def test_a_raising_fragment_spoils_only_its_own_facts(healthy_env: Path, tmp_path: Path) -> None:
+    """In a real torch env: the built-in fragments report as before, a broken one gets probe_error."""
+    from envkit.doctor.collect import run_probe
+    from envkit.doctor.target import resolve_target
+
+    broken = tmp_path / "broken.py"
+    broken.write_text("def probe(torch):\n    raise RuntimeError('vendor runtime exploded')\n")
+    doc = run_probe(resolve_target(prefix=healthy_env), fragments=[*accel.probe_fragments(), ("broken_facts", broken)])
+    torch = doc["torch"]
+    assert torch["version"].startswith("2.14.1")
+    assert torch["cuda_facts"]["built"] is bool(torch.get("cuda")) and "arch_list" in torch["cuda_facts"]
+    assert torch["npu_facts"]["torch_npu"] is None
+    assert torch["broken_facts"]["probe_error"]["message"] == "vendor runtime exploded"
