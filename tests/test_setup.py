@@ -489,3 +489,22 @@ def test_from_lock_lerobot_source_must_have_the_locked_sha256(tmp_path: Path) ->
     plan, step = source_step(tmp_path / "good")
     execute(Plan(plan.profile, plan.prefix, plan.environment, plan.resolved_digest, _finalize([step])))
     assert verify_installed(Path(step.params["tree"])) == []
+
+
+def test_runner_writes_the_pins_plan_the_resolver_made_and_refuses_a_changed_file(tmp_path: Path) -> None:
+    """The pins are planned once, at resolve time: the runner writes that plan, and refuses when the file moved since."""
+    from envkit.errors import EnvkitError
+    from envkit.profiles import load_profile
+    from envkit.resolve import resolve
+    from envkit.runner import execute
+
+    tree = _lerobot_tree(tmp_path, "0.4.4")
+    profile = load_profile("cpu")
+    resolved = resolve(profile, None, str(tree), "linux-64")
+    plan = build_plan(profile, resolved, SetupOptions(prefix=tmp_path / "env"))
+    step = plan.steps[0]
+    assert step.id == "pins" and step.params["plan"] is resolved.pin_plan
+    (tree / "pyproject.toml").write_text((tree / "pyproject.toml").read_text() + "\n# edited after resolve\n")
+    with pytest.raises(EnvkitError, match="changed after envkit resolved it"):
+        execute(Plan(plan.profile, plan.prefix, plan.environment, plan.resolved_digest, plan.steps[:1]))
+    assert (tree / "pyproject.toml").read_text().endswith("# edited after resolve\n")

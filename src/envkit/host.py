@@ -346,7 +346,9 @@ class RecordedBoundary:
 # --- detection -----------------------------------------------------------------------------
 
 
-def detect(boundary: Boundary | None = None, profiles: list | None = None) -> HostFacts:
+def detect(boundary: Boundary | None = None, profiles: list | None = None, suggest: bool = True) -> HostFacts:
+    """This machine's facts (or a replayed one's). `suggest=False` skips judging the profiles against
+    them (suggested_profile keeps its default): for commands that are given the profile anyway."""
     b = boundary if boundary is not None else RealBoundary()
     sysr = b.system()
     nvidia, nv_warnings = detect_nvidia(b)
@@ -376,7 +378,7 @@ def detect(boundary: Boundary | None = None, profiles: list | None = None) -> Ho
         accelerators=collected,
         warnings=tuple(warnings),
     )
-    return with_suggestion(facts, profiles)
+    return with_suggestion(facts, profiles) if suggest else facts
 
 
 def _plugin_facts(b: Boundary) -> dict:

@@ -22,4 +22,4 @@ def host_facts(host_file: str | None) -> "HostFacts":
         return load_host_file(host_file)
     from envkit.host import detect
 
-    return detect()
+    return detect(suggest=False)  # the profile is given: no need to judge them all

@@ -147,7 +147,7 @@ def _quiet_facts():
     try:
         from envkit.host import detect
 
-        return detect()
+        return detect(suggest=False)  # the profile is given: no need to judge them all
     except Exception:  # noqa: BLE001 - detection problems must not block printing a plan
         return None
 

@@ -1,0 +1,63 @@
+"""The backend registry: built-ins by table, plug-ins by the 'envkit.backends' entry point, clear errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from envkit import backends
+from envkit.errors import EnvkitError
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A site directory on sys.path whose distributions `add` declares; the registry's cache is reset."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    backends._entry_points.cache_clear()
+    backends._load.cache_clear()
+
+    def add(dist: str, entry: str, module: str = "", body: str = "") -> None:
+        info = tmp_path / f"{dist}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[envkit.backends]\n{entry}\n")
+        if module:
+            (tmp_path / f"{module}.py").write_text(body)
+
+    yield add
+    for name in [m for m in sys.modules if m.startswith("regtest_")]:
+        del sys.modules[name]
+    backends._entry_points.cache_clear()
+    backends._load.cache_clear()
+
+
+def test_builtins_are_looked_up_once() -> None:
+    assert backends.get_backend("cuda") is backends.get_backend("cuda")
+    assert set(backends.BACKENDS) == {"cuda", "ascend", "cpu"}
+
+
+def test_unknown_accelerator_is_one_paragraph_listing_the_installed(site) -> None:  # type: ignore[no-untyped-def]
+    site("regtest-ok", "okaccel = regtest_ok:Ok", "regtest_ok", "class Ok:\n    name = 'okaccel'\n")
+    with pytest.raises(EnvkitError) as info:
+        backends.get_backend("rocm", "profile x.toml")
+    text = info.value.paragraph()
+    assert "profile x.toml" in text and "'rocm'" in text and "okaccel" in text and "cuda" in text and "envkit.backends" in text
+    assert "\n" not in text
+    assert backends.get_backend("okaccel").name == "okaccel"
+
+
+def test_a_plugin_cannot_replace_a_builtin(site) -> None:  # type: ignore[no-untyped-def]
+    site("regtest-evil", "cuda = regtest_evil:Evil", "regtest_evil", "class Evil:\n    name = 'cuda'\n")
+    assert type(backends.get_backend("cuda")).__module__ == "envkit.backends.cuda"
+
+
+@pytest.mark.parametrize("body, said", [
+    ("raise ImportError('no libfoo.so')\n", "does not import: ImportError: no libfoo.so"),
+    ("class B:\n    name = 'other'\n", "calls itself 'other'"),
+])
+def test_broken_plugins_are_clear_errors(site, body: str, said: str) -> None:  # type: ignore[no-untyped-def]
+    site("regtest-broken", "broken = regtest_broken:B", "regtest_broken", body)
+    with pytest.raises(EnvkitError, match=said):
+        backends.get_backend("broken")
