@@ -168,7 +168,7 @@ def test_probe_gathers_what_the_backends_fragments_ask(tmp_path: Path, monkeypat
                         "def probe(torch):\n    return {'seen': True}\n")
     monkeypatch.setenv("ENVKIT_FRAGTEST_VISIBLE", "0,1")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
-    doc = run_probe(Target(Path(sys.executable), None, "--python"), fragments=[("fragtest_facts", fragment)])
+    doc = run_probe(Target(Path(sys.executable), None, "--python"), fragments=[("fragtest_facts", fragment.read_text())])
     assert doc["dists"]["pytest_as_named"] == __import__("pytest").__version__
     assert doc["env"]["ENVKIT_FRAGTEST_VISIBLE"] == "0,1"
     assert "CUDA_VISIBLE_DEVICES" not in doc["env"]  # only the fragments given name their variables
@@ -177,8 +177,8 @@ def test_probe_gathers_what_the_backends_fragments_ask(tmp_path: Path, monkeypat
 def test_installed_backends_name_importable_fragments() -> None:
     frags = dict(accel.probe_fragments())
     assert {"cuda_facts", "npu_facts"} <= set(frags)  # the keys recorded scenarios carry
-    for path in frags.values():  # standard library only: they run in the target interpreter
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    for source in frags.values():  # standard library only: they run in the target interpreter
+        tree = ast.parse(source)
         imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert imported <= set(sys.stdlib_module_names) | {"torch_npu", "__future__"}, imported
@@ -245,9 +245,32 @@ def test_a_raising_fragment_spoils_only_its_own_facts(healthy_env: Path, tmp_pat
 
     broken = tmp_path / "broken.py"
     broken.write_text("def probe(torch):\n    raise RuntimeError('vendor runtime exploded')\n")
-    doc = run_probe(resolve_target(prefix=healthy_env), fragments=[*accel.probe_fragments(), ("broken_facts", broken)])
+    doc = run_probe(resolve_target(prefix=healthy_env), fragments=[*accel.probe_fragments(), ("broken_facts", broken.read_text())])
     torch = doc["torch"]
     assert torch["version"].startswith("2.14.1")
     assert torch["cuda_facts"]["built"] is bool(torch.get("cuda")) and "arch_list" in torch["cuda_facts"]
     assert torch["npu_facts"]["torch_npu"] is None
     assert torch["broken_facts"]["probe_error"]["message"] == "vendor runtime exploded"
+
+
+def test_a_fragment_can_be_a_function_in_the_check_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """probe_fragment = "module:function": the function's source travels alone, with its module's
+    DISTS/ENV_PREFIXES as literals, so the envkit imports beside it stay behind."""
+    (tmp_path / "extra_checks_with_probe.py").write_text(
+        "from envkit.doctor.model import Check\n"
+        "DISTS = {'extra_rt': ('extra-runtime',)}\n"
+        "ENV_PREFIXES = ('EXTRA_',)\n"
+        "CHECKS: list = []\n"
+        "def gather(torch):\n    import os\n    return {'pid': os.getpid(), 'torch': torch.__version__}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    class Extra:
+        name, device, checks_module, probe_fragment = "extra", "cpu", "extra_checks_with_probe", "extra_checks_with_probe:gather"
+
+    [(key, source)] = accel.probe_fragments([Extra()])  # type: ignore[list-item]
+    assert key == "extra_facts"
+    space: dict = {}
+    exec(compile(source, "fragment", "exec"), space)  # what the target runs: no envkit import in it
+    assert "from envkit" not in source and "import envkit" not in source
+    assert space["DISTS"] == {"extra_rt": ("extra-runtime",)} and space["ENV_PREFIXES"] == ("EXTRA_",)
+    assert space["probe"] is space["gather"]  # the name the probe calls

@@ -1,5 +1,5 @@
 """The doctor half of the third-party accelerator: the FakeAccel distribution (tests/fakeaccel/)
-names its check module and probe fragment in its backend's `# --- doctor ---` block, and
+names its check module (which holds its probe fragment too) in its backend's `# --- doctor ---` block, and
 `envkit doctor` runs them, with nothing under src/ knowing the plug-in."""
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ A backend names its doctor parts in the `# --- doctor ---` block of its class:
     torch_build(ctx) -> Outcome | None                           whether torch's build fits this accelerator
     versions(ctx) -> dict[str, Any]                              its keys of the report's tuple (fleet compares them)
     report_rows(ctx) -> list[tuple[str, Any]]                    its rows of `doctor --report`
-- `probe_fragment`: dotted path of a standard-library-only module with `probe(torch) -> dict`; the
-  probe runs it inside the target interpreter and files the result as torch[FACTS_KEY] (the module's
+- `probe_fragment`: dotted path of a standard-library-only module with `probe(torch) -> dict`, or
+  "module:function" for a self-contained function (e.g. in the check module); the probe runs it inside
+  the target interpreter and files the result as torch[FACTS_KEY] (the module's
   FACTS_KEY, default "<backend name>_facts"). Optional: DISTS ({key: (distribution names to try)}),
   ENV_PREFIXES (variables of the target's environment its checks read), lerobot(root, device_text) -> dict.
 
@@ -116,21 +117,43 @@ def hooks(name: str) -> list[Any]:
     return [fn for m in check_modules() if (fn := getattr(m, name, None)) is not None]
 
 
-def probe_fragments(backends: list["Backend"] | None = None) -> list[tuple[str, Path]]:
-    """(facts key, source file) of each backend's probe fragment, for the probe to run in the target.
+def probe_fragments(backends: list["Backend"] | None = None) -> list[tuple[str, str]]:
+    """(facts key, Python source) of each backend's probe fragment, for the probe to run in the target.
 
-    The key is the fragment's FACTS_KEY (default "<backend name>_facts"). A fragment that does not
-    import here is left out: its backend's checks then see no facts and say so."""
-    out: list[tuple[str, Path]] = []
+    `probe_fragment` names a stdlib-only module ("pkg.fragment") or a self-contained function
+    ("pkg.checks:probe", its imports inside its body; FACTS_KEY/DISTS/ENV_PREFIXES read from its
+    module), so a plug-in can keep its fragment in its check module. The key is FACTS_KEY (default
+    "<backend name>_facts"). A fragment that does not import here is left out: its backend's
+    checks then see no facts and say so."""
+    out: list[tuple[str, str]] = []
     for backend in installed() if backends is None else backends:
         dotted = getattr(backend, "probe_fragment", None)
         if not dotted:
             continue
         try:
-            module = _module(dotted)  # standard library only: importing it here is cheap and safe
+            key, source = _fragment_source(backend, dotted)
         except Exception:
             continue
-        key = str(getattr(module, "FACTS_KEY", f"{backend.name}_facts"))
-        if module.__file__ and key not in {k for k, _ in out}:
-            out.append((key, Path(module.__file__)))
+        if key not in {k for k, _ in out}:
+            out.append((key, source))
     return out
+
+
+def _fragment_source(backend: "Backend", dotted: str) -> tuple[str, str]:
+    import inspect
+    import textwrap
+
+    module_name, _, function = dotted.partition(":")
+    module = _module(module_name)  # importing it here is cheap: a fragment module is stdlib only
+    key = str(getattr(module, "FACTS_KEY", f"{backend.name}_facts"))
+    if not function:
+        return key, inspect.getsource(module)
+    fn = getattr(module, function)
+    # The function alone travels; its module's plain-data settings go with it as literals.
+    settings = {name: getattr(module, name) for name in ("DISTS", "ENV_PREFIXES") if hasattr(module, name)}
+    lines = [f"# {dotted}, as envkit's probe runs it in the target interpreter", f"FACTS_KEY = {key!r}"]
+    lines += [f"{name} = {value!r}" for name, value in settings.items()]
+    lines += ["", "", textwrap.dedent(inspect.getsource(fn))]
+    if fn.__name__ != "probe":
+        lines.append(f"probe = {fn.__name__}")
+    return key, "\n".join(lines) + "\n"

@@ -21,10 +21,10 @@ PROBE_TIMEOUT_S = 300
 
 def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, str] | None = None,
               timeout: int = PROBE_TIMEOUT_S, weights: dict[str, Any] | None = None,
-              fragments: list[tuple[str, Path]] | None = None) -> dict[str, Any]:
+              fragments: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     """One subprocess of the target's python: returns the probe's JSON document.
 
-    `fragments`: (facts key, file) of the backends' probe fragments; default: every installed backend's.
+    `fragments`: (facts key, Python source) of the backends' probe fragments; default: every installed backend's.
     """
     from envkit.doctor import accel
 
@@ -36,9 +36,9 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
         script = Path(tmp) / "envkit_probe.py"
         shutil.copy(source, script)
         argv = [str(target.python), str(script)]
-        for key, path in fragments:
+        for key, source in fragments:
             module = "envkit_fragment_" + "".join(c if c.isalnum() else "_" for c in key)
-            shutil.copy(path, Path(tmp) / f"{module}.py")
+            (Path(tmp) / f"{module}.py").write_text(source, encoding="utf-8")
             argv += ["--fragment", f"{key}={module}"]
         if dataset is not None:
             argv += ["--dataset", str(dataset)]

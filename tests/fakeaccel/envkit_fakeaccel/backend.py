@@ -120,4 +120,4 @@ class FakeAccelBackend:
 
     # --- doctor ---
     checks_module: str | None = "envkit_fakeaccel.doctor_checks"
-    probe_fragment: str | None = "envkit_fakeaccel.probe_fragment"
+    probe_fragment: str | None = "envkit_fakeaccel.doctor_checks:probe"

@@ -1,8 +1,9 @@
-"""fakeaccel.*: the FakeAccel backend's doctor checks, found through its `checks_module`.
+"""fakeaccel.*: the FakeAccel backend's doctor checks (its `checks_module`) and its probe fragment
+(`probe_fragment = "envkit_fakeaccel.doctor_checks:probe"`), one file.
 
 Like envkit's own cuda/npu modules: each check skips unless the accelerator is in play
 (`ctx.uses`: the profile's accelerator, or the backend's own detection on this host), and reads
-the facts its probe fragment gathered in the target (probe_fragment.py).
+the facts `probe` gathered inside the target interpreter.
 """
 
 from __future__ import annotations
@@ -15,13 +16,26 @@ BACKEND = "fakeaccel"
 RUNTIME = "fakeaccel_runtime"  # the vendor runtime's dist-info name (the fragment's DISTS reads it)
 HIDING = ("", "-1", "none")  # FAKEACCEL_VISIBLE_DEVICES values that select no chip
 
+# What the probe gathers for these checks (sent with `probe` into the target as literals):
+FACTS_KEY = "fakeaccel_facts"  # torch[FACTS_KEY] holds probe(torch)
+DISTS = {RUNTIME: ("fakeaccel-runtime", "fakeaccel_runtime")}
+ENV_PREFIXES = ("FAKEACCEL_",)
+
+
+def probe(torch):  # type: ignore[no-untyped-def]
+    """Runs in the target interpreter, alone: standard library only, imports inside."""
+    import importlib.util
+
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "runtime_module": importlib.util.find_spec("fakeaccel_runtime") is not None}
+
 
 def _applies(ctx: Context) -> str | None:
     return None if ctx.uses(BACKEND) else "no FakeAccel chip on this host and the profile does not use one"
 
 
 def _facts(ctx: Context) -> dict[str, Any]:
-    return ctx.section("torch").get("fakeaccel_facts") or {}
+    return ctx.section("torch").get(FACTS_KEY) or {}
 
 
 def _wanted(ctx: Context) -> str | None:
