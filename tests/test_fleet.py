@@ -116,7 +116,7 @@ def test_doctor_json_carries_the_tuple_fleet_compares() -> None:
     doc = json.loads(to_json(ctx, []))
     host = parse_report("gpu1", json.dumps(doc), "gpu1.json")
     assert host.tuple["torch"] == ctx.dist("torch") and host.tuple["torch"]
-    assert host.tuple["driver"] == ctx.host["nvidia"]["driver_version"] and host.tuple["driver"]
+    assert host.tuple["driver"] == ctx.host.nvidia.driver_version and host.tuple["driver"]
     assert host.tuple["cuda"] == ctx.probe["torch"]["cuda"]
 
 

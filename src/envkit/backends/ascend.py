@@ -181,3 +181,7 @@ class AscendBackend:
                             requirements=(("torch-npu", f"torch-npu=={npu}"),), resolved_requirements=(f"torch-npu=={npu}",),
                             verify=(("torch_npu", npu),), title=f", torch_npu {npu}", wheels=(wheel,),
                             matrix_keys=(("torch_npu", npu),), summary=(("torch_npu", f"{npu} (CANN {cann})"),))
+
+    # --- doctor ---
+    checks_module: str | None = "envkit.doctor.checks.npu"
+    probe_fragment: str | None = "envkit.doctor.fragments.npu"

@@ -162,6 +162,12 @@ class Backend(Protocol):
     def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
         """The accelerator block of the resolved tuple: what it records and what install needs."""
 
+    # --- doctor ---
+    # Dotted module paths (strings, so resolve/plan never import the doctor); envkit.doctor.accel
+    # says what each must export. None: the doctor has nothing specific to check for this backend.
+    checks_module: str | None  # its doctor checks (CHECKS) and hooks the generic checks consult
+    probe_fragment: str | None  # stdlib-only module with probe(torch) -> dict, run inside the target interpreter
+
 
 def torch_requirements(choice: TorchChoice, torchvision: str) -> tuple[tuple[str, str], ...]:
     """torch and torchvision as the resolver pinned them (+local label where the index needs it)."""

@@ -77,3 +77,7 @@ class CpuBackend:
 
     def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
         return common_block(self.name, choice, torchvision, HookData(env=self.hook_env(ctx)))
+
+    # --- doctor ---
+    checks_module: str | None = None
+    probe_fragment: str | None = None

@@ -221,6 +221,10 @@ class CudaBackend:
                             matrix_keys=(("cuda", cuda),),
                             summary=(("cuda", f"{cuda} (driver >= {data['min_driver']})"),))
 
+    # --- doctor ---
+    checks_module: str | None = "envkit.doctor.checks.cuda"
+    probe_fragment: str | None = "envkit.doctor.fragments.cuda"
+
 
 def _gib(n: int | None) -> str:
     return "?" if n is None else f"{n / 2**30:.1f} GiB"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Optional
@@ -114,15 +113,12 @@ def _context(prefix: Path | None, python: Path | None, profile_ref: str | None, 
     return ctx
 
 
-def _resolve(profile, host: dict, lerobot: str | None = None, platform: str | None = None):  # type: ignore[no-untyped-def]
-    """The profile's tuple for this host; None when it does not resolve (torch.profile says so)."""
+def _resolve(profile, host, lerobot: str | None = None, platform: str | None = None):  # type: ignore[no-untyped-def]
+    """The profile's tuple for this host (HostFacts); None when it does not resolve (torch.profile says so)."""
     from envkit.errors import EnvkitError
+    from envkit.resolve import resolve
 
     try:
-        from envkit.hostfacts import HostFacts
-        from envkit.resolve import resolve
-
-        facts = HostFacts.from_json(json.dumps(host)) if hasattr(HostFacts, "from_json") else None
-        return resolve(profile, facts, lerobot, platform)
-    except (EnvkitError, ImportError, ValueError, TypeError, KeyError):
+        return resolve(profile, host, lerobot, platform)
+    except (EnvkitError, ValueError, TypeError, KeyError):
         return None

@@ -8,24 +8,38 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envkit.doctor.target import Target
 from envkit.errors import EnvkitError
+
+if TYPE_CHECKING:
+    from envkit.hostfacts import HostFacts
 
 PROBE_TIMEOUT_S = 300
 
 
 def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, str] | None = None,
-              timeout: int = PROBE_TIMEOUT_S, weights: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One subprocess of the target's python: returns the probe's JSON document."""
+              timeout: int = PROBE_TIMEOUT_S, weights: dict[str, Any] | None = None,
+              fragments: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """One subprocess of the target's python: returns the probe's JSON document.
+
+    `fragments`: (facts key, Python source) of the backends' probe fragments; default: every installed backend's.
+    """
+    from envkit.doctor import accel
+
     source = Path(__file__).with_name("probe.py")
+    fragments = accel.probe_fragments() if fragments is None else fragments
     with tempfile.TemporaryDirectory(prefix="envkit-probe-") as tmp:
         # Run a copy from an empty directory: sys.path[0] is then that directory, so nothing
         # from envkit's package (model.py, report.py, ...) can shadow the target's modules.
         script = Path(tmp) / "envkit_probe.py"
         shutil.copy(source, script)
         argv = [str(target.python), str(script)]
+        for key, source in fragments:
+            module = "envkit_fragment_" + "".join(c if c.isalnum() else "_" for c in key)
+            (Path(tmp) / f"{module}.py").write_text(source, encoding="utf-8")
+            argv += ["--fragment", f"{key}={module}"]
         if dataset is not None:
             argv += ["--dataset", str(dataset)]
         if weights:  # which backbone file to look for, and which host to try resolving
@@ -77,14 +91,8 @@ def _crashed(stage: str, code: int, stderr: str) -> dict[str, Any]:
     return {"import_error": error} if stage == "torch" else {"probe_error": error}
 
 
-def host_facts() -> dict[str, Any]:
-    """formats.md's host-facts JSON for this machine; a minimal stand-in if detection breaks."""
-    try:
-        from envkit.host import detect
+def host_facts() -> "HostFacts":
+    """This machine's host facts, as `envkit detect` reads them."""
+    from envkit.host import detect
 
-        facts = detect()
-        return facts.to_dict() if hasattr(facts, "to_dict") else json.loads(facts.to_json())
-    except ImportError:
-        import platform
-
-        return {"arch": platform.machine(), "nvidia": {}, "ascend": {}, "container": None, "tools": {}}
+    return detect()

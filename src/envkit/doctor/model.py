@@ -6,7 +6,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from envkit.backends.base import Backend
+    from envkit.hostfacts import HostFacts
+    from envkit.profiles import Profile
+    from envkit.resolve import Resolved
 
 
 class Status(str, Enum):
@@ -63,14 +69,19 @@ class Context:
     """Everything a check may look at. Checks are pure functions of this (the smoke aside)."""
 
     probe: dict[str, Any]  # the probe's JSON document from the target interpreter
-    host: dict[str, Any]  # host facts as formats.md's JSON (envkit side: NVML, /dev, npu-smi)
-    profile: Any | None = None  # envkit.profiles.Profile when --profile is given
-    resolved: Any | None = None  # envkit.resolve.Resolved for that profile, when it resolves
+    host: "HostFacts"  # host facts (envkit side: NVML, /dev, npu-smi); a formats.md dict is read into HostFacts
+    profile: "Profile | None" = None  # when --profile is given (or setup recorded one)
+    resolved: "Resolved | None" = None  # that profile's tuple for this host, when it resolves
     target: Any | None = None  # envkit.doctor.target.Target (None in unit tests)
     dataset: Path | None = None
     environ: dict[str, str] = field(default_factory=dict)  # the environment the target runs with
     results: dict[str, CheckResult] = field(default_factory=dict)  # earlier checks, by id
     scratch: dict[str, Any] = field(default_factory=dict)  # hand-over between smoke steps
+
+    def __post_init__(self) -> None:
+        from envkit.doctor.facts import typed_host
+
+        self.host = typed_host(self.host)
 
     # --- convenience views over the probe -----------------------------------------
     def section(self, name: str) -> dict[str, Any]:
@@ -83,16 +94,23 @@ class Context:
     def python_cmd(self) -> str:
         return str(self.probe.get("python", {}).get("executable") or "python")
 
+    # --- the accelerator -------------------------------------------------------------
+    @property
+    def backend(self) -> "Backend":
+        """The backend training should use: the profile's, else the one this host has (its `detected`)."""
+        from envkit.doctor import accel
+
+        return accel.in_use(self.host, self.profile)
+
     def accelerator(self) -> str:
-        """The accelerator training should use: the profile's, else what the host has."""
-        if self.profile is not None:
-            return str(getattr(self.profile, "accelerator", "cpu"))
-        if (self.host.get("nvidia") or {}).get("gpus"):
-            return "cuda"
-        ascend = self.host.get("ascend") or {}
-        if ascend.get("device_nodes") or (ascend.get("npu_smi") or {}).get("chips"):
-            return "ascend"
-        return "cpu"
+        """The name of `backend` (kept for callers written before backends were asked; branch on the backend's attributes, not this)."""
+        return str(self.backend.name)
+
+    def uses(self, name: str) -> bool:
+        """Whether backend `name` is in play: the profile names it, or its own detection finds it here."""
+        from envkit.doctor import accel
+
+        return self.backend.name == name or bool(accel.named(name).detected(self.host))
 
 
 CheckFn = Callable[[Context], Outcome]

@@ -28,13 +28,13 @@ import traceback
 
 PROBE_VERSION = 1
 DISTS = (
-    "torch", "torchvision", "torchcodec", "torch_npu", "torch-npu", "lerobot", "av", "accelerate",
+    "torch", "torchvision", "torchcodec", "lerobot", "av", "accelerate",
     "numpy", "datasets", "huggingface-hub", "draccus", "safetensors", "opencv-python-headless",
     "opencv-python", "mujoco", "gym-aloha", "wandb", "transformers",
 )
 ENV_NAMES = ("LD_LIBRARY_PATH", "PYTHONPATH", "PATH", "CONDA_PREFIX", "VIRTUAL_ENV", "WANDB_MODE")
 ENV_PREFIXES = (
-    "ACCELERATE_", "CUDA_", "ASCEND_", "HCCL_", "NCCL_", "TORCH_", "HF_", "MUJOCO_", "PYOPENGL_",
+    "ACCELERATE_", "TORCH_", "HF_", "MUJOCO_", "PYOPENGL_",
     "OMP_", "MKL_", "LEROBOT_", "PYTORCH_", "ENVKIT_",
 )
 SECRET = re.compile(r"TOKEN|KEY|PASSWORD|SECRET|CREDENTIAL|AUTH", re.I)
@@ -89,27 +89,30 @@ def marker_env() -> dict:
     }
 
 
-def safe_env() -> dict:
+def safe_env(extra_prefixes: tuple = ()) -> dict:
     picked = {}
+    prefixes = ENV_PREFIXES + tuple(extra_prefixes)
     for name, value in os.environ.items():
         if SECRET.search(name):
             continue  # never carry a secret out of the target, not even to envkit
-        if name in ENV_NAMES or name.startswith(ENV_PREFIXES):
+        if name in ENV_NAMES or name.startswith(prefixes):
             picked[name] = value
     return picked
 
 
-def dist_facts() -> dict:
+def dist_facts(extra: dict = None) -> dict:
+    """Installed versions of DISTS, plus the fragments' {key: (names to try, ...)}."""
     from importlib import metadata
 
     found = {}
-    for name in DISTS:
-        try:
-            found[name] = metadata.version(name)
-        except Exception:
-            pass
-    if "torch-npu" in found:
-        found.setdefault("torch_npu", found.pop("torch-npu"))
+    wanted = [(name, (name,)) for name in DISTS] + list((extra or {}).items())
+    for key, names in wanted:
+        for name in names:
+            try:
+                found[key] = metadata.version(name)
+                break
+            except Exception:
+                pass
     return found
 
 
@@ -144,7 +147,7 @@ def lerobot_dist() -> dict:
             "metadata_path": str(dist.locate_file(metadata)) if metadata is not None else None}
 
 
-def torch_facts() -> dict:
+def torch_facts(fragments: list = (), fragment_errors: dict = None) -> dict:
     import warnings
 
     caught: list = []
@@ -166,77 +169,35 @@ def torch_facts() -> dict:
             facts["hub_dir"] = torch.hub.get_dir()
         except Exception as exc:
             facts["hub_dir_error"] = str(exc)
-        facts["cuda_facts"] = _cuda(torch)
-        facts["npu_facts"] = _npu(torch)
+        facts.update(_fragments(torch, fragments))
+        facts.update(fragment_errors or {})
     facts["warnings"] = [str(w.message)[:2000] for w in caught]
     return facts
 
 
-def _cuda(torch) -> dict:
-    cuda = {"built": bool(getattr(torch.version, "cuda", None))}
-    try:
-        cuda["arch_list"] = torch.cuda.get_arch_list()
-    except Exception as exc:
-        cuda["arch_list_error"] = str(exc)
-    try:
-        cuda["available"] = torch.cuda.is_available()
-        cuda["device_count"] = torch.cuda.device_count()
-    except Exception as exc:
-        cuda["available_error"] = _err(exc)
-        return cuda
-    if not cuda.get("available"):
-        return cuda
-    devices = []
-    for i in range(cuda["device_count"]):
+def load_fragments(specs: list, errors: dict) -> list:
+    """(facts key, module) for each `KEY=MODULE` fragment copied beside this file; import errors to `errors`."""
+    import importlib
+
+    loaded = []
+    for spec in specs:
+        key, _, name = spec.partition("=")
         try:
-            major, minor = torch.cuda.get_device_capability(i)
-            devices.append({"index": i, "name": torch.cuda.get_device_name(i), "capability": "%d.%d" % (major, minor)})
-        except Exception as exc:
-            devices.append({"index": i, "error": str(exc)})
-    cuda["devices"] = devices
-    # is_available() is True even when the build has no kernels for this GPU: launch one.
-    try:
-        x = torch.arange(8, device="cuda", dtype=torch.float32)
-        value = float((x * 2).sum().item())
-        torch.cuda.synchronize()
-        cuda["kernel"] = {"ok": value == 56.0, "value": value}
-    except BaseException as exc:
-        cuda["kernel"] = {"ok": False, "error": _err(exc)}
-    return cuda
-
-
-def _npu(torch) -> dict:
-    npu = {"torch_has_npu": hasattr(torch, "npu")}
-    try:
-        import importlib.util
-
-        if importlib.util.find_spec("torch_npu") is None:
-            npu["torch_npu"] = None
-            return npu
-        import torch_npu  # noqa: F401
-
-        npu["torch_npu"] = getattr(torch_npu, "__version__", "unknown")
-    except BaseException as exc:
-        npu["import_error"] = _err(exc)
-        return npu
-    try:
-        npu["available"] = bool(torch.npu.is_available())
-        npu["device_count"] = int(torch.npu.device_count())
-    except BaseException as exc:
-        npu["available_error"] = _err(exc)
-    try:
-        from torch_npu.npu.utils import get_cann_version
-
-        npu["cann_version"] = get_cann_version()
-    except BaseException:
-        pass
-    if npu.get("available"):
-        try:
-            x = torch.ones(8, device="npu")
-            npu["kernel"] = {"ok": float((x * 2).sum().item()) == 16.0}
+            loaded.append((key, importlib.import_module(name)))
         except BaseException as exc:
-            npu["kernel"] = {"ok": False, "error": _err(exc)}
-    return npu
+            errors[key] = {"probe_error": _err(exc)}
+    return loaded
+
+
+def _fragments(torch, fragments: list) -> dict:
+    """Each backend fragment's facts about torch and its accelerator, filed under its key."""
+    facts = {}
+    for key, module in fragments:
+        try:
+            facts[key] = module.probe(torch)
+        except BaseException as exc:  # one backend's fragment must not take the others down
+            facts[key] = {"probe_error": _err(exc)}
+    return facts
 
 
 # ---------------------------------------------------------------- video ----------
@@ -425,7 +386,7 @@ def tree_facts(root: str) -> dict:
     return facts
 
 
-def lerobot_facts() -> dict:
+def lerobot_facts(fragments: list = ()) -> dict:
     import importlib.util
 
     spec = importlib.util.find_spec("lerobot")
@@ -444,9 +405,14 @@ def lerobot_facts() -> dict:
         text = _read(os.path.join(root, rel))
         if "is_torch_device_available" in text or "auto_select_torch_device" in text:
             facts["device_source"] = rel
-            facts["device_npu_branch"] = bool(re.search(r"""["']npu["']""", text))
             break
-    facts["train_patched_npu"] = "import torch_npu" in _read(os.path.join(root, "scripts/lerobot_train.py"))
+    device_text = _read(os.path.join(root, facts["device_source"])) if "device_source" in facts else ""
+    for _key, module in fragments:
+        if hasattr(module, "lerobot"):  # what a backend needs to know of lerobot's tree (its device branch)
+            try:
+                facts.update(module.lerobot(root, device_text))
+            except Exception:
+                pass
     facts["tree"] = tree_facts(root)
     for key in ("codebase_version", "train_module"):
         if key in facts["tree"]:
@@ -574,6 +540,8 @@ def main(argv: list) -> int:
     parser.add_argument("--no-video", action="store_true")
     parser.add_argument("--weights-file", default="")
     parser.add_argument("--weights-host", default="")
+    parser.add_argument("--fragment", action="append", default=[], metavar="KEY=MODULE",
+                        help="a backend's probe fragment: MODULE beside this file, its facts filed as torch[KEY]")
     args = parser.parse_args(argv)
     global _REAL_STDOUT
     real_stdout = os.dup(1)
@@ -583,15 +551,18 @@ def main(argv: list) -> int:
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="envkit-probe-")
     try:
+        fragment_errors = {}
+        fragments = load_fragments(args.fragment, fragment_errors)
         _timed(out, "python", python_facts)
         _timed(out, "marker_env", marker_env)
-        out["env"] = safe_env()
-        _timed(out, "dists", dist_facts)
+        # (a plug-in's malformed entry must not take the probe down: only strings count)
+        out["env"] = safe_env(tuple(p for _, m in fragments for p in getattr(m, "ENV_PREFIXES", ()) if isinstance(p, str)))
+        _timed(out, "dists", dist_facts, {k: v for _, m in fragments for k, v in getattr(m, "DISTS", {}).items()})
         _timed(out, "lerobot_dist", lerobot_dist)
-        _timed(out, "torch", torch_facts)
+        _timed(out, "torch", torch_facts, fragments, fragment_errors)
         if not args.no_video:
             _timed(out, "video", video_facts, workdir)
-        _timed(out, "lerobot", lerobot_facts)
+        _timed(out, "lerobot", lerobot_facts, fragments)
         _timed(out, "system", system_facts, (out.get("torch") or {}).get("hub_dir"), args.weights_file, args.weights_host)
         _timed(out, "libs", lib_facts)
         if args.dataset:

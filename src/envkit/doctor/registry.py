@@ -13,11 +13,17 @@ BLOCKING = (Status.FAIL, Status.ERROR)
 
 
 def all_checks() -> list[Check]:
-    from envkit.doctor.checks import cuda, dataset, hooks, lerobot, npu, smoke, system, torch, video
+    from envkit.doctor import accel
+    from envkit.doctor.checks import dataset, hooks, lerobot, smoke, system, torch, video
 
+    # Each installed backend brings its own check module (its `checks_module`); the smoke waits
+    # for the checks each names in SMOKE_NEEDS.
+    modules = accel.check_modules()
+    backend_checks = [c for m in modules for c in m.CHECKS]
+    smoke_needs = tuple(n for m in modules for n in getattr(m, "SMOKE_NEEDS", ()))
     # torch before lerobot (requirements read torch.tuple); smoke last, it needs everything.
-    return [*system.CHECKS, *torch.CHECKS, *cuda.CHECKS, *npu.CHECKS, *video.CHECKS, *lerobot.CHECKS,
-            *hooks.CHECKS, *dataset.CHECKS, *smoke.CHECKS]
+    return [*system.CHECKS, *torch.CHECKS, *backend_checks, *video.CHECKS, *lerobot.CHECKS,
+            *hooks.CHECKS, *dataset.CHECKS, *smoke.checks(smoke_needs)]
 
 
 def select(checks: list[Check], wanted: Iterable[str] = (), smoke: bool = True) -> list[Check]:

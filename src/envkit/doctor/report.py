@@ -48,20 +48,20 @@ def versions(ctx: Context) -> dict[str, Any]:
     dists = p.get("dists") or {}
     loaded = (p.get("video") or {}).get("loaded") or []
     avutil = [lib["name"] for lib in loaded if str(lib.get("name", "")).startswith("libavutil") and lib.get("origin") == "system"]
-    nvidia = ctx.host.get("nvidia") or {}
+    from envkit.doctor import accel
     from envkit.doctor.layout import from_probe
 
     layout = from_probe(p)
-    return {
+    found = {
         "python": (p.get("python") or {}).get("version"),
-        **{name: dists.get(name) for name in ("torch", "torchvision", "torchcodec", "av", "torch_npu", "lerobot")},
+        **{name: dists.get(name) for name in ("torch", "torchvision", "torchcodec", "av", "lerobot")},
         "ffmpeg": avutil[0] if avutil else None,  # the libavutil torchcodec loaded: its soname is the FFmpeg major
-        "cuda": (p.get("torch") or {}).get("cuda"),
-        "driver": nvidia.get("driver_version"),
-        "cann": ((ctx.host.get("ascend") or {}).get("cann") or {}).get("version"),
-        # how this env's lerobot trains (lerobot-train, or `python -m ...` for old layouts and forks)
-        "train_entry": layout.entry if layout else None,
     }
+    for share in accel.hooks("versions"):  # every installed backend's keys, None where it is absent
+        found.update(share(ctx))
+    # how this env's lerobot trains (lerobot-train, or `python -m ...` for old layouts and forks)
+    found["train_entry"] = layout.entry if layout else None
+    return found
 
 
 def print_human(ctx: Context, results: list[CheckResult], verbose: bool = False) -> None:
@@ -96,14 +96,13 @@ def print_human(ctx: Context, results: list[CheckResult], verbose: bool = False)
 def markdown(ctx: Context, results: list[CheckResult]) -> str:
     """lerobot-info's fields (taken from the probe, i.e. the target env) plus versions and verdicts."""
     from envkit import __version__
+    from envkit.doctor import accel
 
     p = ctx.probe
     dists = p.get("dists") or {}
     torch = p.get("torch") or {}
-    cuda = torch.get("cuda_facts") or {}
     video = p.get("video") or {}
     avutil = [lib["path"] for lib in video.get("loaded") or [] if lib["name"].startswith("libavutil") and lib.get("origin") == "system"]
-    gpus = ", ".join(g.get("name", "") for g in (ctx.host.get("nvidia") or {}).get("gpus") or []) or "none"
     rows: list[tuple[str, Any]] = [
         ("LeRobot version", dists.get("lerobot")),
         ("Platform", f"{platform.system()}-{platform.release()}-{(p.get('marker_env') or {}).get('platform_machine')}"),
@@ -118,14 +117,8 @@ def markdown(ctx: Context, results: list[CheckResult]) -> str:
         ("Torchcodec version", dists.get("torchcodec")),
         ("PyAV version", dists.get("av")),
         ("Accelerate version", dists.get("accelerate")),
-        ("torch_npu version", dists.get("torch_npu")),
-        ("Is PyTorch built with CUDA support?", bool(torch.get("cuda"))),
-        ("CUDA available (torch.cuda.is_available())", cuda.get("available")),
-        ("Cuda version", torch.get("cuda")),
-        ("GPU model", gpus),
-        ("NVIDIA driver", (ctx.host.get("nvidia") or {}).get("driver_version")),
-        ("CANN", ((ctx.host.get("ascend") or {}).get("cann") or {}).get("version")),
-        ("Container", ctx.host.get("container")),
+        *[row for rows in accel.hooks("report_rows") for row in rows(ctx)],  # each backend's fields
+        ("Container", ctx.host.container),
         ("envkit version / profile", f"{__version__} / {getattr(ctx.profile, 'name', None)}"
                                      + (f" ({ctx.profile.path})" if getattr(ctx.profile, "path", None) else "")),
     ]

@@ -59,7 +59,8 @@ def cache_root(environ: dict[str, str] | None = None) -> Path:
 
 
 def device_for(ctx: Context) -> str:
-    return {"cuda": "cuda", "ascend": "npu"}.get(ctx.accelerator(), "cpu")
+    """The --policy.device lerobot gets: the device string of the backend training uses."""
+    return ctx.backend.device
 
 
 def run_env(ctx: Context) -> dict[str, str]:

@@ -50,8 +50,8 @@ class DoctorRecording:
         self.argv = _argv(argv)
         self.started = now_utc()
 
-    def host_facts(self) -> dict[str, Any]:
-        return detect(self.boundary).to_dict()
+    def host_facts(self) -> HostFacts:
+        return detect(self.boundary)
 
     def finish(self, ctx: Any, results: list[Any], as_json_doc: str | None = None) -> Path:
         import json
@@ -59,7 +59,7 @@ class DoctorRecording:
         from envkit.record import verdicts
 
         r = self.redactor
-        facts = HostFacts.from_dict(ctx.host)
+        facts = ctx.host  # HostFacts (the doctor's context is typed)
         out = ScenarioDir(self.target)
         try:
             _, host_matches = record_host(out, self.boundary, facts, r)

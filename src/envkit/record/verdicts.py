@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from envkit.doctor.facts import typed_host
 from envkit.doctor.model import CheckResult, Context
+
+if TYPE_CHECKING:
+    from envkit.hostfacts import HostFacts
 
 CONTEXT = "context.json"
 
@@ -32,7 +36,7 @@ def replay_context(directory: Path) -> Context:
     """The Context a scenario directory stands for (probe.json, host.json, optional context.json)."""
     d = Path(directory)
     probe = json.loads((d / "probe.json").read_text(encoding="utf-8"))
-    host = json.loads((d / "host.json").read_text(encoding="utf-8"))
+    host = typed_host(json.loads((d / "host.json").read_text(encoding="utf-8")), str(d / "host.json"))
     inputs = json.loads((d / CONTEXT).read_text(encoding="utf-8")) if (d / CONTEXT).is_file() else {}
     profile = resolved = None
     if inputs.get("profile"):
@@ -53,14 +57,13 @@ def replay_context(directory: Path) -> Context:
     return ctx
 
 
-def _resolve(profile: Any, host: dict[str, Any]) -> Any:
+def _resolve(profile: Any, host: "HostFacts") -> Any:
     # As the doctor does: a profile that does not resolve for this host leaves torch.profile to say so.
     from envkit.errors import EnvkitError
-    from envkit.hostfacts import HostFacts
     from envkit.resolve import resolve
 
     try:
-        return resolve(profile, HostFacts.from_dict(host))
+        return resolve(profile, host)
     except (EnvkitError, ValueError, TypeError, KeyError):
         return None
 

@@ -117,3 +117,7 @@ class FakeAccelBackend:
             wheels=(WheelNeed("fakeaccel-runtime", runtime),),
             summary=(("fakeaccel runtime", runtime),),
         )
+
+    # --- doctor ---
+    checks_module: str | None = "envkit_fakeaccel.doctor_checks"
+    probe_fragment: str | None = "envkit_fakeaccel.doctor_checks:probe"

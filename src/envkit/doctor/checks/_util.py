@@ -63,7 +63,9 @@ def pip_install(ctx: Context, *specs: str, no_deps: bool = False, index_url: str
 
 
 def arch(ctx: Context) -> str:
-    return str(ctx.probe.get("marker_env", {}).get("platform_machine") or ctx.host.get("arch") or "x86_64")
+    from envkit.doctor.facts import known_arch
+
+    return str(ctx.probe.get("marker_env", {}).get("platform_machine") or known_arch(ctx.host) or "x86_64")
 
 
 def profile_get(ctx: Context, name: str) -> Any | None:

@@ -1,16 +1,29 @@
-"""cuda.*: driver vs the CUDA torch was built with, kernels for this GPU, visible devices, containers."""
+"""cuda.*: driver vs the CUDA torch was built with, kernels for this GPU, visible devices, containers.
+
+The CUDA backend's check module (CudaBackend.checks_module); also its share of the generic checks
+(torch.build, the report's tuple and rows) through the hooks envkit.doctor.accel lists.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, matrix, pip_install
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
+BACKEND = "cuda"
+
 
 def _applies(ctx: Context) -> str | None:
-    """None when CUDA matters here, else the reason to skip."""
-    if (ctx.host.get("nvidia") or {}).get("gpus") or ctx.accelerator() == "cuda":
+    """None when CUDA matters here (the backend detects an NVIDIA GPU or driver, or the profile uses it)."""
+    if ctx.uses(BACKEND):
         return None
     return "no NVIDIA GPU on this host and the profile does not use CUDA"
+
+
+def _facts(ctx: Context) -> dict[str, Any]:
+    """What this backend's probe fragment reported (torch["cuda_facts"])."""
+    return ctx.section("torch").get("cuda_facts") or {}
 
 
 def _cu_fix(ctx: Context, need_cc: str | None = None, max_cuda: str | None = None) -> str:
@@ -44,11 +57,11 @@ def driver(ctx: Context) -> Outcome:
 
     if (why := _applies(ctx)):
         return skip(why)
-    nv = ctx.host.get("nvidia") or {}
-    drv = nv.get("driver_version")
+    nv = ctx.host.nvidia
+    drv = nv.driver_version
     cuda = ctx.section("torch").get("cuda")
     if not drv:
-        return fail(f"no NVIDIA driver found ({nv.get('error') or 'NVML not loadable'})",
+        return fail(f"no NVIDIA driver found ({nv.error or 'NVML not loadable'})",
                     "install the NVIDIA driver (>= 570 for an RTX 5090 with CUDA 12.8 builds)")
     if not cuda:
         return skip(f"driver {drv}; torch is not a CUDA build (see torch.build)")
@@ -64,7 +77,7 @@ def driver(ctx: Context) -> Outcome:
         return warn(f"driver {drv} is below CUDA {cuda}'s {floor.toolkit_min} but within the {major}.x minor-version "
                     "compatibility floor: PTX JIT and some features are unavailable",
                     f"upgrade the driver to >= {floor.toolkit_min}", floor.source)
-    max_cuda = nv.get("cuda_driver_version")
+    max_cuda = nv.cuda_driver_version
     return fail(f"driver {drv} is too old for torch's CUDA {cuda} build (needs >= {floor.toolkit_min}; {major}.x floor {floor.compat_floor})"
                 + (f"; this driver runs CUDA <= {max_cuda}" if max_cuda else ""),
                 f"upgrade the NVIDIA driver to >= {floor.toolkit_min}, or {_cu_fix(ctx, max_cuda=max_cuda)}", floor.source)
@@ -75,34 +88,35 @@ def arch_support(ctx: Context) -> Outcome:
 
     if (why := _applies(ctx)):
         return skip(why)
-    cf = ctx.section("torch").get("cuda_facts") or {}
+    cf = _facts(ctx)
     archs = cf.get("arch_list") or []
     if not archs:
         return skip("torch reports no CUDA arch list (CPU build or torch did not import)")
     sm = [a for a in archs if a.startswith("sm_")]
     ptx = [a for a in archs if a.startswith("compute_")]
-    gpus = (ctx.host.get("nvidia") or {}).get("gpus") or cf.get("devices") or []
+    # (name, compute capability): the host's GPUs, else the devices torch itself reported
+    gpus = [(g.name, g.compute_capability) for g in ctx.host.nvidia.gpus] or \
+        [(d.get("name") or "GPU", d.get("capability")) for d in cf.get("devices") or []]
     bad, good = [], []
-    for gpu in gpus:
-        cc = gpu.get("compute_capability") or gpu.get("capability")
+    for name, cc in gpus:
         if not cc:
             continue
         supported, reason = capability_supported(sm, ptx, cc)
-        (good if supported else bad).append((gpu, cc, reason))
+        (good if supported else bad).append((name, cc, reason))
     if bad:
-        gpu, cc, reason = bad[0]
-        return fail(f"{gpu.get('name', 'GPU')} (compute capability {cc}): {reason}",
-                    _cu_fix(ctx, need_cc=cc, max_cuda=(ctx.host.get("nvidia") or {}).get("cuda_driver_version")),
+        name, cc, reason = bad[0]
+        return fail(f"{name or 'GPU'} (compute capability {cc}): {reason}",
+                    _cu_fix(ctx, need_cc=cc, max_cuda=ctx.host.nvidia.cuda_driver_version),
                     "torch arch list: " + " ".join(archs))
     if not good:
         return skip("no GPU compute capability known")
-    return ok("; ".join(f"{g.get('name', 'GPU')}: {r}" for g, _, r in good), "torch arch list: " + " ".join(archs))
+    return ok("; ".join(f"{n or 'GPU'}: {r}" for n, _, r in good), "torch arch list: " + " ".join(archs))
 
 
 def kernel(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
-    cf = ctx.section("torch").get("cuda_facts") or {}
+    cf = _facts(ctx)
     if not cf.get("built"):
         return skip("torch is not a CUDA build (see torch.build)")
     if not cf.get("available"):
@@ -117,15 +131,15 @@ def kernel(ctx: Context) -> Outcome:
     if "no kernel image" in text:
         cc = next((d.get("capability") for d in cf.get("devices") or [] if d.get("capability")), None)
         return fail("torch.cuda.is_available() is True but kernels do not run: " + first_line(text),
-                    _cu_fix(ctx, need_cc=cc, max_cuda=(ctx.host.get("nvidia") or {}).get("cuda_driver_version")), warns + "\n" + text)
+                    _cu_fix(ctx, need_cc=cc, max_cuda=ctx.host.nvidia.cuda_driver_version), warns + "\n" + text)
     return fail("a CUDA kernel launch failed: " + first_line(text), "run with CUDA_LAUNCH_BLOCKING=1 to locate it; check cuda.driver", warns + "\n" + text)
 
 
 def devices(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
-    cf = ctx.section("torch").get("cuda_facts") or {}
-    host_n = len((ctx.host.get("nvidia") or {}).get("gpus") or [])
+    cf = _facts(ctx)
+    host_n = len(ctx.host.nvidia.gpus)
     seen = cf.get("device_count")
     visible = (ctx.probe.get("env") or {}).get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1", "none", "NoDevFiles"):
@@ -146,15 +160,60 @@ def devices(ctx: Context) -> Outcome:
 def container(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
-    kind = ctx.host.get("container")
-    nv = ctx.host.get("nvidia") or {}
+    kind = ctx.host.container
+    nodes = ctx.host.nvidia.device_nodes
     if not kind:
         return ok("not in a container")
-    if not nv.get("device_nodes"):
+    if not nodes:
         return fail(f"inside a {kind} container with no /dev/nvidia* devices mapped",
                     "restart the container with GPUs: docker run --gpus all ... (needs nvidia-container-toolkit on the host)")
-    return ok(f"{kind} container with {len(nv['device_nodes'])} NVIDIA device node(s)")
+    return ok(f"{kind} container with {len(nodes)} NVIDIA device node(s)")
 
+
+# --- this backend's share of the generic checks (envkit.doctor.accel) -----------------------
+
+
+def torch_build(ctx: Context) -> Outcome | None:
+    """A CPU-only torch where CUDA is in play fails; a CUDA build without a GPU here is fine, said so."""
+    t = ctx.section("torch")
+    version = t.get("version") or ctx.dist("torch")
+    cuda = t.get("cuda")
+    gpus = ctx.host.nvidia.gpus
+    if cuda:
+        return None if gpus else ok(f"torch {version}: CUDA {cuda} build (its CUDA libraries are unused on this host)")
+    if not ctx.uses(BACKEND):
+        return None
+    m = matrix()
+    what = (f"{len(gpus)} NVIDIA GPU(s)" if gpus else "the profile's CUDA accelerator" if ctx.backend.name == BACKEND
+            else "an NVIDIA driver")
+    builds = known(m.torch_builds, base(version), arch(ctx)) if m else None
+    cu = [b for b in (builds or {}).values() if b.cuda]
+    hint = ""
+    if cu:
+        best = cu[-1]
+        url = known(m.index_url, best.index) if best.index != "pypi" else None
+        hint = pip_install(ctx, "--force-reinstall", "--no-deps", f"torch=={base(version)}", index_url=url)
+    return fail(f"torch {version} is a CPU-only build but this host has {what}: training would run on CPU",
+                hint or "install a CUDA build of torch (envkit setup --profile 5090)")
+
+
+def versions(ctx: Context) -> dict[str, Any]:
+    return {"cuda": ctx.section("torch").get("cuda"), "driver": ctx.host.nvidia.driver_version}
+
+
+def report_rows(ctx: Context) -> list[tuple[str, Any]]:
+    """lerobot-info's CUDA fields, plus the GPU and driver the host has."""
+    torch = ctx.section("torch")
+    return [
+        ("Is PyTorch built with CUDA support?", bool(torch.get("cuda"))),
+        ("CUDA available (torch.cuda.is_available())", _facts(ctx).get("available")),
+        ("Cuda version", torch.get("cuda")),
+        ("GPU model", ", ".join(g.name for g in ctx.host.nvidia.gpus) or "none"),
+        ("NVIDIA driver", ctx.host.nvidia.driver_version),
+    ]
+
+
+SMOKE_NEEDS = ("cuda.kernel", "cuda.arch")
 
 CHECKS = [
     Check("cuda.driver", "NVIDIA driver vs torch's CUDA", driver, needs=("torch.import",)),

@@ -1,15 +1,33 @@
-"""npu.*: CANN sourced, torch_npu matched to torch and CANN, NPUs visible, lerobot accepts `npu`."""
+"""npu.*: CANN sourced, torch_npu matched to torch and CANN, NPUs visible, lerobot accepts `npu`.
+
+The Ascend backend's check module (AscendBackend.checks_module); also its share of the generic
+checks (why `import torch` fails, torch.build, torch.profile, the report) through the hooks
+envkit.doctor.accel lists.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, matrix, pip_install, profile_get
-from envkit.doctor.checks.torch import AUTOLOAD, set_env_script
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
+
+BACKEND = "ascend"
+AUTOLOAD = "Failed to load the backend extension: torch_npu"
+
+
+def set_env_script(ctx: Context) -> str:
+    found = ctx.host.ascend.cann.set_env
+    return found[0] if found else "/usr/local/Ascend/ascend-toolkit/set_env.sh"
+
+
+def _facts(ctx: Context) -> dict[str, Any]:
+    """What this backend's probe fragment reported (torch["npu_facts"])."""
+    return ctx.section("torch").get("npu_facts") or {}
 
 
 def _applies(ctx: Context) -> str | None:
-    ascend = ctx.host.get("ascend") or {}
-    if ascend.get("device_nodes") or (ascend.get("npu_smi") or {}).get("chips") or ctx.accelerator() == "ascend":
+    if ctx.uses(BACKEND):  # the backend's own detection (`envkit detect`'s rule), or the profile's accelerator
         return None
     if ctx.dist("torch_npu"):
         return None  # torch_npu installed on a host without NPUs still breaks `import torch`
@@ -20,11 +38,11 @@ def cann(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
     env = ctx.probe.get("env") or {}
-    info = (ctx.host.get("ascend") or {}).get("cann") or {}
-    home = env.get("ASCEND_HOME_PATH") or info.get("home_path")
-    scripts = info.get("set_env") or []
+    info = ctx.host.ascend.cann
+    home = env.get("ASCEND_HOME_PATH") or info.home_path
+    scripts = info.set_env
     if home:
-        return ok(f"CANN {info.get('version') or ''} sourced (ASCEND_HOME_PATH={home})".replace("  ", " "))
+        return ok(f"CANN {info.version or ''} sourced (ASCEND_HOME_PATH={home})".replace("  ", " "))
     if scripts:
         return fail("the CANN environment is not sourced (ASCEND_HOME_PATH unset): torch_npu cannot find libhccl.so/libascendcl.so",
                     f"source {scripts[0]} (envkit setup --profile atlas-a2 writes an activation hook that does it)",
@@ -52,7 +70,7 @@ def torch_npu(ctx: Context) -> Outcome:
         problems.append(f"torch_npu {have} is built for torch {row.torch}, but torch {torch} is installed "
                         "(pip upgraded torch past torch_npu's pin?)")
         fixes.append(pip_install(ctx, "--force-reinstall", "--no-deps", req, index_url=url))
-    cann_v = ((ctx.host.get("ascend") or {}).get("cann") or {}).get("version") or (t.get("npu_facts") or {}).get("cann_version")
+    cann_v = ctx.host.ascend.cann.version or _facts(ctx).get("cann_version")
     if row is not None and cann_v:
         try:
             if CannVersion(cann_v) < row.cann:
@@ -61,7 +79,7 @@ def torch_npu(ctx: Context) -> Outcome:
                 fixes.append(pip_install(ctx, f"torch-npu=={better}") if better else f"upgrade CANN to {row.cann}")
         except ValueError:
             pass
-    npu = t.get("npu_facts") or {}
+    npu = _facts(ctx)
     text = err_text(t) or err_text(npu)
     if text and not problems:
         if AUTOLOAD in text or "libhccl" in text or "libascendcl" in text:
@@ -78,14 +96,12 @@ def torch_npu(ctx: Context) -> Outcome:
 def devices(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
-    ascend = ctx.host.get("ascend") or {}
-    nodes = [n for n in ascend.get("device_nodes") or [] if n.rstrip("0123456789") == "/dev/davinci"]
-    if ctx.host.get("container") and not nodes:
-        return fail(f"inside a {ctx.host['container']} container without /dev/davinci* devices",
+    if ctx.host.container and not ctx.host.ascend.chip_nodes():
+        return fail(f"inside a {ctx.host.container} container without /dev/davinci* devices",
                     "docker run --device=/dev/davinci0 --device=/dev/davinci_manager --device=/dev/devmm_svm "
                     "--device=/dev/hisi_hdc -v /usr/local/Ascend/driver:/usr/local/Ascend/driver "
                     "-v /usr/local/bin/npu-smi:/usr/local/bin/npu-smi ...")
-    npu = ctx.section("torch").get("npu_facts") or {}
+    npu = _facts(ctx)
     if npu.get("available"):
         k = npu.get("kernel") or {}
         if k and not k.get("ok"):
@@ -114,6 +130,50 @@ def lerobot_npu(ctx: Context) -> Outcome:
         "envkit setup --profile atlas-a2 --prefix <this env>",
     )
 
+
+# --- this backend's share of the generic checks (envkit.doctor.accel) -----------------------
+
+
+def explain_torch_import(ctx: Context, text: str, details: str) -> Outcome | None:
+    """torch >= 2.5 auto-loads torch_npu: its failure to load is `import torch` failing."""
+    if AUTOLOAD in text or "libhccl" in text or "libascendcl" in text:
+        return fail(
+            f"import torch fails: {first_line(text)} (torch_npu is auto-loaded by torch and cannot load: "
+            "the CANN environment is not sourced, or torch no longer matches torch_npu)",
+            f"source {set_env_script(ctx)} before training (envkit setup's activation hook does it); if it "
+            "persists, reinstall the torch that torch_npu was built for (see npu.torch_npu); "
+            "TORCH_DEVICE_BACKEND_AUTOLOAD=0 python -c 'import torch_npu' shows the real error",
+            details,
+        )
+    return None
+
+
+def torch_build(ctx: Context) -> Outcome | None:
+    """torch_npu needs a CPU build of torch: a CUDA one on an Ascend host fails."""
+    t = ctx.section("torch")
+    cuda = t.get("cuda")
+    if not (ctx.uses(BACKEND) and cuda):
+        return None
+    version = t.get("version") or ctx.dist("torch")
+    m = matrix()
+    url = known(m.index_url, "pytorch-cpu") if m else None
+    return fail(
+        f"torch {version} is a CUDA {cuda} build on an Ascend host: torch_npu refuses it "
+        "('Two accelerators cannot be used at the same time in PyTorch: npu and cuda')",
+        pip_install(ctx, "--force-reinstall", "--no-deps", f"torch=={base(version)}" + ("+cpu" if arch(ctx) == "x86_64" else ""),
+                    index_url=url if arch(ctx) == "x86_64" else None),
+    )
+
+
+def versions(ctx: Context) -> dict[str, Any]:
+    return {"torch_npu": ctx.dist("torch_npu"), "cann": ctx.host.ascend.cann.version}
+
+
+def report_rows(ctx: Context) -> list[tuple[str, Any]]:
+    return [("torch_npu version", ctx.dist("torch_npu")), ("CANN", ctx.host.ascend.cann.version)]
+
+
+SMOKE_NEEDS = ("npu.torch_npu", "npu.lerobot", "npu.cann")
 
 CHECKS = [
     Check("npu.cann", "CANN environment sourced", cann),

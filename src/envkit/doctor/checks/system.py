@@ -40,7 +40,7 @@ def disk(ctx: Context) -> Outcome:
 
 
 def shm(ctx: Context) -> Outcome:
-    size = ctx.section("system").get("shm_bytes") or ctx.host.get("shm_bytes")
+    size = ctx.section("system").get("shm_bytes") or ctx.host.shm_bytes
     if not size:
         return skip("/dev/shm not found")
     text = f"/dev/shm is {size / GB:.2f} GiB"

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
+from envkit.doctor import accel
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, local, matrix, pip_install, profile_get
-from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
-
-AUTOLOAD = "Failed to load the backend extension: torch_npu"
-
-
-def set_env_script(ctx: Context) -> str:
-    found = ((ctx.host.get("ascend") or {}).get("cann") or {}).get("set_env") or []
-    return found[0] if found else "/usr/local/Ascend/ascend-toolkit/set_env.sh"
+from envkit.doctor.model import Check, Context, Outcome, Status, fail, ok, skip, warn
 
 
 def torch_import(ctx: Context) -> Outcome:
@@ -21,15 +15,11 @@ def torch_import(ctx: Context) -> Outcome:
         return ok(f"torch {t.get('version')} imports")
     text = err_text(t)
     details = (t.get("import_error") or {}).get("traceback", "")
-    if AUTOLOAD in text or "libhccl" in text or "libascendcl" in text:
-        return fail(
-            f"import torch fails: {first_line(text)} (torch_npu is auto-loaded by torch and cannot load: "
-            "the CANN environment is not sourced, or torch no longer matches torch_npu)",
-            f"source {set_env_script(ctx)} before training (envkit setup's activation hook does it); if it "
-            "persists, reinstall the torch that torch_npu was built for (see npu.torch_npu); "
-            "TORCH_DEVICE_BACKEND_AUTOLOAD=0 python -c 'import torch_npu' shows the real error",
-            details,
-        )
+    # torch auto-loads accelerator extensions: a backend may recognise its own failure in the text
+    for explain in accel.hooks("explain_torch_import"):
+        outcome = explain(ctx, text, details)
+        if outcome is not None:
+            return outcome
     return fail(f"import torch fails: {first_line(text)}", pip_install(ctx, "--force-reinstall", f"torch=={base(ctx.dist('torch'))}"), details)
 
 
@@ -81,32 +71,13 @@ def torch_build(ctx: Context) -> Outcome:
     version = t.get("version") or ctx.dist("torch")
     if not version:
         return skip("torch is not installed")
-    cuda = t.get("cuda")
-    gpus = (ctx.host.get("nvidia") or {}).get("gpus") or []
-    ascend = ctx.host.get("ascend") or {}
-    npu_host = bool(ascend.get("device_nodes") or (ascend.get("npu_smi") or {}).get("chips")) or ctx.accelerator() == "ascend"
-    m = matrix()
-    if npu_host and cuda:
-        url = known(m.index_url, "pytorch-cpu") if m else None
-        return fail(
-            f"torch {version} is a CUDA {cuda} build on an Ascend host: torch_npu refuses it "
-            "('Two accelerators cannot be used at the same time in PyTorch: npu and cuda')",
-            pip_install(ctx, "--force-reinstall", "--no-deps", f"torch=={base(version)}" + ("+cpu" if arch(ctx) == "x86_64" else ""),
-                        index_url=url if arch(ctx) == "x86_64" else None),
-        )
-    if (gpus or ctx.accelerator() == "cuda") and not cuda:
-        what = f"{len(gpus)} NVIDIA GPU(s)" if gpus else "the profile's CUDA accelerator"
-        builds = known(m.torch_builds, base(version), arch(ctx)) if m else None
-        cu = [b for b in (builds or {}).values() if b.cuda]
-        hint = ""
-        if cu:
-            best = cu[-1]
-            url = known(m.index_url, best.index) if best.index != "pypi" else None
-            hint = pip_install(ctx, "--force-reinstall", "--no-deps", f"torch=={base(version)}", index_url=url)
-        return fail(f"torch {version} is a CPU-only build but this host has {what}: training would run on CPU",
-                    hint or "install a CUDA build of torch (envkit setup --profile 5090)")
-    kind = f"CUDA {cuda}" if cuda else ("ROCm" if t.get("hip") else "CPU")
-    return ok(f"torch {version}: {kind} build" + (" (its CUDA libraries are unused on this host)" if cuda and not gpus else ""))
+    # Each backend judges whether torch's build fits its accelerator: a failure wins, then what it says.
+    said = [o for judge in accel.hooks("torch_build") if (o := judge(ctx)) is not None]
+    for outcome in sorted(said, key=lambda o: o.status != Status.FAIL):
+        return outcome
+    # torch's own build attributes (torch.version.cuda / .hip), as torch names its builds
+    kind = f"CUDA {t['cuda']}" if t.get("cuda") else ("ROCm" if t.get("hip") else "CPU")
+    return ok(f"torch {version}: {kind} build")
 
 
 def torch_profile(ctx: Context) -> Outcome:
@@ -116,9 +87,8 @@ def torch_profile(ctx: Context) -> Outcome:
         return warn("the profile did not resolve for this host", "envkit resolve --profile NAME shows why")
     want = {"torch": (profile_get(ctx, "torch") or {}).get("version"), "torchvision": profile_get(ctx, "torchvision"),
             "torchcodec": profile_get(ctx, "torchcodec")}
-    npu = profile_get(ctx, "torch_npu")
-    if npu:
-        want["torch_npu"] = npu.get("version")
+    block = getattr(ctx.resolved, "accel", None)  # the accelerator's distributions, as installed (torch_npu)
+    want.update(dict(block.verify) if block is not None else {})
     wrong = []
     for name, expected in want.items():
         if expected is None:

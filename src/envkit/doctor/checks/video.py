@@ -29,7 +29,7 @@ def _cause(text: str) -> str:
     if "libavutil" in text or "libavcodec" in text or "FFmpeg is not properly installed" in text:
         return "ffmpeg"
     if "libcudart" in text or "libnvrtc" in text or "libc10_cuda" in text or "libnpp" in text:
-        return "cuda"
+        return "gpu_runtime"  # NVIDIA runtime libraries a torch build without them does not ship
     return "other"
 
 
@@ -49,7 +49,7 @@ def _ffmpeg_fix(ctx: Context, text: str = "") -> str:
     if shadow:
         return (f"remove {shadow[0]['dir']} from LD_LIBRARY_PATH (it provides {', '.join(shadow[0]['libavutil'])}, which "
                 "torchcodec cannot use), or put a supported FFmpeg's lib directory before it")
-    if ctx.host.get("tools", {}).get("conda") or ctx.section("python").get("prefix", "").find("conda") >= 0:
+    if ctx.host.tools.conda or ctx.section("python").get("prefix", "").find("conda") >= 0:
         return "conda install -c conda-forge 'ffmpeg<8' (in the target env)"
     return "apt-get install -y --no-install-recommends ffmpeg (or conda install -c conda-forge ffmpeg in a conda env)"
 
@@ -90,7 +90,7 @@ def load(ctx: Context) -> Outcome:
                     f"which torchcodec cannot use ({first_line(_symbol(text))})", _ffmpeg_fix(ctx, text), text)
     if cause == "ffmpeg":
         return fail(f"{head}: no FFmpeg shared libraries it supports are findable (libavutil.so.N)", _ffmpeg_fix(ctx), text)
-    if cause == "cuda":
+    if cause == "gpu_runtime":
         return fail(f"{head}: it is linked against CUDA libraries this torch does not ship ({first_line(_symbol(text))})",
                     pip_install(ctx, "--no-deps", f"torchcodec=={_matching_tc(ctx)}") if _matching_tc(ctx) else
                     "install torchcodec from the same PyTorch index as torch", text)
