@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
+from typing import Optional
 
 import pytest
 import typer
@@ -59,14 +60,36 @@ def test_a_new_command_module_registers_itself(monkeypatch: pytest.MonkeyPatch) 
 
     def register(app: typer.Typer) -> None:
         @app.command("hello")
-        def hello(name: str = typer.Option("world", "--name", help="Who to greet.")) -> None:
+        def hello(name: str = typer.Option("world", "--name", help="Who to greet."),
+                  times: int = typer.Option(1, "--times", help="How often."),
+                  loud: bool = typer.Option(False, "--loud", help="Shout."),
+                  title: Optional[str] = typer.Option(None, "--title")) -> None:
             """Greet someone (a command registered in a test)."""
-            print(f"hello {name}")
+            text = f"hello {title + ' ' if title else ''}{name}"
+            print("\n".join([text.upper() if loud else text] * times))
 
     module.register = register  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "envkit.commands.hello", module)
     monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "hello"))
     runner = CliRunner()
     assert runner.invoke(cli.app, ["hello", "--name", "envkit"]).output == "hello envkit\n"
+    # str and bool pass through envkit's plain coercion; int is still typer's (pydantic's) own
+    assert runner.invoke(cli.app, ["hello", "--times", "2", "--loud", "--title", "dr"]).output == "HELLO DR WORLD\nHELLO DR WORLD\n"
+    bad = runner.invoke(cli.app, ["hello", "--times", "two"])
+    assert bad.exit_code == 2 and "--times" in bad.output, bad.output
     listing = runner.invoke(cli.app, ["--help"]).output
     assert "hello" in listing and "Greet someone" in listing
+
+
+def test_pins_check_parses_its_options_without_pydantic() -> None:
+    """typer 0.2x builds a pydantic TypeAdapter per option; str options and flags must not need one
+    (envkit.plain_options). Fails when a typer release changes the internals that relies on."""
+    from envkit import plain_options
+
+    if plain_options._passthrough_class() is None:
+        pytest.fail("typer._coercion.RuntimeParam is gone: envkit.plain_options no longer applies to this typer")
+    probe = ("import sys; from envkit.cli import main\n"
+             "main(['pins', '--profile', 'cpu', '--lerobot', 'lerobot==0.4.4', '--platform', 'linux-64', '--check'])\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pydantic')}))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", (proc.stdout, proc.stderr)

@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from envkit.errors import EnvkitError
+from envkit.plain_options import plain_options
 
 # One module per command under envkit.commands, in `envkit --help` order; each exposes
 # register(app). A new command is one module plus its name here.
@@ -60,6 +61,17 @@ class LazyCommands(TyperGroup):
     def list_commands(self, ctx: Any) -> list[str]:
         self._load_all()
         return sorted(self.commands, key=lambda name: self._order.get(name, (2, 0, 0)))
+
+    # Option parsing without pydantic for the root and the command it runs (see plain_options).
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        plain_options(self, ctx)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            plain_options(command, ctx)
+        return name, command, rest
 
 
 app = typer.Typer(
