@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
+from pathlib import Path
 from typing import Optional
 
 import pytest
@@ -54,7 +55,7 @@ def test_command_in_a_module_of_another_name_and_typo_suggestions() -> None:
     assert typo.code == 2 and "Did you mean 'pins'?" in typo.err
 
 
-def test_a_new_command_module_registers_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+def _hello_module() -> types.ModuleType:
     """A command added the documented way: a module with register(app), named in COMMAND_MODULES."""
     module = types.ModuleType("envkit.commands.hello")
 
@@ -63,22 +64,45 @@ def test_a_new_command_module_registers_itself(monkeypatch: pytest.MonkeyPatch) 
         def hello(name: str = typer.Option("world", "--name", help="Who to greet."),
                   times: int = typer.Option(1, "--times", help="How often."),
                   loud: bool = typer.Option(False, "--loud", help="Shout."),
-                  title: Optional[str] = typer.Option(None, "--title")) -> None:
+                  title: Optional[str] = typer.Option(None, "--title"),
+                  where: Optional[Path] = typer.Option(None, "--where"),
+                  tag: list[str] = typer.Option([], "--tag")) -> None:
             """Greet someone (a command registered in a test)."""
             text = f"hello {title + ' ' if title else ''}{name}"
             print("\n".join([text.upper() if loud else text] * times))
+            print(repr(where), repr(tag))
 
     module.register = register  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "envkit.commands.hello", module)
+    return module
+
+
+HELLO_RUNS = (["hello", "--name", "envkit"], ["hello", "--times", "2", "--loud", "--title", "dr"], ["hello", "--times", "two"],
+              ["hello", "--where", "a/b", "--tag", "x", "--tag", "y"], ["hello", "--loud", "--help"], ["hello", "--name"])
+
+
+def test_a_new_command_module_registers_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "envkit.commands.hello", _hello_module())
     monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "hello"))
     runner = CliRunner()
-    assert runner.invoke(cli.app, ["hello", "--name", "envkit"]).output == "hello envkit\n"
-    # str and bool pass through envkit's plain coercion; int is still typer's (pydantic's) own
-    assert runner.invoke(cli.app, ["hello", "--times", "2", "--loud", "--title", "dr"]).output == "HELLO DR WORLD\nHELLO DR WORLD\n"
+    assert runner.invoke(cli.app, ["hello", "--name", "envkit"]).output == "hello envkit\nNone []\n"
+    assert runner.invoke(cli.app, ["hello", "--times", "2", "--loud", "--title", "dr"]).output == "HELLO DR WORLD\nHELLO DR WORLD\nNone []\n"
+    assert runner.invoke(cli.app, ["hello", "--where", "a/b"]).output.endswith("PosixPath('a/b') []\n")
     bad = runner.invoke(cli.app, ["hello", "--times", "two"])
     assert bad.exit_code == 2 and "--times" in bad.output, bad.output
     listing = runner.invoke(cli.app, ["--help"]).output
     assert "hello" in listing and "Greet someone" in listing
+
+
+def test_deferred_coercion_is_typers_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every outcome (values, types, usage errors, help) is the same with envkit.plain_options off."""
+    monkeypatch.setitem(sys.modules, "envkit.commands.hello", _hello_module())
+    monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "hello"))
+    runner = CliRunner()
+    with_it = [(r.exit_code, r.output) for r in (runner.invoke(cli.app, argv) for argv in HELLO_RUNS)]
+    monkeypatch.setattr(cli, "plain_options", lambda *args, **kwargs: None)
+    without = [(r.exit_code, r.output) for r in (runner.invoke(cli.app, argv) for argv in HELLO_RUNS)]
+    assert with_it == without
+    assert [code for code, _ in with_it] == [0, 0, 2, 0, 0, 2]
 
 
 def test_pins_check_parses_its_options_without_pydantic() -> None:
@@ -86,7 +110,7 @@ def test_pins_check_parses_its_options_without_pydantic() -> None:
     (envkit.plain_options). Fails when a typer release changes the internals that relies on."""
     from envkit import plain_options
 
-    if plain_options._passthrough_class() is None:
+    if plain_options._deferred_class() is None:
         pytest.fail("typer._coercion.RuntimeParam is gone: envkit.plain_options no longer applies to this typer")
     probe = ("import sys; from envkit.cli import main\n"
              "main(['pins', '--profile', 'cpu', '--lerobot', 'lerobot==0.4.4', '--platform', 'linux-64', '--check'])\n"
