@@ -1,30 +1,22 @@
 """Wall time of `envkit pins --check` on lerobot 0.4.4 beside `python -c "import tomlkit"`.
 
-Target: envkit's own work (the difference of the medians) under 100 ms. Usage:
-    .venv/bin/python bench/bench_pins.py [--runs N] [--profile 5090] [--host FILE]
+Target: envkit's own work (the difference of the medians) under 100 ms. `--against REV` adds
+envkit as it was at a git revision, timed in the same interleaved rounds (before/after on the
+same load); `--breakdown` says where the time goes (imports by package, from -X importtime).
+Usage:
+    .venv/bin/python bench/bench_pins.py [--runs N] [--profile 5090] [--host FILE] [--against REV] [--breakdown]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_timing import REPO, Timing, import_breakdown, interleaved, load, revision, table, temp_workdir, working_tree  # noqa: E402
+
 TARGET_MS = 100.0
-
-
-def _wall(cmd: list[str], runs: int) -> list[float]:
-    subprocess.run(cmd, capture_output=True)  # warm the page cache and .pyc files first
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, capture_output=True)
-        times.append((time.perf_counter() - start) * 1000)
-    return times
 
 
 def main() -> int:
@@ -32,24 +24,42 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--profile", default="5090")
     parser.add_argument("--host", default=str(REPO / "docs" / "examples" / "host-5090.json"))
+    parser.add_argument("--against", action="append", default=[], metavar="REV", help="also time envkit at this git revision")
+    parser.add_argument("--breakdown", action="store_true", help="imports by package, for this tree's run")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
     from tests.lerobot_sdists import fetch  # the same cached sdist the tests use
 
     pyproject = fetch("0.4.4")
-    envkit = str(Path(sys.executable).with_name("envkit"))
-    check = [envkit, "pins", "--profile", args.profile, "--host", args.host, "--lerobot", str(pyproject), "--check"]
-    baseline = [sys.executable, "-c", "import tomlkit"]
+    check = ("pins", "--profile", args.profile, "--host", args.host, "--lerobot", str(pyproject), "--check")
+    python = Timing("python -c pass", [sys.executable, "-c", "pass"])
+    baseline = Timing("python -c 'import tomlkit'", [sys.executable, "-c", "import tomlkit"])
+    with temp_workdir() as work:
+        trees = [working_tree(), *(revision(rev, Path(work)) for rev in args.against)]
+        runs = [Timing(f"envkit pins --check, {tree.label}", tree.argv(*check), tree.env()) for tree in trees]
+        load_before = load()
+        interleaved([python, baseline, *runs], args.runs)
+        load_after = load()
 
-    base = _wall(baseline, args.runs)
-    pins = _wall(check, args.runs)
-    b, p = statistics.median(base), statistics.median(pins)
-    print(f"{'':28}{'median ms':>10}{'min ms':>10}{'max ms':>10}")
-    print(f"{'python -c import tomlkit':28}{b:10.1f}{min(base):10.1f}{max(base):10.1f}")
-    print(f"{'envkit pins --check (0.4.4)':28}{p:10.1f}{min(pins):10.1f}{max(pins):10.1f}")
-    verdict = "within" if p - b < TARGET_MS else "OVER"
-    print(f"envkit's own work: {p - b:.1f} ms ({verdict} the {TARGET_MS:.0f} ms target), {args.runs} runs each")
+    print(f"envkit pins --check --profile {args.profile} on lerobot 0.4.4's pyproject.toml; "
+          f"{args.runs} interleaved runs each (median); {load_before} before, {load_after} after")
+    print(table([python, baseline, *runs], baseline))
+    for t in runs:
+        own = t.median - baseline.median
+        verdict = "within" if own < TARGET_MS else "OVER"
+        print(f"envkit's own work, {t.label.split(', ', 1)[1]}: {own:.1f} ms ({verdict} the {TARGET_MS:.0f} ms target)")
+    if args.breakdown:
+        tree = trees[0]
+        imports = import_breakdown(tree.argv(*check), tree.env(), max(5, args.runs // 3))
+        total = runs[0].median
+        print(f"\nwhere the time goes ({tree.label}; import self times, median of python -X importtime runs):")
+        for name, ms in sorted(imports.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:36}{ms:8.1f} ms")
+        rest = total - python.median - sum(imports.values())
+        print(f"  {'interpreter start (python -c pass)':36}{python.median:8.1f} ms")
+        print(f"  {'the rest: parsing, resolve, planning':36}{rest:8.1f} ms  (of {total:.1f} ms in all; "
+              "-X importtime inflates imports a little)")
     return 0
 
 
