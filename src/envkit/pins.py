@@ -127,9 +127,17 @@ class _Verdict:
     torch: bool = False  # the string requires torch (a lerobot pyproject must)
 
 
+_LEADING_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
 def _judge_pep508(raw: str, targets: Mapping[str, str | None], env: Mapping[str, str], location: str) -> _Verdict:
     from packaging.requirements import InvalidRequirement, Requirement
 
+    leading = _LEADING_NAME.match(raw)
+    if leading and _canon(leading.group(1)) not in targets and _canon(leading.group(1)) != "torch":
+        # Not a target, so nothing to judge: the verdict a full parse would give, without the
+        # parse (a lerobot pyproject has ~120 requirements and names 3 targets in a handful)
+        return _Verdict()
     try:
         req = Requirement(raw)
     except InvalidRequirement:
