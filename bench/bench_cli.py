@@ -56,17 +56,23 @@ def main() -> int:
         heavy = {tree.label: {name: heavy_modules_after(tree.src, *(a.format(pyproject=pyproject) for a in argv))
                               for name, argv in COMMANDS.items()} for tree in trees}
 
-    print(f"median wall ms of {args.runs} interleaved runs; {load_before} before, {load_after} after")
+    print(f"medians of {args.runs} interleaved runs, wall ms / CPU ms (user + system, less swayed by load); "
+          f"{load_before} before, {load_after} after")
     labels = [tree.label for tree in trees]
     width = max(len(n) for n in [*COMMANDS, python.label, tomlkit.label]) + 2
-    print(f"{'':{width}}" + "".join(f"{label:>24}" for label in labels) + f"{'vs python -c pass':>20}")
+
+    def cell(t: Timing) -> str:
+        return f"{t.median:8.1f} / {t.cpu_median:5.1f}"
+
+    print(f"{'':{width}}" + "".join(f"{label:>24}" for label in labels) + f"{'wall vs python -c pass':>25}")
     for timing in (python, tomlkit):
-        print(f"{timing.label:{width}}{timing.median:24.1f}" + " " * 24 * (len(trees) - 1) + f"{timing.median / python.median:19.1f}x")
+        print(f"{timing.label:{width}}{cell(timing):>24}" + " " * 24 * (len(trees) - 1) + f"{timing.median / python.median:24.1f}x")
     for name, row in grid.items():
-        print(f"{name:{width}}" + "".join(f"{t.median:24.1f}" for t in row) + f"{row[0].median / python.median:19.1f}x")
+        print(f"{name:{width}}" + "".join(f"{cell(t):>24}" for t in row) + f"{row[0].median / python.median:24.1f}x")
     pins = grid["envkit pins --check (5090, 0.4.4)"]
-    print("envkit's own work in pins --check (its median - python -c 'import tomlkit'): "
-          + ", ".join(f"{t.median - tomlkit.median:.1f} ms {label}" for t, label in zip(pins, labels)) + " (target < 100 ms)")
+    print("envkit's own work in pins --check (its median minus python -c 'import tomlkit'; target < 100 ms wall):")
+    for t, label in zip(pins, labels):
+        print(f"  {label}: {t.median - tomlkit.median:.1f} ms wall, {t.cpu_median - tomlkit.cpu_median:.1f} ms CPU")
     for label, by_command in heavy.items():
         print(f"heavy modules imported ({label}):")
         for name, modules in by_command.items():

@@ -14,9 +14,44 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_timing import REPO, Timing, import_breakdown, interleaved, load, revision, table, temp_workdir, working_tree  # noqa: E402
+from cli_timing import (  # noqa: E402
+    REPO, Timing, Tree, import_breakdown, interleaved, load, phases, revision, table, temp_workdir, working_tree,
+)
 
 TARGET_MS = 100.0
+
+
+# What `pins --check` does after parsing its options (module path: function, as cProfile names them).
+STEPS = {
+    "typer: parse options, call the command": "cli.py:main",
+    "  envkit pins (commands/pins.py)": "commands/pins.py:_run",
+    "    import envkit.profiles": "profiles.py:<module>",
+    "    import envkit.resolve (compat, backends...)": "resolve.py:<module>",
+    "    import envkit.hostfacts": "hostfacts.py:<module>",
+    "    load the profile": "profiles.py:load_profile",
+    "    read --host FILE": "hostfacts.py:load_host_file",
+    "    resolve": "resolve.py:resolve",
+    "      compat matrix (compat.toml)": "compat.py:matrix",
+    "      read lerobot's pyproject (source.py)": "source.py:read_project",
+    "      plan the pins (pins.py)": "pins.py:plan_pyproject",
+}
+
+
+def breakdown(tree: Tree, check: tuple[str, ...], python_ms: float, runs: int) -> None:
+    imports = import_breakdown(tree.argv(*check), tree.env(), runs)
+    bare = import_breakdown([sys.executable, "-c", "pass"], None, runs)  # site, encodings...: python -c pass has them too
+    imports = {name: ms - bare.get(name, 0.0) for name, ms in imports.items()}
+    steps = phases(tree.argv(*check), tree.env(), STEPS, runs)
+    print(f"\nwhere the time goes ({tree.label}, medians of {runs} runs):")
+    print(f"  {'interpreter start (python -c pass)':46}{python_ms:8.1f} ms")
+    print(f"  {'import envkit.cli (typer, the root group)':46}{steps['import envkit.cli']:8.1f} ms")
+    print(f"  {'envkit.cli.main(...)':46}{steps['envkit.cli.main']:8.1f} ms, of which (cProfile shares, imports included):")
+    for label in STEPS:
+        print(f"    {label:44}{steps[label]:8.1f} ms")
+    print("  imports beyond python -c pass's, by package, wherever imported (python -X importtime self times):")
+    for name, ms in sorted(imports.items(), key=lambda kv: -kv[1]):
+        if ms >= 0.5:
+            print(f"    {name:44}{ms:8.1f} ms")
 
 
 def main() -> int:
@@ -46,20 +81,12 @@ def main() -> int:
           f"{args.runs} interleaved runs each (median); {load_before} before, {load_after} after")
     print(table([python, baseline, *runs], baseline))
     for t in runs:
-        own = t.median - baseline.median
+        own, cpu = t.median - baseline.median, t.cpu_median - baseline.cpu_median
         verdict = "within" if own < TARGET_MS else "OVER"
-        print(f"envkit's own work, {t.label.split(', ', 1)[1]}: {own:.1f} ms ({verdict} the {TARGET_MS:.0f} ms target)")
+        print(f"envkit's own work, {t.label.split(', ', 1)[1]}: {own:.1f} ms wall ({verdict} the {TARGET_MS:.0f} ms target), "
+              f"{cpu:.1f} ms CPU")
     if args.breakdown:
-        tree = trees[0]
-        imports = import_breakdown(tree.argv(*check), tree.env(), max(5, args.runs // 3))
-        total = runs[0].median
-        print(f"\nwhere the time goes ({tree.label}; import self times, median of python -X importtime runs):")
-        for name, ms in sorted(imports.items(), key=lambda kv: -kv[1]):
-            print(f"  {name:36}{ms:8.1f} ms")
-        rest = total - python.median - sum(imports.values())
-        print(f"  {'interpreter start (python -c pass)':36}{python.median:8.1f} ms")
-        print(f"  {'the rest: parsing, resolve, planning':36}{rest:8.1f} ms  (of {total:.1f} ms in all; "
-              "-X importtime inflates imports a little)")
+        breakdown(trees[0], check, python.median, max(5, args.runs // 3))
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import compileall
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -69,24 +70,33 @@ class Timing:
     label: str
     argv: list[str]
     env: dict[str, str] | None = None
-    ms: list[float] = field(default_factory=list)
+    ms: list[float] = field(default_factory=list)  # wall clock
+    cpu_ms: list[float] = field(default_factory=list)  # user + system CPU of the process: less swayed by load
 
     @property
     def median(self) -> float:
         return statistics.median(self.ms)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_ms)
 
 
 def interleaved(timings: Sequence[Timing], runs: int) -> None:
     """Run each command once per round, `runs` rounds, after one untimed warm-up round."""
     for warm in (True, *([False] * runs)):
         for t in timings:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             proc = subprocess.run(t.argv, env=t.env, capture_output=True, text=True)
             elapsed = (time.perf_counter() - start) * 1000
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000
             if proc.returncode not in (0, 1):  # 1: a check that found something, still a full run
                 sys.exit(f"{t.label}: exit {proc.returncode}: {proc.stderr.strip()[-400:]}")
             if not warm:
                 t.ms.append(elapsed)
+                t.cpu_ms.append(cpu)
 
 
 def load() -> str:
@@ -95,13 +105,16 @@ def load() -> str:
 
 
 def table(timings: Sequence[Timing], baseline: Timing | None = None) -> str:
+    """Wall median/min/max and CPU median per command; with a baseline, each one's excess over it."""
     width = max(len(t.label) for t in timings) + 2
-    head = f"{'':{width}}{'median ms':>10}{'min ms':>9}{'max ms':>9}" + (f"{'- ' + baseline.label:>30}" if baseline else "")
-    rows = [head]
+    head = f"{'':{width}}{'wall median':>12}{'min':>8}{'max':>8}{'CPU median':>12}"
+    if baseline is not None:
+        head += f"   {'minus ' + baseline.label + ': wall / CPU':>44}"
+    rows = [head + "   (ms)"]
     for t in timings:
-        row = f"{t.label:{width}}{t.median:10.1f}{min(t.ms):9.1f}{max(t.ms):9.1f}"
+        row = f"{t.label:{width}}{t.median:12.1f}{min(t.ms):8.1f}{max(t.ms):8.1f}{t.cpu_median:12.1f}"
         if baseline is not None and t is not baseline:
-            row += f"{t.median - baseline.median:30.1f}"
+            row += f"   {t.median - baseline.median:35.1f} / {t.cpu_median - baseline.cpu_median:5.1f}"
         rows.append(row)
     return "\n".join(rows)
 
@@ -113,7 +126,7 @@ GROUPS = ("typer", "click", "rich", "packaging", "tomlkit", "tomllib")
 def _group(module: str) -> str:
     top = module.split(".")[0]
     if top == "envkit":
-        return "envkit"
+        return ".".join(module.split(".")[:2])  # per module: their owners differ
     if top in GROUPS:
         return top
     if top.startswith("pydantic") or top in ("annotated_types", "typing_inspection", "typing_extensions"):
@@ -140,3 +153,51 @@ def import_breakdown(argv: list[str], env: dict[str, str] | None, runs: int) -> 
         per_run.append(sums)
     names = {name for sums in per_run for name in sums}
     return {name: statistics.median(sums.get(name, 0.0) for sums in per_run) for name in names}
+
+
+_PHASE_PROBE = """
+import contextlib, io, json, os, sys, time
+start = time.perf_counter()
+import envkit.cli
+imported = time.perf_counter()
+profiler = None
+if os.environ.get("ENVKIT_BENCH_PROFILE"):
+    import cProfile
+    profiler = cProfile.Profile()
+    profiler.enable()
+with contextlib.redirect_stdout(io.StringIO()):
+    envkit.cli.main(sys.argv[1:])
+done = time.perf_counter()
+cumulative = {}
+if profiler is not None:
+    import pstats
+    profiler.disable()
+    for (filename, _line, function), (_cc, _nc, _tt, ct, _callers) in pstats.Stats(profiler).stats.items():
+        key = filename.replace(os.sep, "/").split("/envkit/")[-1] + ":" + function
+        cumulative[key] = max(cumulative.get(key, 0.0), ct)
+print(json.dumps({"import": imported - start, "main": done - imported, "cumulative": cumulative}))
+"""
+
+
+def phases(tree_argv: list[str], env: dict[str, str] | None, functions: dict[str, str], runs: int) -> dict[str, float]:
+    """Milliseconds (medians of `runs`) of `import envkit.cli` (typer, the root group), of
+    `envkit.cli.main` after it, and of each of `functions` (label -> "module path:function",
+    e.g. "compat.py:matrix") within main: its share of main under cProfile times main's
+    unprofiled median. A function's time includes the imports it triggers."""
+    import json
+
+    argv = [tree_argv[0], "-c", _PHASE_PROBE, *tree_argv[3:]]  # tree_argv is [python, -c, code, args...]
+
+    def probe(profile: bool) -> dict:
+        extra = {"ENVKIT_BENCH_PROFILE": "1"} if profile else {}
+        proc = subprocess.run(argv, env={**(env or os.environ), **extra}, capture_output=True, text=True, check=True)
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    plain = [probe(False) for _ in range(runs)]
+    profiled = [probe(True) for _ in range(runs)]
+    main_ms = statistics.median(p["main"] for p in plain) * 1000
+    out = {"import envkit.cli": statistics.median(p["import"] for p in plain) * 1000, "envkit.cli.main": main_ms}
+    for label, key in functions.items():
+        shares = [p["cumulative"].get(key, 0.0) / p["cumulative"]["cli.py:main"] for p in profiled]
+        out[label] = statistics.median(shares) * main_ms
+    return out
