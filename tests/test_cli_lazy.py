@@ -117,3 +117,13 @@ def test_pins_check_parses_its_options_without_pydantic() -> None:
              "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith('pydantic')}))")
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]", (proc.stdout, proc.stderr)
+
+
+def test_package_dir_is_the_one_importlib_resources_names() -> None:
+    """envkit.resources skips importing importlib.resources (start-up time); it must find the same place."""
+    from importlib import resources
+
+    import envkit.resources
+
+    assert Path(str(resources.files("envkit"))) == envkit.resources._PACKAGE
+    assert (envkit.resources.package_file("compat.toml")).is_file()
