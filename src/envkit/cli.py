@@ -62,7 +62,8 @@ class LazyCommands(TyperGroup):
         self._load_all()
         return sorted(self.commands, key=lambda name: self._order.get(name, (2, 0, 0)))
 
-    # Option parsing without pydantic for the root and the command it runs (see plain_options).
+    # typer's option coercion deferred (no pydantic unless a value needs it) for the root and the
+    # command it runs; a subcommand group's own commands keep typer's (see plain_options).
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         plain_options(self, ctx)
         return super().parse_args(ctx, args)
