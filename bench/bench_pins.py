@@ -47,7 +47,7 @@ def breakdown(tree: Tree, check: tuple[str, ...], python_ms: float, runs: int) -
     print(f"  {'import envkit.cli (typer, the root group)':46}{steps['import envkit.cli']:8.1f} ms")
     print(f"  {'envkit.cli.main(...)':46}{steps['envkit.cli.main']:8.1f} ms, of which (cProfile shares, imports included):")
     for label in STEPS:
-        print(f"    {label:44}{steps[label]:8.1f} ms")
+        print(f"    {label:44}" + (f"{steps[label]:8.1f} ms" if label in steps else "     not called"))
     print("  imports beyond python -c pass's, by package, wherever imported (python -X importtime self times):")
     for name, ms in sorted(imports.items(), key=lambda kv: -kv[1]):
         if ms >= 0.5:

@@ -198,6 +198,8 @@ def phases(tree_argv: list[str], env: dict[str, str] | None, functions: dict[str
     main_ms = statistics.median(p["main"] for p in plain) * 1000
     out = {"import envkit.cli": statistics.median(p["import"] for p in plain) * 1000, "envkit.cli.main": main_ms}
     for label, key in functions.items():
+        if all(key not in p["cumulative"] for p in profiled):
+            continue  # not called in this tree (renamed, or that step is gone)
         shares = [p["cumulative"].get(key, 0.0) / p["cumulative"]["cli.py:main"] for p in profiled]
         out[label] = statistics.median(shares) * main_ms
     return out
