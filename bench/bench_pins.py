@@ -3,8 +3,8 @@
 Target: envkit's own work (the difference of the medians) under 100 ms. `--against REV` adds
 envkit as it was at a git revision, timed in the same interleaved rounds (before/after on the
 same load); `--breakdown` says where the time goes (imports by package, from -X importtime).
-Usage:
-    .venv/bin/python bench/bench_pins.py [--runs N] [--profile 5090] [--host FILE] [--against REV] [--breakdown]
+`--instructions` counts instructions with valgrind, which a loaded machine does not sway. Usage:
+    .venv/bin/python bench/bench_pins.py [--runs N] [--profile 5090] [--host FILE] [--against REV] [--breakdown] [--instructions]
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_timing import (  # noqa: E402
-    REPO, Timing, Tree, import_breakdown, interleaved, load, phases, revision, table, temp_workdir, working_tree,
+    REPO, Timing, Tree, import_breakdown, instructions, interleaved, load, phases, revision, table, temp_workdir,
+    working_tree,
 )
 
 TARGET_MS = 100.0
@@ -35,6 +36,24 @@ STEPS = {
     "      read lerobot's pyproject (source.py)": "source.py:read_project",
     "      plan the pins (pins.py)": "pins.py:plan_pyproject",
 }
+
+
+def print_instructions(counts: dict[str, int | None], python: Timing, baseline: Timing, runs: list[Timing]) -> None:
+    """Instruction counts, and envkit's own work in ms estimated from them: the ms per instruction
+    of `import tomlkit` (its fastest run minus python -c pass's fastest, over their instruction
+    difference), the fastest runs being the least disturbed by other load."""
+    if None in counts.values():
+        print("instructions: valgrind is not installed (apt-get install valgrind)")
+        return
+    got = {label: n for label, n in counts.items() if n is not None}
+    per_m = (min(baseline.ms) - min(python.ms)) / ((got[baseline.label] - got[python.label]) / 1e6)
+    print("\ninstructions executed (valgrind callgrind; the same on a busy or an idle machine):")
+    for label, n in got.items():
+        print(f"  {label:44}{n / 1e6:9.0f} M")
+    for r in runs:
+        own = (got[r.label] - got[baseline.label]) / 1e6
+        print(f"envkit's own work, {r.label.split(', ', 1)[1]}: {own:.0f} M instructions, ~{own * per_m:.0f} ms "
+              f"at import tomlkit's {per_m * 1000:.0f} us per M instructions (target {TARGET_MS:.0f} ms)")
 
 
 def breakdown(tree: Tree, check: tuple[str, ...], python_ms: float, runs: int) -> None:
@@ -61,6 +80,8 @@ def main() -> int:
     parser.add_argument("--host", default=str(REPO / "docs" / "examples" / "host-5090.json"))
     parser.add_argument("--against", action="append", default=[], metavar="REV", help="also time envkit at this git revision")
     parser.add_argument("--breakdown", action="store_true", help="imports by package, for this tree's run")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions (valgrind): figures a loaded machine does not sway")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -76,6 +97,7 @@ def main() -> int:
         load_before = load()
         interleaved([python, baseline, *runs], args.runs)
         load_after = load()
+        counts = {t.label: instructions(t.argv, t.env) for t in (python, baseline, *runs)} if args.instructions else None
 
     print(f"envkit pins --check --profile {args.profile} on lerobot 0.4.4's pyproject.toml; "
           f"{args.runs} interleaved runs each (median); {load_before} before, {load_after} after")
@@ -85,6 +107,8 @@ def main() -> int:
         verdict = "within" if own < TARGET_MS else "OVER"
         print(f"envkit's own work, {t.label.split(', ', 1)[1]}: {own:.1f} ms wall ({verdict} the {TARGET_MS:.0f} ms target), "
               f"{cpu:.1f} ms CPU")
+    if counts is not None:
+        print_instructions(counts, python, baseline, runs)
     if args.breakdown:
         breakdown(trees[0], check, python.median, max(5, args.runs // 3))
     return 0

@@ -203,3 +203,18 @@ def phases(tree_argv: list[str], env: dict[str, str] | None, functions: dict[str
         shares = [p["cumulative"].get(key, 0.0) / p["cumulative"]["cli.py:main"] for p in profiled]
         out[label] = statistics.median(shares) * main_ms
     return out
+
+
+def instructions(argv: list[str], env: dict[str, str] | None) -> int | None:
+    """User-space instructions the command executes (valgrind's callgrind; None without valgrind).
+
+    Unlike wall or CPU time this count does not move with the machine's load, so before/after
+    figures from a busy shared machine stay comparable; it runs the command ~50x slower."""
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        return None
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+                          env=env, capture_output=True, text=True)
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    return int(found.group(1)) if found else None
