@@ -1,54 +1,84 @@
-"""Start-up cost of the CLI: `envkit --help` and `envkit detect --json` beside `python -c pass`.
+"""Start-up cost of the CLI: short envkit commands beside `python -c pass` and `python -c "import tomlkit"`.
 
-Heavy imports (torch, NVML, rattler, conda_lock) must stay inside the functions that need them.
-Run after installing with compiled bytecode (PYTHONDONTWRITEBYTECODE=1 is set on these machines,
-so `python -m compileall` the package first, as `make bench` does through pip's install).
+Heavy imports (torch, NVML, rattler, conda_lock; pydantic through typer's option parsing) must
+stay out of these. `--against REV` adds a column for envkit as it was at a git revision, timed
+in the same interleaved rounds, so before/after share the machine's load. Usage:
+    .venv/bin/python bench/bench_cli.py [--runs N] [--against REV]
 """
 
 from __future__ import annotations
 
-import statistics
+import argparse
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
-RUNS = 7
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_timing import REPO, Timing, interleaved, load, revision, temp_workdir, working_tree  # noqa: E402
+
+HOST = str(REPO / "docs" / "examples" / "host-5090.json")
+COMMANDS = {
+    "envkit --help": ("--help",),
+    "envkit detect --json": ("detect", "--json"),
+    "envkit resolve --profile cpu --json": ("resolve", "--profile", "cpu", "--json"),
+    "envkit pins --check (5090, 0.4.4)": ("pins", "--profile", "5090", "--host", HOST, "--lerobot", "{pyproject}", "--check"),
+}
+HEAVY = ("torch", "pynvml", "rattler", "conda_lock", "tomlkit", "pydantic", "rich")
 
 
-def wall(argv: list[str]) -> float:
-    samples = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+def heavy_modules_after(src: Path, *args: str) -> list[str]:
+    probe = ("import sys, contextlib, io\nfrom envkit.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n    main(sys.argv[1:])\n"
+             f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
+    env = {"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env).stdout.split()
 
 
-def heavy_modules_after(code: str) -> list[str]:
-    probe = f"import sys; {code}; print(' '.join(m for m in ('torch', 'pynvml', 'rattler', 'conda_lock', 'tomlkit') if m in sys.modules))"
-    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--against", action="append", default=[], metavar="REV", help="also time envkit at this git revision")
+    args = parser.parse_args()
 
+    sys.path.insert(0, str(REPO))
+    from tests.lerobot_sdists import fetch  # the same cached sdist the pins tests use
 
-def main() -> None:
-    import compileall
+    pyproject = str(fetch("0.4.4"))
+    python = Timing("python -c pass", [sys.executable, "-c", "pass"])
+    tomlkit = Timing("python -c 'import tomlkit'", [sys.executable, "-c", "import tomlkit"])
+    with temp_workdir() as work:
+        trees = [working_tree(), *(revision(rev, Path(work)) for rev in args.against)]
+        grid = {name: [Timing(f"{name}, {tree.label}", tree.argv(*(a.format(pyproject=pyproject) for a in argv)), tree.env())
+                       for tree in trees] for name, argv in COMMANDS.items()}
+        load_before = load()
+        interleaved([python, tomlkit, *(t for row in grid.values() for t in row)], args.runs)
+        load_after = load()
+        heavy = {tree.label: {name: heavy_modules_after(tree.src, *(a.format(pyproject=pyproject) for a in argv))
+                              for name, argv in COMMANDS.items()} for tree in trees}
 
-    import envkit
+    print(f"medians of {args.runs} interleaved runs, wall ms / CPU ms (user + system, less swayed by load); "
+          f"{load_before} before, {load_after} after")
+    labels = [tree.label for tree in trees]
+    width = max(len(n) for n in [*COMMANDS, python.label, tomlkit.label]) + 2
 
-    compileall.compile_dir(Path(envkit.__file__).parent, quiet=1)
-    rows = [
-        ("python -c pass", wall([sys.executable, "-c", "pass"])),
-        ("envkit --help", wall([str(BIN / "envkit"), "--help"])),
-        ("envkit detect --json", wall([str(BIN / "envkit"), "detect", "--json"])),
-        ("envkit resolve --profile cpu --json", wall([str(BIN / "envkit"), "resolve", "--profile", "cpu", "--json"])),
-    ]
-    base = rows[0][1]
-    print(f"{'command':40} {'median s':>9} {'vs python':>10}   ({RUNS} runs each)")
-    for name, seconds in rows:
-        print(f"{name:40} {seconds:9.3f} {seconds / base:9.1f}x")
-    print("heavy modules imported by `import envkit.cli`:", heavy_modules_after("import envkit.cli") or "none")
+    def cell(t: Timing) -> str:
+        return f"{t.median:8.1f} / {t.cpu_median:5.1f}"
+
+    print(f"{'':{width}}" + "".join(f"{label:>24}" for label in labels) + f"{'wall vs python -c pass':>25}")
+    for timing in (python, tomlkit):
+        print(f"{timing.label:{width}}{cell(timing):>24}" + " " * 24 * (len(trees) - 1) + f"{timing.median / python.median:24.1f}x")
+    for name, row in grid.items():
+        print(f"{name:{width}}" + "".join(f"{cell(t):>24}" for t in row) + f"{row[0].median / python.median:24.1f}x")
+    pins = grid["envkit pins --check (5090, 0.4.4)"]
+    print("envkit's own work in pins --check (its median minus python -c 'import tomlkit'; target < 100 ms wall):")
+    for t, label in zip(pins, labels):
+        print(f"  {label}: {t.median - tomlkit.median:.1f} ms wall, {t.cpu_median - tomlkit.cpu_median:.1f} ms CPU")
+    for label, by_command in heavy.items():
+        print(f"heavy modules imported ({label}):")
+        for name, modules in by_command.items():
+            print(f"  {name:{width}}{' '.join(modules) or 'none'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

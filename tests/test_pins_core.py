@@ -1,4 +1,4 @@
-"""envkit.pins pure core on hand-written trees (tests/data/pins), plus the file operations."""
+"""envkit.pins pure core on hand-written trees (tests/data/pins), plus the file operations (envkit.pin_files)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,8 @@ from pathlib import Path
 import pytest
 
 from envkit.errors import EnvkitError
-from envkit.pins import (
-    backup_paths,
-    find_pyproject,
-    judge_requirements,
-    overrides,
-    plan_pyproject,
-    restore_pins,
-    target_marker_env,
-    write_pins,
-)
+from envkit.pin_files import backup_paths, find_pyproject, restore_pins, write_pins
+from envkit.pins import judge_requirements, overrides, plan_pyproject, target_marker_env
 
 DATA = Path(__file__).parent / "data" / "pins"
 X86 = target_marker_env("linux-64", "3.10")

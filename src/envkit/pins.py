@@ -1,31 +1,26 @@
-"""Rewrite lerobot's torch/torchvision/torchcodec pins so a resolved tuple installs.
+"""Rewrite lerobot's torch/torchvision/torchcodec pins so a resolved tuple installs: the plan.
 
-Pure core: `plan_pyproject` judges every requirement that names a target package (PEP 621
-dependencies and extras, dependency groups, `[tool.uv]` lists and sources, Poetry tables) for
-the profile's TARGET platform, and edits only the specifiers that exclude the resolved
-version, through tomlkit so comments, order and quoting survive. `judge_requirements` and
-`overrides` express the same decision for lerobot installed from an index.
+Pure, no file I/O (tests/test_pins_pure.py reads this module to keep it so): `plan_pyproject`
+takes a pyproject's text and gives back a PinPlan, judging every requirement that names a
+target package (PEP 621 dependencies and extras, dependency groups, `[tool.uv]` lists and
+sources, Poetry tables) for the profile's TARGET platform and editing only the specifiers
+that exclude the resolved version, through tomlkit so comments, order and quoting survive.
+`judge_requirements` and `overrides` express the same decision for lerobot installed from an
+index.
 
-File side: `write_pins` / `restore_pins` replace the file atomically and keep the original
-beside it (`pyproject.toml.envkit-orig`) with a sidecar recording what envkit wrote, so a
-backup is never overwritten and a stale one is never trusted.
+The file side (reading the pyproject, the atomic rewrite with its backup and sidecar, restore)
+is envkit.pin_files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from envkit.errors import EnvkitError
-from envkit.fsutil import temp_beside
 
-BACKUP_SUFFIX = ".envkit-orig"
-SIDECAR_SUFFIX = ".envkit-orig.json"
 _NEVER = "sys_platform == 'never'"  # uv's documented way to drop a dependency via --override
 
 
@@ -132,9 +127,17 @@ class _Verdict:
     torch: bool = False  # the string requires torch (a lerobot pyproject must)
 
 
+_LEADING_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
 def _judge_pep508(raw: str, targets: Mapping[str, str | None], env: Mapping[str, str], location: str) -> _Verdict:
     from packaging.requirements import InvalidRequirement, Requirement
 
+    leading = _LEADING_NAME.match(raw)
+    if leading and _canon(leading.group(1)) not in targets and _canon(leading.group(1)) != "torch":
+        # Not a target, so nothing to judge: the verdict a full parse would give, without the
+        # parse (a lerobot pyproject has ~120 requirements and names 3 targets in a handful)
+        return _Verdict()
     try:
         req = Requirement(raw)
     except InvalidRequirement:
@@ -490,158 +493,21 @@ def _walk(doc: Any, targets: Mapping[str, str | None], env: Mapping[str, str],
     return planner
 
 
-def find_pyproject(path: Path) -> Path:
-    """lerobot's pyproject.toml under `path`: a clone, a fork's subfolder (repo/lerobot/), or the file."""
-    from envkit.source import find_pyproject as locate
-
-    return locate(Path(path))
-
-
-# --- files: atomic write, backup, restore ------------------------------------------------
-
-
-def read_pyproject(path: Path) -> str:
-    """The file's text exactly as stored (newline="" keeps CRLF files CRLF)."""
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvkitError(f"Cannot read {path}: {exc}", fix="make it a readable UTF-8 file") from None
-
-
-def real_file(pyproject: Path) -> Path:
-    """The file a (possibly symlinked) pyproject.toml is: backups live beside it, found through any link."""
-    return Path(os.path.realpath(pyproject))
-
-
-def backup_paths(pyproject: Path) -> tuple[Path, Path]:
-    pyproject = real_file(pyproject)
-    return pyproject.with_name(pyproject.name + BACKUP_SUFFIX), pyproject.with_name(pyproject.name + SIDECAR_SUFFIX)
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib  # the file half is only imported by --write/--restore paths
-
-    return hashlib.sha256(data).hexdigest()
-
-
-def _unwritable(path: Path, exc: OSError) -> EnvkitError:
-    return EnvkitError(
-        f"Cannot write {path}: {exc.strerror or exc}; nothing was changed",
-        fix="make the lerobot tree writable (or copy it somewhere writable), or install with the overrides from `envkit resolve --json` instead",
-    )
-
-
-def _read_sidecar(sidecar: Path) -> dict[str, Any] | None:
-    import json
-
-    try:
-        data = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _stale(pyproject: Path, backup: Path, why: str) -> EnvkitError:
-    return EnvkitError(
-        f"{backup} exists but {why}, so envkit will not overwrite the backup or trust it",
-        fix=f"if {backup.name} is lerobot's original, run `envkit pins --restore --force` to put it back; "
-            f"if {pyproject.name} as it stands is the one to keep, delete {backup.name} and {backup.name}.json",
-    )
-
-
-def _ours(pyproject: Path, current: bytes) -> dict[str, Any]:
-    """The sidecar, when the current file is what envkit wrote (or the original); else refuse."""
-    backup, sidecar = backup_paths(pyproject)
-    meta = _read_sidecar(sidecar)
-    if meta is None or not backup.exists():
-        raise _stale(pyproject, backup if backup.exists() else sidecar, "its record is missing or unreadable")
-    if _sha256(current) not in (meta.get("written_sha256"), meta.get("original_sha256")):
-        raise _stale(pyproject, backup, f"{pyproject.name} was changed since envkit wrote it")
-    return meta
-
-
-def write_pins(pyproject: Path, new_text: str, *, record: Mapping[str, Any] | None = None) -> bool:
-    """Replace `pyproject` with `new_text` atomically, keeping the original beside it.
-
-    Returns False (touching nothing) when the file already holds `new_text`.
-    """
-    import json
-
-    pyproject = real_file(pyproject)  # rewrite the target, never replace a symlink with a copy
-    try:
-        current = pyproject.read_bytes()
-        mode = pyproject.stat().st_mode & 0o7777
-    except OSError as exc:
-        raise EnvkitError(f"Cannot read {pyproject}: {exc.strerror or exc}", fix="check the path and its permissions") from None
-    new = new_text.encode("utf-8")
-    if new == current:
-        return False
-    backup, sidecar = backup_paths(pyproject)
-    existing = backup.exists() or sidecar.exists()
-    meta = _ours(pyproject, current) if existing else {"original_sha256": _sha256(current)}
-    meta.update({"schema_version": 1, "tool": "envkit", "backup": backup.name,
-                 "written_sha256": _sha256(new), **dict(record or {})})
-    made: list[Path] = []
-    backup_made = False
-    try:
-        if not existing:
-            made.append(temp_beside(backup, current, mode))
-            os.replace(made.pop(), backup)
-            backup_made = True
-        side_tmp = temp_beside(sidecar, (json.dumps(meta, indent=2) + "\n").encode(), 0o644)
-        made.append(side_tmp)
-        new_tmp = temp_beside(pyproject, new, mode)
-        made.append(new_tmp)
-        os.replace(new_tmp, pyproject)
-        os.replace(side_tmp, sidecar)
-        made.clear()
-    except OSError as exc:
-        # Leave the tree exactly as it was: no temp files, no backup of a write that never happened.
-        for leftover in [*made, *([backup] if backup_made else [])]:
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-        raise _unwritable(pyproject, exc) from None
-    return True
-
-
-def restore_pins(pyproject: Path, *, force: bool = False) -> bool:
-    """Put the original back byte for byte and drop the backup. False when there is no backup."""
-    pyproject = real_file(pyproject)
-    backup, sidecar = backup_paths(pyproject)
-    if not backup.exists():
-        if sidecar.exists() and not force:
-            raise _stale(pyproject, sidecar, f"{backup.name} is missing")
-        return False
-    try:
-        current = pyproject.read_bytes() if pyproject.exists() else b""
-        original = backup.read_bytes()
-        mode = backup.stat().st_mode & 0o7777
-    except OSError as exc:
-        raise EnvkitError(f"Cannot read {backup}: {exc.strerror or exc}", fix="check its permissions") from None
-    recorded = (_read_sidecar(sidecar) or {}).get("original_sha256")
-    if not force and recorded and _sha256(original) != recorded:
-        raise EnvkitError(
-            f"{backup} was changed after envkit made it (its sha256 {_sha256(original)[:12]}... is not the original_sha256 "
-            f"{recorded[:12]}... recorded in {sidecar.name}), so it may not be lerobot's original; nothing was restored",
-            fix=f"check {backup.name} by hand; if it is the file to keep, run `envkit pins --restore --force`")
-    if not force and current != original:
-        _ours(pyproject, current)
-    try:
-        tmp = temp_beside(pyproject, original, mode)
-        try:
-            os.replace(tmp, pyproject)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
-        backup.unlink()
-        sidecar.unlink(missing_ok=True)
-    except OSError as exc:
-        raise _unwritable(pyproject, exc) from None
-    return True
-
-
 def unified_diff(old: str, new: str, name: str) -> str:
     import difflib
 
     return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{name}", f"b/{name}"))
+
+
+# The file side moved to envkit.pin_files; these names stay importable from here for callers
+# that predate the split (resolve.py, runner.py), without this module importing it up front.
+_MOVED = ("BACKUP_SUFFIX", "SIDECAR_SUFFIX", "read_pyproject", "real_file", "backup_paths",
+          "write_pins", "restore_pins", "find_pyproject")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        from envkit import pin_files
+
+        return getattr(pin_files, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from pathlib import Path
+
+# envkit is a regular package on the file system (wheel or checkout); for such a package
+# importlib.resources.files("envkit") is this directory, and importing importlib.resources
+# (with zipfile, tempfile, random) cost every command a few ms of its start (bench_pins.py).
+_PACKAGE = Path(__file__).parent
 
 
 @cache
@@ -14,7 +18,7 @@ def data_dir(name: str) -> Path:
     A wheel carries them as envkit/_data/<name>; an editable install or a checkout
     reads them from the repository root, so edits show up without reinstalling.
     """
-    packaged = Path(str(resources.files("envkit"))) / "_data" / name
+    packaged = _PACKAGE / "_data" / name
     if packaged.is_dir():
         return packaged
     checkout = Path(__file__).resolve().parents[2] / name
@@ -25,4 +29,4 @@ def data_dir(name: str) -> Path:
 
 def package_file(name: str) -> Path:
     """A data file shipped beside the modules (e.g. the compatibility matrix)."""
-    return Path(str(resources.files("envkit"))) / name
+    return _PACKAGE / name

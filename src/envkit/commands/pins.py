@@ -2,6 +2,7 @@
 
 Judges lerobot's pins against the profile's resolved tuple for its target platform and, on
 --write, rewrites only the specifiers that block it (backup beside the file; --restore undoes).
+The plan is envkit.pins (pure); the files are read and written here through envkit.pin_files.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _mode(**flags: bool) -> str:
 
 
 def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str | None, as_json: bool) -> int:
-    from envkit import pins
+    from envkit import pin_files, pins
     from envkit.commands.common import host_facts
     from envkit.profiles import load_profile
     from envkit.resolve import resolve
@@ -72,45 +73,49 @@ def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str 
     if source.kind != "path" or source.pyproject is None:
         return _index_source(resolved, as_json)
     pyproject = source.pyproject
-    text = pins.read_pyproject(pyproject)
     plan = resolved.pin_plan  # the resolver already judged this file; planning it twice doubled --check's cost
+    # The text as it stands: for the diff, or to plan here when the resolver did not (--check needs neither).
+    text = pin_files.read_pyproject(pyproject) if mode == "diff" or plan is None else None
     if plan is None:
+        assert text is not None
         plan = pins.plan_pyproject(text, resolved.pin_targets(), resolved.marker_env(),
                                    index_urls=resolved.index_urls(), source_name=str(pyproject))
     written = False
     if mode == "write" and not plan.conflicts:
         record = {"profile": resolved.profile, "platform": resolved.platform,
                   "changes": [c.to_dict() for c in plan.changes]}
-        written = pins.write_pins(pyproject, plan.new_text, record=record)
+        written = pin_files.write_pins(pyproject, plan.new_text, record=record)
     result = _result(mode, resolved, pyproject, plan, written, text)
     if as_json:
         from envkit.commands.common import emit_json
 
         emit_json(result)
     else:
-        _print(mode, result, plan, text, pyproject)
+        _print(mode, result, plan, pyproject)
     if plan.conflicts or (mode == "check" and plan.changes):
         return 1
     return 0
 
 
-def _result(mode: str, resolved: Any, pyproject: Path, plan: PinPlan, written: bool, text: str) -> dict[str, Any]:
-    from envkit import pins
+def _result(mode: str, resolved: Any, pyproject: Path, plan: PinPlan, written: bool, text: str | None) -> dict[str, Any]:
+    from envkit import pin_files, pins
 
+    backup = pin_files.backup_paths(pyproject)[0]
     out: dict[str, Any] = {
         "schema_version": 1, "mode": mode, "pyproject": str(pyproject), "profile": resolved.profile,
         "platform": resolved.platform, "targets": resolved.pin_targets(),
         "must_change": bool(plan.changes), **plan.to_dict(), "written": written,
-        "backup": str(pins.backup_paths(pyproject)[0]) if written or pins.backup_paths(pyproject)[0].exists() else None,
+        "backup": str(backup) if written or backup.exists() else None,
         "overrides": pins.overrides(resolved.pin_targets()),
     }
     if mode == "diff":
+        assert text is not None
         out["diff"] = pins.unified_diff(text, plan.new_text, pyproject.name)
     return out
 
 
-def _print(mode: str, result: dict[str, Any], plan: PinPlan, text: str, pyproject: Path) -> None:
-    from envkit import pins
+def _print(mode: str, result: dict[str, Any], plan: PinPlan, pyproject: Path) -> None:
+    from envkit import pin_files
 
     if mode == "diff":
         sys.stdout.write(result["diff"])
@@ -121,7 +126,7 @@ def _print(mode: str, result: dict[str, Any], plan: PinPlan, text: str, pyprojec
             where = f" [{c.marker}]" if c.marker else ""
             print(f"  {c.location}: {c.package} {c.old} -> {c.new}  (resolved {c.resolved}){where}")
         if result["written"]:
-            print(f"  original kept in {pins.backup_paths(pyproject)[0].name}; undo with --restore")
+            print(f"  original kept in {pin_files.backup_paths(pyproject)[0].name}; undo with --restore")
     else:
         print(f"{pyproject}: lerobot's pins admit {_tuple(result['targets'])}; nothing to change")
     for conflict in plan.conflicts:
@@ -149,16 +154,16 @@ def _index_source(resolved: Any, as_json: bool) -> int:
 
 
 def _restore(lerobot: str, force: bool, as_json: bool) -> int:
-    from envkit import pins
+    from envkit import pin_files
 
-    pyproject = pins.find_pyproject(Path(lerobot).expanduser())
-    restored = pins.restore_pins(pyproject, force=force)
+    pyproject = pin_files.find_pyproject(Path(lerobot).expanduser())
+    restored = pin_files.restore_pins(pyproject, force=force)
     if as_json:
         from envkit.commands.common import emit_json
 
         emit_json({"schema_version": 1, "mode": "restore", "pyproject": str(pyproject), "restored": restored})
     elif restored:
-        print(f"{pyproject}: original restored from {pins.backup_paths(pyproject)[0].name}")
+        print(f"{pyproject}: original restored from {pin_files.backup_paths(pyproject)[0].name}")
     else:
         print(f"{pyproject}: no envkit backup beside it; nothing to restore")
     return 0
