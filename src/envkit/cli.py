@@ -28,6 +28,7 @@ from envkit.commands import (  # noqa: E402
     detect,
     doctor,
     fleet,
+    launch,
     lock,
     matrix,
     pins,
@@ -37,7 +38,7 @@ from envkit.commands import (  # noqa: E402
     setup,
 )
 
-for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock, matrix, fleet):
+for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock, matrix, fleet, launch):
     _module.register(app)
 
 

@@ -85,6 +85,24 @@ class Backend(Protocol):
     def local_wheels(self, resolved: "Resolved", wheels: "Path") -> dict[str, "Path"]:
         """distribution -> wheel file in a --wheels directory matching the tuple; raises when a required one is missing."""
 
+    # --- launch ---
+    # What `envkit launch` asks of an accelerator (src/envkit/launch/): nothing there branches on its name.
+
+    def launch_env(self, nproc: int) -> dict[str, str]:
+        """Variables every training process gets for this collective (the user's own values win)."""
+
+    def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
+        """Scripts each training process sources before Python starts (the first that exists), e.g. CANN's set_env.sh."""
+
+    def device_count_code(self) -> str | None:
+        """A Python expression the target interpreter evaluates (torch imported) to count visible devices; None: no devices to count."""
+
+    def host_device_count(self, host: "HostFacts | None") -> int | None:
+        """How many of this accelerator's devices the host has (what --devices all selects); None: none to count."""
+
+    def failure_hints(self) -> "list[LaunchHint]":
+        """Error texts this accelerator's runtime prints in a failed multi-process run, each with its fix."""
+
 
 def torch_requirements(resolved: "Resolved") -> list[tuple[str, str]]:
     """torch and torchvision as the resolver pinned them (+local label where the index needs it)."""
@@ -118,3 +136,15 @@ def match_wheels(resolved: "Resolved", wheels: "Path", names: dict[str, str]) ->
             continue
         found.setdefault(canonicalize_name(name), path)
     return found
+
+
+# --- launch ---
+
+@dataclass(frozen=True)
+class LaunchHint:
+    """A recognised failure: a regex over the run's output, what it means, and the fix (variables that help)."""
+
+    id: str
+    pattern: str
+    summary: str
+    fix: str
