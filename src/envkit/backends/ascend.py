@@ -143,7 +143,7 @@ class AscendBackend:
         from envkit.backends.base import LaunchHint
 
         return [
-            LaunchHint("hccl.timeout", r"EI0006|Getting socket times out",
+            LaunchHint("hccl.timeout", r"EI0006|Getting socket times out|socket establish timeout",
                        "HCCL timed out connecting the NPUs: a rank was slow (loading the dataset) or died",
                        "read the first error of each rank above; raise HCCL_CONNECT_TIMEOUT (120-7200 s; envkit launch "
                        "sets 600) and HCCL_EXEC_TIMEOUT for long first steps"),

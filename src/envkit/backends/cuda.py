@@ -164,7 +164,7 @@ class CudaBackend:
                        "read the first error of each rank above; if it hangs at the first all-reduce on GPUs without "
                        "peer-to-peer (RTX 40xx/50xx) set NCCL_P2P_DISABLE=1, without InfiniBand NCCL_IB_DISABLE=1; "
                        "NCCL_DEBUG=INFO shows where it stops"),
-            LaunchHint("nccl.init", r"NCCL error|nccl(UnhandledCuda|System|Internal|Remote)Error|ncclInvalidUsage",
+            LaunchHint("nccl.init", r"NCCL error|nccl(UnhandledCuda|System|Internal|Remote)Error|ncclInvalidUsage|ncclUniqueId .* Socket Timeout",
                        "NCCL could not connect the GPUs",
                        "rerun with NCCL_DEBUG=INFO to see the cause; NCCL_P2P_DISABLE=1 for GPUs without peer-to-peer "
                        "(consumer RTX cards), NCCL_IB_DISABLE=1 without InfiniBand, NCCL_SOCKET_IFNAME=<interface> when "

@@ -24,7 +24,7 @@ GENERIC = (
     LaunchHint("rank.killed", r"Signal 9 \(SIGKILL\)|exitcode\s*:\s*-9\b",
                "a rank was killed (SIGKILL): usually the kernel's out-of-memory killer",
                "lower --batch_size or --num_workers (each rank starts its own dataloader workers); `dmesg | grep -i oom` confirms"),
-    LaunchHint("rank.died", r"ChildFailedError|failed \(exitcode: -?\d+\)|CalledProcessError: Command .* returned non-zero exit status",
+    LaunchHint("rank.died", r"ChildFailedError|Root Cause \(first observed failure\)|failed \(exitcode: -?\d+\)|CalledProcessError: Command .* returned non-zero exit status",
                "a rank exited with an error and the launcher stopped the others",
                "the first traceback above (its rank is in the launcher's 'Root Cause' block) is the cause; fix it and launch again"),
 )

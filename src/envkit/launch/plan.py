@@ -56,6 +56,7 @@ class EnvFacts:
     source_tree: str | None = None  # the lerobot tree setup recorded, for PYTHONPATH when not importable
     cpu_count: int = 1
     environ: dict[str, str] = field(default_factory=dict)  # the user's environment (their values win)
+    hook_env: dict[str, str] = field(default_factory=dict)  # what the env's activation hook sets (the profile's [env])
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,17 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
     out_env: dict[str, str] = {}
     if selection.visible() is not None and backend.visible_devices_var:
         out_env[backend.visible_devices_var] = selection.visible()  # type: ignore[assignment]
+    # The user's values and the hook's (sourced after these are set) win over launch's defaults.
     for name, val in backend.launch_env(nproc).items():
-        if name not in env.environ:
+        if name not in env.environ and name not in env.hook_env:
             out_env[name] = val
-    if "OMP_NUM_THREADS" not in env.environ:
-        out_env["OMP_NUM_THREADS"] = str(max(1, env.cpu_count // nproc))
+    if env.hook_env:
+        notes.append("the environment's hook also sets, in every process: "
+                     + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.hook_env.items())))
+    if "OMP_NUM_THREADS" in env.hook_env:
+        notes.append(f"OMP_NUM_THREADS={env.hook_env['OMP_NUM_THREADS']} per process, from the environment's hook (profile [env])")
+    elif "OMP_NUM_THREADS" not in env.environ:
+        out_env["OMP_NUM_THREADS"] = str(max(1, env.cpu_count // nproc))  # the cores shared out, not all of them per rank
     if not env.lerobot_importable and env.source_tree:
         from envkit.doctor.layout import package_dir
 

@@ -43,7 +43,8 @@ def _python(prefix: Path) -> Path:
                       fix="pass the environment's root (the directory holding bin/python), as given to envkit setup")
 
 
-def env_facts(prefix: Path, probe: dict[str, Any], source_tree: str | None, environ: Mapping[str, str]):
+def env_facts(prefix: Path, probe: dict[str, Any], source_tree: str | None, environ: Mapping[str, str],
+              hook_env: Mapping[str, str] | None = None):
     """EnvFacts for the plan: the installed lerobot's layout (doctor.layout) and whether it trains distributed."""
     from envkit.doctor.layout import classify, package_dir
     from envkit.doctor.probe import tree_facts
@@ -65,4 +66,5 @@ def env_facts(prefix: Path, probe: dict[str, Any], source_tree: str | None, envi
                 distributed = None
     return EnvFacts(prefix=str(prefix), python=str(_python(prefix)), layout=layout, distributed=distributed,
                     lerobot_importable=importable, source_tree=source_tree,
-                    cpu_count=int(probe.get("cpu_count") or os.cpu_count() or 1), environ=dict(environ))
+                    cpu_count=int(probe.get("cpu_count") or os.cpu_count() or 1), environ=dict(environ),
+                    hook_env=dict(hook_env or {}))
