@@ -284,3 +284,25 @@ def test_throughput_from_lerobot_log_lines() -> None:
     recipe = "Effective batch size: 64 x 8 = 512\nstep:10 smpl:5K loss:1 updt_s:9.000 data_s:1.000\nstep:20 smpl:10K loss:1 updt_s:0.3191 data_s:0.3544\n"
     assert round(summarise(recipe).samples_per_s, 1) == 760.2
     assert summarise("no training here") is None
+
+
+def test_doctor_smoke_multi_is_opt_in_on_a_host_without_devices(tmp_path: Path) -> None:
+    from envkit.doctor.checks.smoke_multi import multi
+    from envkit.doctor.model import Context
+    from envkit.doctor.target import Target
+
+    target = Target(python=tmp_path / "bin" / "python", prefix=tmp_path, source="--prefix")
+    out = multi(Context(probe={}, host={}, target=target))  # cpu: no devices, not named with --check
+    assert out.status == Status.SKIP and "--check smoke.multi" in out.summary
+    npu = multi(Context(probe={}, host=host("atlas-a2-cann83").to_dict(), target=target,
+                        scratch={"requested_checks": ("smoke.multi",)}, profile=_Profile("ascend")))
+    assert npu.summary == "lerobot is not installed"  # 2 NPUs there: past the device gate (no lerobot in this fake env)
+    one = multi(Context(probe={}, host=host("gtx1080ti-418").to_dict(), target=target,
+                        scratch={"requested_checks": ("smoke.multi",)}, profile=_Profile("cuda")))
+    assert one.status == Status.SKIP and "needs 2 cuda devices, this host has 1" in one.summary
+
+
+class _Profile:
+    def __init__(self, accelerator: str) -> None:
+        self.accelerator = accelerator
+        self.name = "atlas-a2"

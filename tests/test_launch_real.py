@@ -100,3 +100,15 @@ def test_dry_run_prints_the_command_without_starting(healthy_env: Path, tiny_dat
     assert "-m lerobot.scripts.lerobot_train" in proc.stdout and "OMP_NUM_THREADS=1" in proc.stdout
     assert not out.exists()
     assert shutil.which("bash")
+
+
+def test_doctor_smoke_multi_trains_two_processes_through_launch(healthy_env: Path, doctor_cache: Path) -> None:
+    from tests.conftest import by_id, doctor_env, run_doctor
+
+    rc, doc, err = run_doctor(["--prefix", str(healthy_env), "--check", "smoke.multi", "--no-pretrained-backbone"],
+                              doctor_env(doctor_cache))
+    check = by_id(doc)["smoke.multi"]
+    assert rc == 0 and check["status"] == "ok", (check, err[-2000:])
+    assert "2 processes (torchrun, gloo" in check["summary"] and "saved one checkpoint" in check["summary"]
+    assert check["details"].startswith(f"envkit launch --prefix {healthy_env} --devices 2 -- ")
+

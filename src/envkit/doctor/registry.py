@@ -13,11 +13,11 @@ BLOCKING = (Status.FAIL, Status.ERROR)
 
 
 def all_checks() -> list[Check]:
-    from envkit.doctor.checks import cuda, dataset, hooks, lerobot, npu, smoke, system, torch, video
+    from envkit.doctor.checks import cuda, dataset, hooks, lerobot, npu, smoke, smoke_multi, system, torch, video
 
     # torch before lerobot (requirements read torch.tuple); smoke last, it needs everything.
     return [*system.CHECKS, *torch.CHECKS, *cuda.CHECKS, *npu.CHECKS, *video.CHECKS, *lerobot.CHECKS,
-            *hooks.CHECKS, *dataset.CHECKS, *smoke.CHECKS]
+            *hooks.CHECKS, *dataset.CHECKS, *smoke.CHECKS, *smoke_multi.CHECKS]
 
 
 def select(checks: list[Check], wanted: Iterable[str] = (), smoke: bool = True) -> list[Check]:

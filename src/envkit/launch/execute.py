@@ -46,8 +46,9 @@ def argv_in_env(plan: LaunchPlan) -> list[str]:
     return run_argv(Path(plan.prefix), list(plan.argv), shutil.which("bash") or "bash")
 
 
-def execute(plan: LaunchPlan, hints: list, echo: IO[str] | None = None, batch_size: int | None = None) -> RunOutcome:
-    env = {**os.environ, **plan.env}
+def execute(plan: LaunchPlan, hints: list, echo: IO[str] | None = None, batch_size: int | None = None,
+            base_env: dict[str, str] | None = None) -> RunOutcome:
+    env = {**(os.environ if base_env is None else base_env), **plan.env}
     start = time.monotonic()
     first: float | None = None
     tail: collections.deque[str] = collections.deque(maxlen=KEEP_LINES)
