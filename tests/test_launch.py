@@ -230,6 +230,24 @@ def test_preflight_device_count_mismatch_and_broken_stack() -> None:
     assert broken["launch.devices"].status == Status.FAIL and "set_env.sh" in broken["launch.devices"].fix
 
 
+def test_preflight_missing_cann_set_env(tmp_path: Path) -> None:
+    plan = build(Request(train_args=ARGS), facts("atlas-a2"), "atlas-a2", get_backend("ascend"), select("2", 8, True), 1,
+                 (str(tmp_path / "ascend-toolkit" / "set_env.sh"),))
+    r = _preflight(plan, {"device_count": 2, "shm_free_bytes": 1 << 34})["launch.sources"]
+    assert r.status == Status.FAIL and "set_env.sh" in r.summary
+    (tmp_path / "ascend-toolkit").mkdir()
+    (tmp_path / "ascend-toolkit" / "set_env.sh").write_text("")
+    assert _preflight(plan, {"device_count": 2, "shm_free_bytes": 1 << 34})["launch.sources"].status == Status.OK
+
+
+def test_cli_bad_input_is_one_paragraph_exit_2(tmp_path: Path) -> None:
+    from tests.cli_util import assert_user_error, run_envkit
+
+    assert_user_error(run_envkit("launch", "--prefix", str(tmp_path / "nope"), "--dry-run"), "--prefix")
+    assert_user_error(run_envkit("launch", "--prefix", str(tmp_path), "--launcher", "deepspeed", "--dry-run"), "--launcher deepspeed")
+    assert_user_error(run_envkit("launch", "--prefix", str(tmp_path), "--devices", "0,0", "--dry-run"), "--devices 0,0")
+
+
 def test_preflight_shm_and_offline_dataset(tmp_path: Path) -> None:
     plan = build(Request(train_args=ARGS), facts("5090"), "5090", get_backend("cuda"), select("8", 8, True), 1)
     checks = _preflight(plan, {"device_count": 8, "shm_free_bytes": 64 << 20,

@@ -74,6 +74,7 @@ class LaunchPlan:
     train_args: tuple[str, ...]
     mixed_precision: str
     notes: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # scripts each rank sources (the first that exists)
 
     @property
     def output_dir(self) -> str | None:
@@ -121,13 +122,18 @@ def single_command(env: EnvFacts, module: str, targs: tuple[str, ...], backend: 
     return prefix + shlex.join([env.python, "-m", module, *targs])
 
 
-def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", selection: Selection,
-          port: int | None, sources: tuple[str, ...] = ()) -> LaunchPlan:
+def validate(request: Request) -> None:
+    """Bad flags, before anything is probed."""
     if request.launcher not in LAUNCHERS:
         raise EnvkitError(f"--launcher {request.launcher}: not one of {', '.join(LAUNCHERS)}", fix="pass --launcher torchrun or --launcher accelerate")
     if request.mixed_precision not in PRECISIONS:
         raise EnvkitError(f"--mixed-precision {request.mixed_precision}: not one of {', '.join(PRECISIONS)}",
                           fix="pass --mixed-precision no, fp16 or bf16")
+
+
+def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", selection: Selection,
+          port: int | None, sources: tuple[str, ...] = ()) -> LaunchPlan:
+    validate(request)
     lay = env.layout
     if lay is None or not lay.train_module:
         what = lay.describe() if lay is not None else "no lerobot is installed"
@@ -195,7 +201,7 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
     return LaunchPlan(profile=profile, backend=backend.name, launcher=launcher, nproc=nproc,
                       devices=selection.ids, port=port, argv=argv, env=dict(sorted(out_env.items())),
                       prefix=env.prefix, entry=f"python -m {module}", train_args=targs,
-                      mixed_precision=request.mixed_precision, notes=tuple(notes))
+                      mixed_precision=request.mixed_precision, notes=tuple(notes), sources=tuple(sources))
 
 
 def _newer_than(version: str, other: str) -> bool:

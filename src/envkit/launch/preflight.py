@@ -54,6 +54,18 @@ def devices(ctx: Context) -> Outcome:
     return ok(f"torch sees the {want} selected device(s) ({var}={','.join(map(str, plan.devices or ()))})")
 
 
+def sources(ctx: Context) -> Outcome:
+    plan = _in(ctx).plan
+    if not plan.sources:
+        return skip(f"{plan.backend}: nothing to source in each process")
+    found = [s for s in plan.sources if Path(s).is_file()]
+    if not found:
+        return fail(f"none of {', '.join(plan.sources)} exists: the training processes would start without their runtime environment",
+                    "install the accelerator's toolkit (CANN: its set_env.sh under /usr/local/Ascend/ascend-toolkit/), "
+                    "then `envkit detect` lists it")
+    return ok(f"each process sources {found[0]}")
+
+
 def output_dir(ctx: Context) -> Outcome:
     plan = _in(ctx).plan
     out = plan.output_dir
@@ -110,6 +122,7 @@ def shm(ctx: Context) -> Outcome:
 
 CHECKS = [
     Check("launch.devices", "the selected devices exist and torch sees them", devices),
+    Check("launch.sources", "the runtime scripts each process sources exist", sources),
     Check("launch.output_dir", "the output directory does not clash", output_dir),
     Check("launch.dataset", "the dataset resolves (offline too)", dataset),
     Check("launch.shm", "shared memory for dataloader workers", shm),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from envkit.errors import EnvkitError
-from envkit.launch.plan import LaunchPlan, Request, build
+from envkit.launch.plan import LaunchPlan, Request, build, validate
 
 
 @dataclass
@@ -49,6 +49,7 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
     from envkit.launch.probe import env_facts, run_probe
 
     start = time.perf_counter()
+    validate(request)
     environ = dict(os.environ if environ is None else environ)
     prefix = Path(prefix).expanduser().absolute()
     if not prefix.is_dir():
