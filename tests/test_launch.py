@@ -69,6 +69,14 @@ def test_devices_bad_input_names_the_flag(spec: str) -> None:
     assert "--devices" in str(err.value) and err.value.fix
 
 
+def test_devices_all_keeps_the_users_restriction() -> None:
+    from envkit.launch.devices import effective_spec
+
+    assert effective_spec("all", "CUDA_VISIBLE_DEVICES", {"CUDA_VISIBLE_DEVICES": "2,3"}) == "2,3"
+    assert effective_spec("4", "CUDA_VISIBLE_DEVICES", {"CUDA_VISIBLE_DEVICES": "2,3"}) == "4"  # explicit --devices wins
+    assert effective_spec("all", None, {"CUDA_VISIBLE_DEVICES": "2,3"}) == "all"
+
+
 def test_devices_list_on_cpu_asks_for_a_count() -> None:
     with pytest.raises(EnvkitError) as err:
         select("0,1", None, False)
@@ -324,3 +332,24 @@ class _Profile:
     def __init__(self, accelerator: str) -> None:
         self.accelerator = accelerator
         self.name = "atlas-a2"
+
+
+def test_launch_variables_beat_the_hook_and_the_hook_is_applied(tmp_path: Path) -> None:
+    """execute() for real on a tiny prefix: its activation hook runs, then launch's own variables."""
+    import io
+
+    from envkit.launch.execute import execute
+    from envkit.launch.plan import LaunchPlan
+
+    (tmp_path / "bin").mkdir()
+    hook = tmp_path / "etc" / "conda" / "activate.d"
+    hook.mkdir(parents=True)
+    (hook / "envkit.sh").write_text("CUDA_VISIBLE_DEVICES=9; export CUDA_VISIBLE_DEVICES; FROM_HOOK=1; export FROM_HOOK\n")
+    plan = LaunchPlan(profile="5090", backend="cuda", launcher="torchrun", nproc=2, devices=(2, 3), port=1,
+                      argv=("bash", "-c", 'echo "devices=$CUDA_VISIBLE_DEVICES hook=$FROM_HOOK"; echo "step:1 smpl:4 loss:1 updt_s:0.5 data_s:0.5"'),
+                      env={"CUDA_VISIBLE_DEVICES": "2,3"}, prefix=str(tmp_path), entry="x", train_args=(), mixed_precision="no")
+    log = io.StringIO()
+    outcome = execute(plan, [], echo=log, batch_size=4)
+    assert outcome.returncode == 0 and "devices=2,3 hook=1" in log.getvalue()
+    assert outcome.throughput is not None and outcome.throughput.samples_per_s == 4.0 and outcome.first_step_s is not None
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ or os.environ["CUDA_VISIBLE_DEVICES"] != "2,3"

@@ -45,3 +45,10 @@ def select(spec: str, available: int | None, selectable: bool) -> Selection:
                           fix=f"pass a process count instead: --devices {len(ids)}")
     # ASCEND_RT_VISIBLE_DEVICES must be ascending (CANN's env reference); CUDA does not mind.
     return Selection(len(ids), tuple(ids), text)
+
+
+def effective_spec(spec: str, var: str | None, environ: dict[str, str]) -> str:
+    """--devices all in a shell already restricted with the visible-devices variable means all of those."""
+    if (spec or "all").strip().lower() == "all" and var and environ.get(var, "").strip():
+        return environ[var]
+    return spec

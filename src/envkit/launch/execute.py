@@ -43,12 +43,13 @@ def argv_in_env(plan: LaunchPlan) -> list[str]:
 
     from envkit.hooks import run_argv
 
-    return run_argv(Path(plan.prefix), list(plan.argv), shutil.which("bash") or "bash")
+    inner = plan.command()[plan.command().index("--") + 1:]  # env VAR=... launcher ...
+    return run_argv(Path(plan.prefix), inner, shutil.which("bash") or "bash")
 
 
 def execute(plan: LaunchPlan, hints: list, echo: IO[str] | None = None, batch_size: int | None = None,
             base_env: dict[str, str] | None = None) -> RunOutcome:
-    env = {**(os.environ if base_env is None else base_env), **plan.env}
+    env = dict(os.environ if base_env is None else base_env)  # plan.env is set by `env` after the hooks
     start = time.monotonic()
     first: float | None = None
     tail: collections.deque[str] = collections.deque(maxlen=KEEP_LINES)

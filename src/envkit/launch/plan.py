@@ -80,18 +80,22 @@ class LaunchPlan:
     def output_dir(self) -> str | None:
         return largs.value(self.train_args, "output_dir")
 
+    def command(self) -> list[str]:
+        """What runs: the launcher inside the environment (`envkit run` applies its hooks), with launch's
+        variables set after the hooks, so an explicit --devices beats a hook's CUDA_VISIBLE_DEVICES."""
+        return ["envkit", "run", "--prefix", self.prefix, "--", "env", *[f"{k}={v}" for k, v in self.env.items()], *self.argv]
+
     def shell(self) -> str:
-        """The command as one shell line: variables first, then the argv (quoted)."""
-        assigns = [f"{k}={shlex.quote(v)}" for k, v in self.env.items()]
-        return " \\\n  ".join([" ".join(assigns), shlex.join(self.argv)] if assigns else [shlex.join(self.argv)])
+        """The command as a shell line a user can paste (quoted; one variable or flag group per line)."""
+        head = shlex.join(["envkit", "run", "--prefix", self.prefix, "--", "env"])
+        assigns = [shlex.quote(f"{k}={v}") for k, v in self.env.items()]
+        return " \\\n  ".join([head + (" " + " ".join(assigns) if assigns else ""), shlex.join(self.argv)])
 
     def render(self) -> str:
         where = f"devices {','.join(map(str, self.devices))}" if self.devices is not None else "no device selection"
         head = (f"# envkit launch: profile {self.profile} ({self.backend}), {self.nproc} process(es), {where}, "
                 + (f"{self.launcher} on port {self.port}" if self.launcher else "started directly"))
-        lines = [head,
-                 f"# run inside {self.prefix} with its activation hooks applied (never ~/.bashrc): envkit run --prefix {self.prefix} -- ...",
-                 self.shell()]
+        lines = [head, f"# inside {self.prefix} with its activation hooks applied (never ~/.bashrc)", self.shell()]
         lines += [f"# {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
 
@@ -159,9 +163,7 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
     if env.hook_env:
         notes.append("the environment's hook also sets, in every process: "
                      + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.hook_env.items())))
-    if "OMP_NUM_THREADS" in env.hook_env:
-        notes.append(f"OMP_NUM_THREADS={env.hook_env['OMP_NUM_THREADS']} per process, from the environment's hook (profile [env])")
-    elif "OMP_NUM_THREADS" not in env.environ:
+    if "OMP_NUM_THREADS" not in env.hook_env and "OMP_NUM_THREADS" not in env.environ:
         out_env["OMP_NUM_THREADS"] = str(max(1, env.cpu_count // nproc))  # the cores shared out, not all of them per rank
     if not env.lerobot_importable and env.source_tree:
         from envkit.doctor.layout import package_dir

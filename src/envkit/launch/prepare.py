@@ -45,7 +45,7 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
 
     from envkit.backends import get_backend
     from envkit.doctor.setup_record import recorded_choices
-    from envkit.launch.devices import select
+    from envkit.launch.devices import effective_spec, select
     from envkit.launch.probe import env_facts, run_probe
 
     start = time.perf_counter()
@@ -61,7 +61,9 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
         from envkit.host import detect
 
         host = detect()
-    selection = select(request.devices, backend.host_device_count(host), backend.visible_devices_var is not None)
+    var = backend.visible_devices_var
+    spec = effective_spec(request.devices, var, environ)
+    selection = select(spec, backend.host_device_count(host), var is not None)
     extra = {backend.visible_devices_var: selection.visible()} if backend.visible_devices_var and selection.visible() else {}
     probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra)
     source = recorded_choices(prefix).lerobot
