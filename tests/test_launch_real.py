@@ -69,14 +69,14 @@ def test_two_concurrent_launches_train_on_two_processes_each(healthy_env: Path, 
     for doc, out, (_stdout, log) in zip(docs, outs, results):
         plan = doc["plan"]
         assert plan["nproc"] == 2 and plan["launcher"] == "torchrun" and "--policy.device=cpu" in plan["train_args"]
-        assert all(c["status"] == "ok" for c in doc["preflight"]["checks"]), doc["preflight"]
+        assert doc["preflight"]["ok"] and all(c["status"] in ("ok", "skip") for c in doc["preflight"]["checks"]), doc["preflight"]
         assert "[rank1]" in log and "[rank0]" in log  # two processes really trained
         assert "Effective batch size: 2 x 2 = 4" in log
         assert log.count("Checkpoint policy after step 3") == 1  # only the main process saves
         assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["000003", "last"]
         assert (out / "checkpoints" / "000003" / "pretrained_model" / "model.safetensors").is_file()
         t = doc["run"]["throughput"]
-        assert t["global_batch"] == 4 and t["steps_per_s"] > 0 and t["samples_per_s"] == pytest.approx(4 * t["steps_per_s"], rel=1e-3)
+        assert t["global_batch"] == 4 and t["steps_per_s"] > 0 and t["samples_per_s"] == pytest.approx(4 * t["steps_per_s"], rel=1e-2)  # both rounded in the JSON
         assert doc["run"]["first_step_s"] is not None
 
 
