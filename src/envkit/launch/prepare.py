@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def profile_of(prefix: Path, profile: str | None) -> tuple[str, str, dict[str, str]]:
-    """(profile name, accelerator, its [env]) from --profile, else what setup recorded, else the cpu profile."""
+def profile_of(prefix: Path, profile: str | None) -> tuple[str, str, dict[str, str], bool]:
+    """(profile name, accelerator, its [env], whether named) from --profile, else what setup recorded,
+    else the cpu profile."""
     from envkit.doctor.setup_record import recorded_choices
     from envkit.profiles import load_profile
 
-    ref = profile or recorded_choices(prefix).profile_ref() or "cpu"
-    prof = load_profile(ref)
-    return prof.name, str(prof.accelerator), dict(prof.env)
+    ref = profile or recorded_choices(prefix).profile_ref()
+    prof = load_profile(ref or "cpu")
+    return prof.name, str(prof.accelerator), dict(prof.env), ref is not None
 
 
 def prepare(prefix: Path, request: Request, profile: str | None = None, environ: Mapping[str, str] | None = None,
@@ -54,7 +55,7 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
     prefix = Path(prefix).expanduser().absolute()
     if not prefix.is_dir():
         raise EnvkitError(f"--prefix {prefix}: no such directory", fix="pass the environment envkit setup created")
-    name, accelerator, hook_env = profile_of(prefix, profile)
+    name, accelerator, hook_env, named = profile_of(prefix, profile)
     backend = get_backend(accelerator)
     host = None
     if backend.visible_devices_var is not None:
@@ -65,10 +66,12 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
     spec = effective_spec(request.devices, var, environ)
     selection = select(spec, backend.host_device_count(host), var is not None)
     extra = {backend.visible_devices_var: selection.visible()} if backend.visible_devices_var and selection.visible() else {}
-    probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra)
+    probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra, environ)
     source = recorded_choices(prefix).lerobot
     source_tree = source if source and Path(source).is_dir() else None
     facts = env_facts(prefix, probe, source_tree, environ, hook_env)
     plan = build(request, facts, name, backend, selection, port if port is not None else free_port(),
                  backend.launch_sources(host))
+    if not named:
+        plan = replace(plan, notes=(f"profile {name}: none recorded in {prefix}/.envkit/state.json (pass --profile P)", *plan.notes))
     return Prepared(plan, probe, backend, time.perf_counter() - start)

@@ -14,14 +14,17 @@ from envkit.errors import EnvkitError
 PROBE_TIMEOUT_S = 120
 
 
-def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str]) -> dict[str, Any]:
-    """The probe's JSON, from the env's own python with its activation hooks and `extra_env` applied."""
+def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str],
+              environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The probe's JSON, from the env's own python with its activation hooks applied, then `extra_env`
+    (set after the hooks, as the launch sets them)."""
     from envkit.hooks import run_argv
 
     script = Path(__file__).with_name("target_probe.py").read_text()
     python = _python(prefix)
-    argv = run_argv(prefix, [str(python), "-c", script, *([count_code] if count_code else [])])
-    env = {**os.environ, **extra_env}
+    assigns = [f"{k}={v}" for k, v in extra_env.items()]
+    argv = run_argv(prefix, ["env", *assigns, str(python), "-c", script, *([count_code] if count_code else [])])
+    env = dict(os.environ if environ is None else environ)
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=PROBE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
