@@ -56,6 +56,10 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
     if not prefix.is_dir():
         raise EnvkitError(f"--prefix {prefix}: no such directory", fix="pass the environment envkit setup created")
     name, accelerator, hook_env, named = profile_of(prefix, profile)
+    from envkit.hooks import ACTIVATE
+
+    if not (prefix / ACTIVATE).is_file():
+        hook_env = {}  # not an envkit setup prefix: no hook sets the profile's [env]
     backend = get_backend(accelerator)
     host = None
     if backend.visible_devices_var is not None:
