@@ -112,7 +112,22 @@ def _load(name: str) -> "Backend":
     if getattr(backend, "name", None) != name:
         raise EnvkitError(f"the backend registered as '{name}' ({ep.value} in {ep.dist}) calls itself {getattr(backend, 'name', None)!r}",
                           fix=f"make its `name` attribute '{name}', or register it under its own name")
+    missing = _missing_members(backend)
+    if missing:
+        raise EnvkitError(f"the backend '{name}' ({ep.value} in {ep.dist}) lacks {', '.join(missing)} of envkit's Backend protocol "
+                          "(src/envkit/backends/base.py; docs/backends.md lists each member)",
+                          fix=f"add them to the backend, or upgrade the distribution that provides '{name}' to one written for this envkit")
     return backend  # type: ignore[return-value]
+
+
+def _missing_members(backend: object) -> list[str]:
+    """The Protocol's attributes and methods a (plug-in) backend does not have: named at load, not as an
+    AttributeError deep inside a later command."""
+    from envkit.backends.base import Backend
+
+    wanted = set(getattr(Backend, "__annotations__", {}))
+    wanted |= {k for k, v in vars(Backend).items() if callable(v) and not k.startswith("_")}
+    return sorted(m for m in wanted if not hasattr(backend, m))
 
 
 def get_backend(name: str, where: str | None = None) -> "Backend":

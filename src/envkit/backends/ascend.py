@@ -185,3 +185,50 @@ class AscendBackend:
     # --- doctor ---
     checks_module: str | None = "envkit.doctor.checks.npu"
     probe_fragment: str | None = "envkit.doctor.fragments.npu"
+
+    # --- launch ---
+    def launch_env(self, nproc: int) -> dict[str, str]:
+        # HCCL's 120 s link-setup default is shorter than rank 0 can take to load a dataset while the
+        # other ranks wait (EI0006); the allocator setting is the Atlas ACT recipe's run_train.sh.
+        return {"HCCL_CONNECT_TIMEOUT": "600", "PYTORCH_NPU_ALLOC_CONF": "expandable_segments:True"}
+
+    def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
+        """CANN's set_env.sh, sourced in every training process: found on the host, else CANN's usual places."""
+        from envkit.host import SET_ENV_CANDIDATES
+
+        found = tuple(host.ascend.cann.set_env) if host is not None else ()
+        return found or tuple(SET_ENV_CANDIDATES)
+
+    def device_count_code(self) -> str | None:
+        return "(__import__('torch_npu'), torch.npu.device_count())[1]"
+
+    def host_device_count(self, host: "HostFacts | None") -> int | None:
+        if host is None:
+            return None
+        chips = host.ascend.npu_smi.chips if host.ascend.npu_smi is not None else ()
+        return len(chips) or len(host.ascend.chip_nodes()) or None
+
+    def failure_hints(self) -> list:
+        from envkit.backends.base import LaunchHint
+
+        return [
+            LaunchHint("hccl.timeout", r"EI0006|Getting socket times out|socket establish timeout",
+                       "HCCL timed out connecting the NPUs: a rank was slow (loading the dataset) or died",
+                       "read the first error of each rank above; raise HCCL_CONNECT_TIMEOUT (120-7200 s; envkit launch "
+                       "sets 600) and HCCL_EXEC_TIMEOUT for long first steps"),
+            LaunchHint("hccl.port", r"HcclSocket\]\[Listen\].*fail",
+                       "HCCL could not listen on its port: leftover ranks of an earlier run hold it",
+                       "stop the leftover training processes (npu-smi info lists them), then launch again"),
+            LaunchHint("hccl.init", r"ERR02\d{3}|call hccl api failed|HCCL function error",
+                       "HCCL failed between the NPUs",
+                       "check `npu-smi info` (every selected NPU healthy and free); raise HCCL_CONNECT_TIMEOUT; "
+                       "ASCEND_GLOBAL_LOG_LEVEL=1 ASCEND_SLOG_PRINT_TO_STDOUT=1 print HCCL's own log"),
+            LaunchHint("cann.not_sourced", r"lib(hccl|ascendcl)\.so: cannot open shared object",
+                       "the CANN environment is not set in the training processes",
+                       "install the CANN toolkit where set_env.sh is looked for (/usr/local/Ascend/ascend-toolkit/set_env.sh); "
+                       "envkit launch sources it in every process"),
+            LaunchHint("lerobot.unknown_npu", r"Unknown device '?npu",
+                       "this lerobot does not know the npu device: its NPU patch is missing",
+                       "set the environment up with `envkit setup --profile atlas-a2` (it patches lerobot's device "
+                       "list); `envkit doctor --check npu` names what is missing"),
+        ]

@@ -168,6 +168,24 @@ class Backend(Protocol):
     checks_module: str | None  # its doctor checks (CHECKS) and hooks the generic checks consult
     probe_fragment: str | None  # stdlib-only module with probe(torch) -> dict, run inside the target interpreter
 
+    # --- launch ---
+    # What `envkit launch` asks of an accelerator (src/envkit/launch/): nothing there branches on its name.
+
+    def launch_env(self, nproc: int) -> dict[str, str]:
+        """Variables every training process gets for this collective (the user's own values win)."""
+
+    def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
+        """Scripts each training process sources before Python starts (the first that exists), e.g. CANN's set_env.sh."""
+
+    def device_count_code(self) -> str | None:
+        """A Python expression the target interpreter evaluates (torch imported) to count visible devices; None: no devices to count."""
+
+    def host_device_count(self, host: "HostFacts | None") -> int | None:
+        """How many of this accelerator's devices the host has (what --devices all selects); None: none to count."""
+
+    def failure_hints(self) -> "list[LaunchHint]":
+        """Error texts this accelerator's runtime prints in a failed multi-process run, each with its fix."""
+
 
 def torch_requirements(choice: TorchChoice, torchvision: str) -> tuple[tuple[str, str], ...]:
     """torch and torchvision as the resolver pinned them (+local label where the index needs it)."""
@@ -216,3 +234,15 @@ def match_wheels(block: AcceleratorBlock, python: str, arch: str, wheels: "Path"
             raise EnvkitError(f"--wheels {wheels} holds no {need.dist} {need.version} wheel for Python {python} on {arch} ({need.why})",
                               fix=need.fix or f"put the {need.dist} {need.version} wheel into that directory, or drop --wheels")
     return found
+
+
+# --- launch ---
+
+@dataclass(frozen=True)
+class LaunchHint:
+    """A recognised failure: a regex over the run's output, what it means, and the fix (variables that help)."""
+
+    id: str
+    pattern: str
+    summary: str
+    fix: str

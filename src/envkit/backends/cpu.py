@@ -81,3 +81,25 @@ class CpuBackend:
     # --- doctor ---
     checks_module: str | None = None
     probe_fragment: str | None = None
+
+    # --- launch ---
+    def launch_env(self, nproc: int) -> dict[str, str]:
+        return {}
+
+    def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
+        return ()
+
+    def device_count_code(self) -> str | None:
+        return None  # processes, not devices: any count runs
+
+    def host_device_count(self, host: "HostFacts | None") -> int | None:
+        return None
+
+    def failure_hints(self) -> list:
+        from envkit.backends.base import LaunchHint
+
+        return [
+            LaunchHint("gloo.connect", r"Gloo connectFullMesh failed|gloo/transport/tcp/pair\.cc",
+                       "gloo could not connect the processes",
+                       "set GLOO_SOCKET_IFNAME=lo for a run on one machine (gloo picks the host name's interface)"),
+        ]

@@ -225,6 +225,35 @@ class CudaBackend:
     checks_module: str | None = "envkit.doctor.checks.cuda"
     probe_fragment: str | None = "envkit.doctor.fragments.cuda"
 
+    # --- launch ---
+    def launch_env(self, nproc: int) -> dict[str, str]:
+        return {}  # NCCL's defaults; failure_hints names the variables that help when they fail
+
+    def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
+        return ()
+
+    def device_count_code(self) -> str | None:
+        return "torch.cuda.device_count()"
+
+    def host_device_count(self, host: "HostFacts | None") -> int | None:
+        return len(host.nvidia.gpus) if host is not None and host.nvidia.gpus else None
+
+    def failure_hints(self) -> list:
+        from envkit.backends.base import LaunchHint
+
+        return [
+            LaunchHint("nccl.timeout", r"Watchdog caught collective operation timeout|WorkNCCL\(.*Timeout\(ms\)",
+                       "an NCCL collective timed out: one rank stalled or died while the others waited",
+                       "read the first error of each rank above; if it hangs at the first all-reduce on GPUs without "
+                       "peer-to-peer (RTX 40xx/50xx) set NCCL_P2P_DISABLE=1, without InfiniBand NCCL_IB_DISABLE=1; "
+                       "NCCL_DEBUG=INFO shows where it stops"),
+            LaunchHint("nccl.init", r"NCCL error|nccl(UnhandledCuda|System|Internal|Remote)Error|ncclInvalidUsage|ncclUniqueId .* Socket Timeout",
+                       "NCCL could not connect the GPUs",
+                       "rerun with NCCL_DEBUG=INFO to see the cause; NCCL_P2P_DISABLE=1 for GPUs without peer-to-peer "
+                       "(consumer RTX cards), NCCL_IB_DISABLE=1 without InfiniBand, NCCL_SOCKET_IFNAME=<interface> when "
+                       "it picks the wrong network; check that every selected GPU is free (nvidia-smi)"),
+        ]
+
 
 def _gib(n: int | None) -> str:
     return "?" if n is None else f"{n / 2**30:.1f} GiB"

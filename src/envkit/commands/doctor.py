@@ -53,6 +53,7 @@ def doctor(
 
         recording = DoctorRecording(record, redact_hostname=redact_hostname)
     ctx = _context(prefix, python, profile, dataset, no_pretrained_backbone, recording)
+    ctx.scratch["requested_checks"] = tuple(check or ())  # opt-in checks (smoke.multi) run when named
     results = registry.run_checks(selected, ctx)
     from envkit.doctor import report as render
 

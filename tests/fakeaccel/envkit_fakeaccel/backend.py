@@ -121,3 +121,22 @@ class FakeAccelBackend:
     # --- doctor ---
     checks_module: str | None = "envkit_fakeaccel.doctor_checks"
     probe_fragment: str | None = "envkit_fakeaccel.doctor_checks:probe"
+
+    # --- launch ---
+    def launch_env(self, nproc: int) -> dict[str, str]:
+        return {"FAKEACCEL_COLLECTIVE_TIMEOUT": "300"}
+
+    def launch_sources(self, host: Any) -> tuple[str, ...]:
+        return ()  # the hook already sources env.sh; nothing more per process
+
+    def device_count_code(self) -> str | None:
+        return None  # its torch is the CPU build: nothing torch-side to count
+
+    def host_device_count(self, host: Any) -> int | None:
+        return len(self._facts(host).get("device_nodes") or ()) or None
+
+    def failure_hints(self) -> list:
+        from envkit.backends.base import LaunchHint
+
+        return [LaunchHint("fakeaccel.link", r"FAKEACCEL_LINK_DOWN", "a FakeAccel chip link is down",
+                           "run `fakeaccel-smi --list` and reseat the chip")]

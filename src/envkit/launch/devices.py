@@ -1,0 +1,54 @@
+"""--devices all | 0,1,2 | N: which devices (and so how many processes) a launch uses. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envkit.errors import EnvkitError
+
+
+@dataclass(frozen=True)
+class Selection:
+    nproc: int
+    ids: tuple[int, ...] | None  # device indexes for the visible-devices variable; None: nothing to select
+    spec: str
+
+    def visible(self) -> str | None:
+        return ",".join(str(i) for i in self.ids) if self.ids is not None else None
+
+
+def select(spec: str, available: int | None, selectable: bool) -> Selection:
+    """`available` is how many devices the host has (None: unknown); `selectable` is False for an
+    accelerator without devices (CPU), where --devices only says how many processes to start."""
+    text = (spec or "all").strip().lower()
+    if text == "all":
+        if not selectable:
+            return Selection(1, None, text)
+        if not available:
+            raise EnvkitError("--devices all: no device of this accelerator was found on this host",
+                              fix="check the driver (envkit detect), or name the devices: --devices 0,1")
+        return Selection(available, tuple(range(available)), text)
+    if text.isdigit():
+        count = int(text)
+        if count < 1:
+            raise EnvkitError(f"--devices {spec}: at least one process is needed", fix="pass --devices 1 or more")
+        return Selection(count, tuple(range(count)) if selectable else None, text)
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise EnvkitError(f"--devices {spec}: not 'all', a count or a comma-separated list of device indexes",
+                          fix="e.g. --devices all, --devices 4 or --devices 0,1,2,3")
+    ids = sorted({int(p) for p in parts})
+    if len(ids) != len(parts):
+        raise EnvkitError(f"--devices {spec} names a device twice", fix="list each device once")
+    if not selectable:
+        raise EnvkitError(f"--devices {spec} names devices, but this profile's accelerator has none to select",
+                          fix=f"pass a process count instead: --devices {len(ids)}")
+    # ASCEND_RT_VISIBLE_DEVICES must be ascending (CANN's env reference); CUDA does not mind.
+    return Selection(len(ids), tuple(ids), text)
+
+
+def effective_spec(spec: str, var: str | None, environ: dict[str, str]) -> str:
+    """--devices all in a shell already restricted with the visible-devices variable means all of those."""
+    if (spec or "all").strip().lower() == "all" and var and environ.get(var, "").strip():
+        return environ[var]
+    return spec

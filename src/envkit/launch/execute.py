@@ -1,0 +1,82 @@
+"""Run a launch plan: the launcher inside the environment (hooks applied), its output streamed through,
+then the recognised failures explained and the throughput lerobot logged summarised."""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from envkit.launch.failures import Explanation, explain
+from envkit.launch.plan import LaunchPlan
+from envkit.launch.throughput import Throughput, summarise
+
+FIRST_STEP = re.compile(r"step:\S+\s.*loss:")
+KEEP_LINES = 4000  # the tail kept for explanations; the log itself goes to the user's terminal
+
+
+@dataclass
+class RunOutcome:
+    returncode: int
+    seconds: float
+    first_step_s: float | None
+    explanations: list[Explanation] = field(default_factory=list)
+    throughput: Throughput | None = None
+    log_tail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"returncode": self.returncode, "seconds": round(self.seconds, 2),
+                "first_step_s": round(self.first_step_s, 2) if self.first_step_s is not None else None,
+                "explanations": [e.to_dict() for e in self.explanations],
+                "throughput": self.throughput.to_dict() if self.throughput else None}
+
+
+def argv_in_env(plan: LaunchPlan) -> list[str]:
+    import shutil
+
+    from envkit.hooks import run_argv
+
+    inner = plan.command()[plan.command().index("--") + 1:]  # env VAR=... launcher ...
+    return run_argv(Path(plan.prefix), inner, shutil.which("bash") or "bash")
+
+
+def execute(plan: LaunchPlan, hints: list, echo: IO[str] | None = None, batch_size: int | None = None,
+            base_env: dict[str, str] | None = None) -> RunOutcome:
+    env = dict(os.environ if base_env is None else base_env)  # plan.env is set by `env` after the hooks
+    start = time.monotonic()
+    first: float | None = None
+    tail: collections.deque[str] = collections.deque(maxlen=KEEP_LINES)
+    stats: list[str] = []  # every training log line, for the throughput (a few per log_freq)
+    # Its own session: Ctrl-C here stops every rank, not only the launcher.
+    proc = subprocess.Popen(argv_in_env(plan), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1, errors="replace", start_new_session=True)
+    out = echo if echo is not None else sys.stdout
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            out.flush()
+            tail.append(line)
+            if "updt_s:" in line or "ffective batch size" in line:
+                stats.append(line)
+            if first is None and FIRST_STEP.search(line):
+                first = time.monotonic() - start
+        rc = proc.wait()
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    text = "".join(tail)
+    return RunOutcome(returncode=rc, seconds=time.monotonic() - start, first_step_s=first,
+                      explanations=explain(text, hints) if rc != 0 else [],
+                      throughput=summarise("".join(stats), batch_size), log_tail="".join(list(tail)[-40:]))

@@ -1,0 +1,136 @@
+"""Checks before spending the cards, as doctor verdicts (doctor.model's Check/Outcome, its runner and
+its report), each with the fix. They judge the plan and one probe of the environment: seconds,
+not the doctor's full run."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envkit.doctor.model import Check, CheckResult, Context, Outcome, fail, ok, skip, warn
+from envkit.launch import args as largs
+from envkit.launch.plan import LaunchPlan
+
+SHM_PER_PROCESS = 256 * 1024 * 1024  # a dataloader worker passes its batches through /dev/shm
+DEFAULT_WORKERS = 4  # lerobot's TrainPipelineConfig.num_workers
+
+
+@dataclass
+class Inputs:
+    plan: LaunchPlan
+    probe: dict[str, Any]
+    counted: bool  # the backend counts devices (CPU does not)
+    hints: list = field(default_factory=list)  # backend failure hints, to explain a probe error
+    now: float = field(default_factory=time.time)
+
+
+def _in(ctx: Context) -> Inputs:
+    return ctx.scratch["launch"]
+
+
+def devices(ctx: Context) -> Outcome:
+    i = _in(ctx)
+    plan = i.plan
+    if not i.counted:
+        return ok(f"{plan.nproc} process(es) on the CPU ({plan.backend}: no devices to select)")
+    seen = i.probe.get("device_count")
+    if seen is None:
+        err = i.probe.get("device_error") or "unknown error"
+        from envkit.launch.failures import explain
+
+        why = explain(err, i.hints)
+        fix = why[0].fix if why else "envkit doctor --prefix " + plan.prefix + " shows why the accelerator does not load"
+        return fail(f"torch in the environment cannot count the devices: {err[:300]}", fix)
+    want = plan.nproc
+    var = next(iter(k for k in plan.env if k.endswith("VISIBLE_DEVICES")), "the visible-devices variable")
+    if seen != want:
+        listed = ",".join(map(str, plan.devices or ()))
+        return fail(f"torch sees {seen} device(s) with {var}={listed}; the launch needs {want}",
+                    "select devices that exist and are free: --devices all, a smaller count, or the indexes that "
+                    "`envkit detect` lists; a container must expose every selected device")
+    return ok(f"torch sees the {want} selected device(s) ({var}={','.join(map(str, plan.devices or ()))})")
+
+
+def sources(ctx: Context) -> Outcome:
+    plan = _in(ctx).plan
+    if not plan.sources:
+        return skip(f"{plan.backend}: nothing to source in each process")
+    found = [s for s in plan.sources if Path(s).is_file()]
+    if not found:
+        return fail(f"none of {', '.join(plan.sources)} exists: the training processes would start without their runtime environment",
+                    "install the accelerator's toolkit (CANN: its set_env.sh under /usr/local/Ascend/ascend-toolkit/), "
+                    "then `envkit detect` lists it")
+    return ok(f"each process sources {found[0]}")
+
+
+def output_dir(ctx: Context) -> Outcome:
+    plan = _in(ctx).plan
+    out = plan.output_dir
+    if not out:
+        return ok("no --output_dir: lerobot makes a new timestamped one under outputs/train/")
+    if largs.truthy(largs.value(plan.train_args, "resume")):
+        return ok(f"--resume=true continues {out}")
+    if Path(out).exists():
+        stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(_in(ctx).now))
+        return fail(f"--output_dir {out} already exists and --resume is not set: lerobot would stop with FileExistsError",
+                    f"continue that run with --resume=true, or choose a new directory: --output_dir={out.rstrip('/')}_{stamp}")
+    return ok(f"--output_dir {out} is new")
+
+
+def dataset(ctx: Context) -> Outcome:
+    i = _in(ctx)
+    targs = i.plan.train_args
+    root = largs.value(targs, "dataset.root")
+    repo = largs.value(targs, "dataset.repo_id")
+    env = i.probe.get("env") or {}
+    offline = (env.get("HF_HUB_OFFLINE") or "").strip().lower() in ("1", "true", "yes", "on")
+    if root:
+        if (Path(root) / "meta" / "info.json").is_file():
+            return ok(f"dataset at {root}")
+        return fail(f"--dataset.root {root} holds no LeRobot dataset (no meta/info.json)",
+                    "pass the dataset's root (the directory with meta/ and data/), or drop --dataset.root to use the hub cache")
+    if not repo:
+        return skip("no --dataset.repo_id / --dataset.root on the command line (a --config_path may name it)")
+    if not offline:
+        return ok(f"{repo}: the hub is allowed (HF_HUB_OFFLINE unset), lerobot downloads what is missing")
+    home = env.get("HF_LEROBOT_HOME") or os.path.join(env.get("HF_HOME") or os.path.expanduser("~/.cache/huggingface"), "lerobot")
+    if (Path(home) / repo / "meta" / "info.json").is_file():
+        return ok(f"{repo} found offline in {home}")
+    return fail(f"HF_HUB_OFFLINE is set and {repo} is not in {home}",
+                f"download it on a connected machine and copy it to {Path(home) / repo}, or pass --dataset.root=<its directory>")
+
+
+def shm(ctx: Context) -> Outcome:
+    i = _in(ctx)
+    workers = largs.value(i.plan.train_args, "num_workers")
+    n = int(workers) if workers and workers.isdigit() else DEFAULT_WORKERS
+    free = i.probe.get("shm_free_bytes")
+    if n == 0:
+        return ok("--num_workers=0: no dataloader workers, no shared memory needed")
+    if free is None:
+        return warn("cannot read /dev/shm", "mount a tmpfs on /dev/shm (docker run --shm-size=16g or --ipc=host)")
+    need = SHM_PER_PROCESS * i.plan.nproc
+    if free < need:
+        return fail(f"/dev/shm has {free / 2**20:.0f} MiB free; {i.plan.nproc} process(es) x {n} dataloader workers need about "
+                    f"{need / 2**20:.0f} MiB (workers die with 'Bus error' otherwise)",
+                    "give the container more shared memory (docker run --shm-size=16g, or --ipc=host), or pass --num_workers=0")
+    return ok(f"/dev/shm has {free / 2**30:.1f} GiB free for {i.plan.nproc} x {n} dataloader workers")
+
+
+CHECKS = [
+    Check("launch.devices", "the selected devices exist and torch sees them", devices),
+    Check("launch.sources", "the runtime scripts each process sources exist", sources),
+    Check("launch.output_dir", "the output directory does not clash", output_dir),
+    Check("launch.dataset", "the dataset resolves (offline too)", dataset),
+    Check("launch.shm", "shared memory for dataloader workers", shm),
+]
+
+
+def run(inputs: Inputs) -> tuple[Context, list[CheckResult]]:
+    from envkit.doctor.registry import run_checks
+
+    ctx = Context(probe={}, host={}, scratch={"launch": inputs})
+    return ctx, run_checks(CHECKS, ctx)

@@ -1,0 +1,81 @@
+"""Gather what a plan needs (recorded profile, host devices, one probe of the env, a free port) and build it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from envkit.errors import EnvkitError
+from envkit.launch.plan import LaunchPlan, Request, build, validate
+
+
+@dataclass
+class Prepared:
+    plan: LaunchPlan
+    probe: dict[str, Any]
+    backend: Any
+    seconds: float
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port no one listens on now: the kernel's pick for a bind to port 0 (random per call, so two
+    launches starting together get different ports)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def profile_of(prefix: Path, profile: str | None) -> tuple[str, str, dict[str, str], bool]:
+    """(profile name, accelerator, its [env], whether named) from --profile, else what setup recorded,
+    else the cpu profile."""
+    from envkit.doctor.setup_record import recorded_choices
+    from envkit.profiles import load_profile
+
+    ref = profile or recorded_choices(prefix).profile_ref()
+    prof = load_profile(ref or "cpu")
+    return prof.name, str(prof.accelerator), dict(prof.env), ref is not None
+
+
+def prepare(prefix: Path, request: Request, profile: str | None = None, environ: Mapping[str, str] | None = None,
+            count_devices: bool = True, port: int | None = None) -> Prepared:
+    import time
+
+    from envkit.backends import get_backend
+    from envkit.doctor.setup_record import recorded_choices
+    from envkit.launch.devices import effective_spec, select
+    from envkit.launch.probe import env_facts, run_probe
+
+    start = time.perf_counter()
+    validate(request)
+    environ = dict(os.environ if environ is None else environ)
+    prefix = Path(prefix).expanduser().absolute()
+    if not prefix.is_dir():
+        raise EnvkitError(f"--prefix {prefix}: no such directory", fix="pass the environment envkit setup created")
+    name, accelerator, hook_env, named = profile_of(prefix, profile)
+    from envkit.hooks import ACTIVATE
+
+    if not (prefix / ACTIVATE).is_file():
+        hook_env = {}  # not an envkit setup prefix: no hook sets the profile's [env]
+    backend = get_backend(accelerator)
+    host = None
+    if backend.visible_devices_var is not None:
+        from envkit.host import detect
+
+        host = detect()
+    var = backend.visible_devices_var
+    spec = effective_spec(request.devices, var, environ)
+    selection = select(spec, backend.host_device_count(host), var is not None)
+    extra = {backend.visible_devices_var: selection.visible()} if backend.visible_devices_var and selection.visible() else {}
+    probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra, environ)
+    source = recorded_choices(prefix).lerobot
+    source_tree = source if source and Path(source).is_dir() else None
+    facts = env_facts(prefix, probe, source_tree, environ, hook_env)
+    plan = build(request, facts, name, backend, selection, port if port is not None else free_port(),
+                 backend.launch_sources(host))
+    if not named:
+        plan = replace(plan, notes=(f"profile {name}: none recorded in {prefix}/.envkit/state.json (pass --profile P)", *plan.notes))
+    return Prepared(plan, probe, backend, time.perf_counter() - start)
