@@ -25,6 +25,7 @@ def _root() -> None:
 # One module per command; each exposes register(app). Importing them must stay cheap:
 # heavy imports (torch, NVML, rattler, conda_lock, rich tables) live inside functions.
 from envkit.commands import (  # noqa: E402
+    bundle,
     detect,
     doctor,
     fleet,
@@ -37,7 +38,7 @@ from envkit.commands import (  # noqa: E402
     setup,
 )
 
-for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock, matrix, fleet):
+for _module in (profiles, detect, resolve, pins, setup, run, doctor, lock, matrix, fleet, bundle):
     _module.register(app)
 
 
