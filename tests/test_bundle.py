@@ -19,6 +19,7 @@ import pytest
 from envkit.bundle.install import missing_system
 from envkit.bundle.manifest import Manifest, Member
 from tests.bundle_standins import StandinIndex, write_lock
+from tests.conda_channel import local_channel  # noqa: F401 - pytest fixture
 from tests.cli_util import assert_user_error, run_envkit
 
 pytestmark = pytest.mark.network
@@ -143,3 +144,37 @@ def test_system_ffmpeg_is_checked_against_this_machines_loader_listing() -> None
     if "libavutil.so." in listing:
         assert missing_system(manifest, listing) is None
     assert missing_system(Manifest.from_json(manifest.to_json(), "t"), without) == why
+
+
+def test_a_locked_conda_layer_is_bundled_by_its_urls_and_hashes(tmp_path: Path, local_channel: str) -> None:
+    """The conda layer locked (py-rattler) from a local channel of real .conda archives: each package is a member, hash-checked."""
+    from envkit.bundle.contents import lock_members
+    from envkit.bundle.fetch import fetch, hash_file
+    from envkit.lock import lock, read_lock
+
+    lock(["5090"], layer="conda", channels=[local_channel], out_dir=tmp_path)
+    wants = [w for w in lock_members(read_lock(tmp_path / "5090"), "linux-64") if w.kind == "conda"]
+    assert {w.name for w in wants} == {"python", "python_abi", "ffmpeg", "tzdata"}
+    for want in wants:
+        assert want.path.startswith("conda/") and want.source.startswith("file://") and want.sha256
+        assert hash_file(fetch(want)) == want.sha256
+    bad = wants[0].__class__(**{**wants[0].__dict__, "sha256": "0" * 64})
+    with pytest.raises(Exception, match="does not have the lock's hash"):
+        fetch(bad)
+
+
+def test_setup_bundle_refuses_a_conda_profile_without_its_conda_layer(tmp_path: Path) -> None:
+    """What `make bundle-atlas` writes today (conda-forge cannot be locked here): said by the bundle, refused by setup."""
+    from envkit.bundle import archive
+
+    lock = tmp_path / "conda-lock.yml"
+    lock.write_text("stand-in\n")
+    gap = {"kind": "conda", "name": "conda layer", "why": "the lock has no conda layer for linux-64 (conda-forge unreachable)"}
+    manifest = Manifest("atlas-a2", "profile/atlas-a2.toml", "linux-64", "3.10", "0.1.0",
+                        (Member("lockfiles/atlas-a2/conda-lock.yml", hashlib.sha256(b"stand-in\n").hexdigest(), 9, "lock"),),
+                        {}, (gap,), "lockfiles/atlas-a2")
+    archive.write(tmp_path / "atlas.tar", manifest, {"lockfiles/atlas-a2/conda-lock.yml": lock})
+    assert archive.verify(tmp_path / "atlas.tar").digest() == manifest.digest()
+    res = run_envkit("setup", "--bundle", str(tmp_path / "atlas.tar"), "--prefix", str(tmp_path / "env"))
+    assert_user_error(res, "builds a conda environment", "conda-forge unreachable", "nothing was installed")
+    assert not (tmp_path / "env").exists()

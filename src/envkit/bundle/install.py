@@ -160,6 +160,14 @@ def bundle_options(bundle: Path, prefix: Path, profile: str | None, weights: Pat
                           fix="leave --profile out: the bundle names its profile")
     if platform and platform != manifest.platform:
         raise EnvkitError(f"--bundle {bundle} is for {manifest.platform}, not --platform {platform}", fix="leave --platform out")
+    conda_gap = next((m for m in manifest.missing if m.get("kind") == "conda"), None)
+    if conda_gap is not None or manifest.of_kind("conda"):
+        # The conda base (python, FFmpeg) would be solved or fetched from a channel: not possible offline.
+        raise EnvkitError(f"--bundle {bundle}: profile '{manifest.profile}' builds a conda environment, and "
+                          + (conda_gap["why"] if conda_gap else "setup --bundle does not install a bundled conda layer offline yet")
+                          + "; nothing was installed",
+                          fix="set it up with `envkit setup --from-lock` where the conda channel is reachable (or a mirror of it via "
+                              "--channel), or use a venv profile (cpu) offline")
     unpacked = prepare(bundle, prefix, yes)
     os.environ.update(unpacked.offline_env())  # the children (uv, pip, the doctor) inherit it
     return unpacked, unpacked.profile_ref, unpacked.from_lock, weights or unpacked.weights, manifest.platform
