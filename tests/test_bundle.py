@@ -31,9 +31,15 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     index = StandinIndex()
     try:
         lock = write_lock(tmp / "lockfiles", index.find_links)
+        dataset = tmp / "tiny"  # a dataset root's shape (meta/info.json); the doctor's own tests train on real ones
+        (dataset / "meta").mkdir(parents=True)
+        (dataset / "meta" / "info.json").write_text('{"codebase_version": "v3.0"}\n')
+        (dataset / "data").mkdir()
+        (dataset / "data" / "file-000.parquet").write_bytes(b"PAR1 stand-in")
         out = {"lock": lock}
         for name, platform in (("arm", "linux-aarch64"), ("arm-again", "linux-aarch64"), ("x86", "linux-64")):
-            res = run_envkit("bundle", "--profile", "cpu", "--platform", platform, "--from-lock", str(lock),
+            more = ("--dataset", str(dataset)) if name == "x86" else ()
+            res = run_envkit("bundle", "--profile", "cpu", "--platform", platform, "--from-lock", str(lock), *more,
                              "-o", str(tmp / f"{name}.tar"), "--json", timeout=600)
             assert res.code == 0, res.err
             out[name] = tmp / f"{name}.tar"
@@ -111,9 +117,33 @@ def test_damaged_or_truncated_bundle_is_refused_naming_the_member_prefix_as_befo
     res = run_envkit("setup", "--bundle", str(truncated), "--prefix", str(fresh), timeout=300)
     assert_user_error(res, "damaged")
     assert not fresh.exists()
+    assert not list(tmp_path.glob(".*envkit-bundle-*"))  # the staging directory beside the prefix is gone too
     with tarfile.open(built["x86"]) as tar:
         names = [m.name for m in tar.getmembers()]
     assert any(name in res.err for name in names[1:]), res.err  # the member where it breaks, or the first one missing
+
+
+def test_bundled_dataset_is_what_the_doctor_step_trains_on(built: dict, tmp_path: Path) -> None:
+    from envkit.bundle.archive import scan
+    from envkit.bundle.install import Unpacked, adjust_plan
+    from envkit.plan import Plan, Step
+
+    manifest, problems = scan(built["x86"], dest=tmp_path / "unpacked")
+    assert problems == []
+    assert sorted(m.path for m in manifest.of_kind("dataset")) == ["dataset/data/file-000.parquet", "dataset/meta/info.json"]
+    assert (tmp_path / "unpacked" / "dataset" / "meta" / "info.json").read_text().startswith('{"codebase_version"')
+    doctor = Step("doctor", "doctor", "why", "doctor", commands=(("python", "-m", "envkit", "doctor", "--json"),))
+    plan = adjust_plan(Plan("cpu", tmp_path, "venv", "d", (doctor,)), Unpacked(tmp_path / "unpacked", manifest))
+    assert plan.steps[0].commands[0][-2:] == ("--dataset", str(tmp_path / "unpacked" / "dataset"))
+
+
+def test_weights_that_are_not_the_profiles_are_refused_at_bundle_time(tmp_path: Path) -> None:
+    wrong = tmp_path / "resnet18-f37072fd.pth"
+    wrong.write_bytes(b"not the weights")
+    res = run_envkit("bundle", "--profile", "cpu", "--platform", "linux-64", "--weights", str(wrong), "-o", str(tmp_path / "x.tar"),
+                     cwd=Path(__file__).resolve().parents[1])
+    assert_user_error(res, "--weights", "f37072fd")
+    assert not (tmp_path / "x.tar").exists()
 
 
 def test_bundle_for_another_platform_is_refused_before_anything(built: dict, tmp_path: Path) -> None:

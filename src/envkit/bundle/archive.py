@@ -95,8 +95,10 @@ def _safe(name: str) -> bool:
     return bool(parts) and not name.startswith("/") and ".." not in parts
 
 
-def scan(path: Path, dest: Path | None = None) -> tuple[Manifest, list[str]]:
-    """Read every member, hash it against the manifest; with `dest`, also write it there.
+def scan(path: Path, dest: Path | None = None, keep: Callable[[str], bool] | None = None,
+         kept: dict[str, bytes] | None = None) -> tuple[Manifest, list[str]]:
+    """Read every member, hash it against the manifest; with `dest`, also write it there; members
+    `keep` accepts are also returned in `kept` (small ones: the lock, for --check), in one read.
 
     Returns (manifest, problems), each problem naming its member: a changed or truncated member,
     one the manifest does not list, one the manifest lists that the tar lacks.
@@ -119,6 +121,7 @@ def scan(path: Path, dest: Path | None = None) -> tuple[Manifest, list[str]]:
                 handle = tar.extractfile(info)
                 assert handle is not None
                 digest, size = hashlib.sha256(), 0
+                held: list[bytes] | None = [] if keep is not None and kept is not None and keep(info.name) else None
                 out = None
                 if dest is not None:
                     target = dest / info.name
@@ -130,10 +133,14 @@ def scan(path: Path, dest: Path | None = None) -> tuple[Manifest, list[str]]:
                         size += len(block)
                         if out is not None:
                             out.write(block)
+                        if held is not None:
+                            held.append(block)
                 finally:
                     if out is not None:
                         out.close()
                 seen.add(info.name)
+                if held is not None and kept is not None:
+                    kept[info.name] = b"".join(held)
                 if size != member.size or digest.hexdigest() != member.sha256:
                     problems.append(f"{info.name}: sha256 {digest.hexdigest()[:16]}... ({size} bytes) is not the manifest's "
                                     f"{member.sha256[:16]}... ({member.size} bytes)")

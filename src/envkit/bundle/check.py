@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,19 +20,14 @@ def compare(manifest: Manifest, locked: list[contents.Want], need: dict[str, str
     return out + list(manifest.missing)
 
 
-def _locked_wants(bundle: Path, manifest: Manifest) -> list[contents.Want]:
+def _locked_wants(files: dict[str, bytes], manifest: Manifest) -> list[contents.Want]:
+    """What the bundled lock names for the platform (its files written to a temp dir for the lock reader)."""
     from envkit.lock import read_lock
 
     with tempfile.TemporaryDirectory(prefix="envkit-bundle-check-") as tmp:
-        with tarfile.open(bundle, mode="r|") as tar:
-            for info in tar:
-                if info.isfile() and info.name.startswith(manifest.lock + "/") and "/" not in info.name[len(manifest.lock) + 1:]:
-                    handle = tar.extractfile(info)
-                    assert handle is not None
-                    dest = Path(tmp) / Path(info.name).name
-                    dest.write_bytes(handle.read())
-        lock = read_lock(Path(tmp))
-        return contents.lock_members(lock, manifest.platform)
+        for name, data in files.items():
+            (Path(tmp) / Path(name).name).write_bytes(data)
+        return contents.lock_members(read_lock(Path(tmp)), manifest.platform)
 
 
 def check(bundle: Path) -> dict[str, Any]:
@@ -41,10 +35,12 @@ def check(bundle: Path) -> dict[str, Any]:
     from envkit.profiles import load_profile
     from envkit.resolve import resolve
 
-    manifest, problems = archive.scan(bundle)
+    lock_files: dict[str, bytes] = {}
+    manifest, problems = archive.scan(bundle, keep=lambda name: name.startswith("lockfiles/") and name.count("/") == 2,
+                                      kept=lock_files)
     locked: list[contents.Want] = []
-    if not any(p.startswith(manifest.lock) for p in problems):
-        locked = _locked_wants(bundle, manifest)
+    if lock_files and not any(p.startswith(manifest.lock) for p in problems):
+        locked = _locked_wants(lock_files, manifest)
     try:
         prof = load_profile(manifest.profile)
         patch = resolve(prof, None, None, manifest.platform).lerobot.get("patch")

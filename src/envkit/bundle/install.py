@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,38 +106,61 @@ def check_platform(manifest: Manifest, bundle: Path) -> None:
 
 
 def prepare(bundle: Path, prefix: Path, yes: bool) -> Unpacked:
-    """Checks first (system, platform, every hash); then the bundle is unpacked into the prefix."""
-    from envkit.runner import prepare_prefix
+    """Checks first (system, platform, every hash); only an intact bundle reaches the prefix.
 
+    One read of the tar: members are hashed while they are written to a staging directory beside
+    the prefix (same filesystem, so it is renamed into place); a damaged member removes the staging
+    directory and the prefix is untouched. Where the prefix's parent is not writable, the tar is
+    verified first and then unpacked inside the prefix (two reads).
+    """
     bundle = Path(bundle).expanduser().absolute()
     manifest = archive.read_manifest(bundle)
     check_platform(manifest, bundle)
     check_system(manifest, bundle)
-    archive.verify(bundle)  # before anything is written
     target = prefix / STATE_DIR / BUNDLE_DIR
-    body = manifest.to_json()
     done = target / MANIFEST
-    if done.is_file() and done.read_text() == body:
-        return Unpacked(target, manifest)  # a resumed setup: the same bundle is already unpacked
-    created = not os.path.lexists(prefix)
-    prepare_prefix(prefix, yes, created=created)
-    tmp = target.with_name(BUNDLE_DIR + ".tmp")
+    if done.is_file() and done.read_text() == manifest.to_json():
+        archive.verify(bundle)  # a resumed setup: the same bundle, already unpacked; still checked before any step
+        return Unpacked(target, manifest)
     try:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        _, problems = archive.scan(bundle, dest=tmp)
-        if problems:  # changed since the check a moment ago
-            raise archive.refused(bundle, problems)
-        (tmp / MANIFEST).write_text(body)  # written last: its presence means the unpacking finished
+        stage: Path | None = Path(tempfile.mkdtemp(prefix=f".{prefix.name}.envkit-bundle-", dir=prefix.parent))
+    except OSError:
+        stage = None
+    if stage is None:
+        archive.verify(bundle)
+    else:
+        _unpack(bundle, manifest, stage, cleanup=stage)
+    created = not os.path.lexists(prefix)
+    try:
+        from envkit.runner import prepare_prefix
+
+        prepare_prefix(prefix, yes, created=created)
+        if stage is None:
+            stage = target.with_name(BUNDLE_DIR + ".tmp")
+            _unpack(bundle, manifest, stage, cleanup=stage)
         if target.exists():
             shutil.rmtree(target)
-        os.replace(tmp, target)
+        shutil.move(str(stage), str(target))  # a rename on the same filesystem
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
         if created:
             shutil.rmtree(prefix, ignore_errors=True)  # only what this call made: the prefix did not exist
         raise
     return Unpacked(target, manifest)
+
+
+def _unpack(bundle: Path, manifest: Manifest, stage: Path, cleanup: Path) -> None:
+    try:
+        if stage.exists() and any(stage.iterdir()):
+            shutil.rmtree(stage)
+        _, problems = archive.scan(bundle, dest=stage)
+        if problems:
+            raise archive.refused(bundle, problems)
+        (stage / MANIFEST).write_text(manifest.to_json())  # written last: its presence means the unpacking finished
+    except BaseException:
+        shutil.rmtree(cleanup, ignore_errors=True)
+        raise
 
 
 def adjust_plan(plan: "Plan", unpacked: Unpacked) -> "Plan":
