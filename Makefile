@@ -5,7 +5,7 @@ DEMO   ?= .demo
 BIN     = $(VENV)/bin
 export UV_PYTHON_DOWNLOADS = never
 
-.PHONY: venv system-deps test test-fast demo fleet-demo lock lock-pypi matrix-check bench clean
+.PHONY: venv system-deps test test-fast demo fleet-demo lock lock-pypi matrix-check bench bundle-atlas clean
 
 # The dev environment: envkit editable plus the test tools.
 $(BIN)/envkit: pyproject.toml
@@ -76,6 +76,15 @@ lock-pypi: venv
 # releases and contradicted rows, 2 an unreachable index. For a connected CI; not part of `test`.
 matrix-check: venv
 	$(BIN)/envkit matrix check
+
+# The real atlas-a2 aarch64 PyPI layer (torch, torch_npu, lerobot's source + envkit's NPU patch) from the
+# committed lock, built on this x86_64 machine: prints its size and time. Downloads ~1 GB from PyPI;
+# not part of `test`. The bundle stays at $(BUNDLE_DIR)/atlas-a2-linux-aarch64.tar.
+BUNDLE_DIR ?= .cache/bundles
+bundle-atlas: venv
+	@mkdir -p $(BUNDLE_DIR)
+	$(BIN)/envkit bundle --profile atlas-a2 --platform linux-aarch64 --from-lock lockfiles/atlas-a2 -o $(BUNDLE_DIR)/atlas-a2-linux-aarch64.tar
+	$(BIN)/envkit bundle --check $(BUNDLE_DIR)/atlas-a2-linux-aarch64.tar
 
 bench: venv
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

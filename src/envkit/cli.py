@@ -15,7 +15,7 @@ from envkit.plain_options import plain_options
 
 # One module per command under envkit.commands, in `envkit --help` order; each exposes
 # register(app). A new command is one module plus its name here.
-COMMAND_MODULES = ("profiles", "detect", "resolve", "pins", "setup", "run", "doctor", "lock", "matrix", "fleet", "launch")
+COMMAND_MODULES = ("profiles", "detect", "resolve", "pins", "setup", "run", "doctor", "lock", "matrix", "fleet", "launch", "bundle")
 
 
 class LazyCommands(TyperGroup):

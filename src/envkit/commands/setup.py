@@ -59,6 +59,7 @@ def setup(
                                                 help="You train with --policy.pretrained_backbone_weights=null: the doctor does not ask for ResNet18 weights."),
     allow_branch: bool = typer.Option(False, "--allow-branch", help="Accept a --lerobot git ref that is a branch (not reproducible: warned)."),
     undo: bool = typer.Option(False, "--undo", help="Remove exactly what setup recorded at --prefix, restore what it replaced, leave the rest (docs/safety.md)."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help="Install offline from an `envkit bundle` tar (every member's hash is checked first)."),
 ) -> None:
     """Set up a LeRobot training environment from a profile, step by step, resumable, ending with the doctor."""
     from envkit.errors import EnvkitError
@@ -83,6 +84,12 @@ def setup(
         from envkit.source import ALLOW_BRANCH_VAR
 
         os.environ[ALLOW_BRANCH_VAR] = "1"  # the children (the doctor step) resolve the same source
+    unpacked = None
+    if bundle is not None:  # verified and unpacked into the prefix, then the ordinary --from-lock setup, offline
+        from envkit.bundle.install import bundle_options
+
+        unpacked, profile, from_lock, weights, platform = bundle_options(bundle, prefix, profile, weights, platform, yes, dry_run)
+        offline, no_pretrained_backbone = True, no_pretrained_backbone or weights is None
     if not profile:
         raise EnvkitError("envkit setup needs --profile", fix="envkit setup --profile cpu (envkit profiles lists them)")
     from envkit.commands.common import emit_json, host_facts
@@ -117,7 +124,12 @@ def setup(
         check_weights(options.weights, asset.get("sha256"), asset.get("sha256_prefix"))  # bad input: exit 2 before any work
     from envkit.plan_inputs import gather
 
-    plan = build_plan(prof, resolved, options, read_pip_config(), inputs=gather(prof, resolved, options))
+    plan = build_plan(prof, resolved, options, unpacked.sources() if unpacked else read_pip_config(),
+                      inputs=gather(prof, resolved, options))
+    if unpacked is not None:
+        from envkit.bundle.install import adjust_plan
+
+        plan = adjust_plan(plan, unpacked)
     if dry_run:
         if as_json:
             emit_json(plan.to_dict())

@@ -1,0 +1,166 @@
+"""The bundle tar: written reproducibly, read back only after every member's hash is checked.
+
+Reproducible: members sorted (manifest.json first), mtime 0, uid/gid 0, no user or group names,
+mode 0644, PAX format (long names get a path record, never a timestamp), no compression. The same
+member bytes therefore give the same tar bytes on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+import tempfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from envkit.bundle.manifest import MANIFEST, Manifest
+from envkit.errors import EnvkitError
+
+
+class _Hashing(io.RawIOBase):
+    """Reads through to a file and hashes what was read."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle, self.digest = handle, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.digest.update(data)
+        return data
+
+
+def _info(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = size, 0, 0o644, 0, 0, "", ""
+    return info
+
+
+def write(out: Path, manifest: Manifest, files: dict[str, Path], progress: Callable[[str], None] = lambda s: None) -> None:
+    """Write the tar atomically (temp file beside `out`, then rename); each file is re-hashed as it is copied."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            body = manifest.to_json().encode()
+            tar.addfile(_info(MANIFEST, len(body)), io.BytesIO(body))
+            for member in sorted(manifest.members, key=lambda m: m.path):
+                source = files[member.path]
+                progress(member.path)
+                with open(source, "rb") as handle:
+                    reader = _Hashing(handle)
+                    tar.addfile(_info(member.path, member.size), reader)
+                if reader.digest.hexdigest() != member.sha256:
+                    raise EnvkitError(f"{source} changed while the bundle was written ({member.path})",
+                                      fix="rerun `envkit bundle` when nothing else writes to it")
+            tar.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _not_bundle(path: Path, why: str) -> EnvkitError:
+    return EnvkitError(f"{path} is not a readable envkit bundle ({why})",
+                       fix="copy the bundle again (compare its sha256 with the one `envkit bundle` printed) or rebuild it")
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The first member only: cheap, for the system check that comes before anything else."""
+    if not Path(path).is_file():
+        raise EnvkitError(f"--bundle {path}: no such file", fix="pass the .tar `envkit bundle -o` wrote")
+    try:
+        with tarfile.open(path, mode="r|") as tar:
+            first = tar.next()
+            if first is None or first.name != MANIFEST or not first.isfile():
+                raise _not_bundle(path, f"its first member is {first.name if first else 'missing'}, not {MANIFEST}")
+            handle = tar.extractfile(first)
+            assert handle is not None
+            return Manifest.from_json(handle.read().decode("utf-8", "replace"), str(path))
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise _not_bundle(path, f"{type(exc).__name__}: {exc}") from None
+
+
+def _safe(name: str) -> bool:
+    parts = PurePosixPath(name).parts
+    return bool(parts) and not name.startswith("/") and ".." not in parts
+
+
+def scan(path: Path, dest: Path | None = None, keep: Callable[[str], bool] | None = None,
+         kept: dict[str, bytes] | None = None) -> tuple[Manifest, list[str]]:
+    """Read every member, hash it against the manifest; with `dest`, also write it there; members
+    `keep` accepts are also returned in `kept` (small ones: the lock, for --check), in one read.
+
+    Returns (manifest, problems), each problem naming its member: a changed or truncated member,
+    one the manifest does not list, one the manifest lists that the tar lacks.
+    """
+    manifest = read_manifest(path)
+    expected = {m.path: m for m in manifest.members}
+    seen: set[str] = set()
+    problems: list[str] = []
+    current = MANIFEST
+    try:
+        with tarfile.open(path, mode="r|") as tar:
+            for index, info in enumerate(tar):
+                current = info.name
+                if index == 0:
+                    continue  # the manifest, read above
+                member = expected.get(info.name)
+                if member is None or not info.isfile() or not _safe(info.name):
+                    problems.append(f"{info.name}: not listed in the bundle's manifest")
+                    continue
+                handle = tar.extractfile(info)
+                assert handle is not None
+                digest, size = hashlib.sha256(), 0
+                held: list[bytes] | None = [] if keep is not None and kept is not None and keep(info.name) else None
+                out = None
+                if dest is not None:
+                    target = dest / info.name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    out = open(target, "wb")
+                try:
+                    while block := handle.read(1 << 20):
+                        digest.update(block)
+                        size += len(block)
+                        if out is not None:
+                            out.write(block)
+                        if held is not None:
+                            held.append(block)
+                finally:
+                    if out is not None:
+                        out.close()
+                seen.add(info.name)
+                if held is not None and kept is not None:
+                    kept[info.name] = b"".join(held)
+                if size != member.size or digest.hexdigest() != member.sha256:
+                    problems.append(f"{info.name}: sha256 {digest.hexdigest()[:16]}... ({size} bytes) is not the manifest's "
+                                    f"{member.sha256[:16]}... ({member.size} bytes)")
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        problems.append(f"{current}: the archive ends or breaks inside it ({type(exc).__name__}: {exc})")
+    for name in sorted(set(expected) - seen):
+        if not any(p.startswith(name + ":") for p in problems):
+            problems.append(f"{name}: listed in the manifest but not in the archive")
+    return manifest, problems
+
+
+def verify(path: Path) -> Manifest:
+    """The manifest of an intact bundle; EnvkitError naming the damaged member(s) otherwise."""
+    manifest, problems = scan(path)
+    if problems:
+        raise refused(path, problems)
+    return manifest
+
+
+def refused(path: Path, problems: list[str]) -> EnvkitError:
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return EnvkitError(f"bundle {path} is damaged, nothing was installed: {problems[0]}{more}",
+                       fix="copy the bundle again and compare its sha256 with the one `envkit bundle` printed, or rebuild it")

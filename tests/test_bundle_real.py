@@ -1,0 +1,73 @@
+"""The cpu profile bundled from the committed lock, then `setup --bundle` in a network namespace with no
+interfaces (`unshare -n`): doctor green with no network at all. Then one wheel's bytes are changed
+inside the tar: setup refuses naming that wheel and the prefix is exactly as it was.
+
+Slow (minutes, ~3.5 GB of wheels): the lock's files come from the local mirror pip is configured with
+(or PyPI) and uv's cache is shared with the other real tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.cli_util import ENVKIT, assert_user_error, Result
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.slow, pytest.mark.network,
+              pytest.mark.skipif(shutil.which("python3.11") is None, reason="the cpu profile builds its venv on python3.11"),
+              pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="unshare -n needs root")]
+
+
+def _offline(*args: str, env: dict[str, str], timeout: int = 1800) -> Result:
+    """envkit in a new network namespace: not even loopback is up, so any download attempt fails."""
+    proc = subprocess.run(["unshare", "-n", str(ENVKIT), *args], env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def test_cpu_bundle_sets_up_doctor_green_offline_and_a_changed_wheel_is_refused(tmp_path: Path, doctor_cache: Path) -> None:
+    bundle = tmp_path / "cpu.tar"
+    prefix = tmp_path / "offline env"
+    try:
+        built = subprocess.run([str(ENVKIT), "bundle", "--profile", "cpu", "--platform", "linux-64", "--from-lock",
+                                str(REPO / "lockfiles" / "cpu"), "-o", str(bundle), "--json"], capture_output=True, text=True, timeout=1800)
+        assert built.returncode == 0, built.stderr[-3000:]
+        env = {"ENVKIT_CACHE_DIR": str(doctor_cache), "ENVKIT_TEST_KILL_AT": ""}
+        probe = subprocess.run(["unshare", "-n", "python3", "-c", "import socket; socket.create_connection(('1.1.1.1', 443), timeout=3)"],
+                               capture_output=True, text=True, check=False)
+        assert probe.returncode != 0 and "unreachable" in probe.stderr.lower(), probe.stderr  # truly offline
+        res = _offline("setup", "--bundle", str(bundle), "--prefix", str(prefix), "--json", env=env)
+        assert res.code == 0, res.err[-3000:]
+        summary = json.loads(res.out)
+        assert summary["ran"] == ["environment", "ffmpeg", "packages", "hooks", "doctor"]
+        assert summary["doctor"]["verdict"] == "green"
+        log = (prefix / ".envkit" / "setup.log").read_text()
+        assert "--no-index --find-links" in log and "https://" not in log.split("## step packages", 1)[1].split("## step hooks")[0]
+        assert (prefix / ".envkit" / "bundle" / "manifest.json").is_file()
+
+        with tarfile.open(bundle) as tar:
+            six = next(m for m in tar.getmembers() if m.name.startswith("wheels/six-"))
+        with open(bundle, "r+b") as handle:  # the test's own copy: change one wheel's bytes in place
+            handle.seek(six.offset_data + 100)
+            byte = handle.read(1)
+            handle.seek(six.offset_data + 100)
+            handle.write(bytes([byte[0] ^ 0xFF]))
+        before = _tree(prefix)
+        again = _offline("setup", "--bundle", str(bundle), "--prefix", str(prefix), env=env, timeout=600)
+        assert_user_error(again, six.name, "nothing was installed")
+        assert _tree(prefix) == before
+    finally:
+        bundle.unlink(missing_ok=True)
+        shutil.rmtree(prefix, ignore_errors=True)  # gigabytes: not left for pytest's tmp retention
