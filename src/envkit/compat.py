@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import re
 import sys
@@ -705,6 +704,8 @@ class Matrix:
         items = sorted((str(kind), str(key)) for kind, key in keys)
         payload = [[kind, key, _canonical(self._raw_row(kind, key))] for kind, key in items]
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        import hashlib
+
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -740,7 +741,34 @@ def matrix() -> Matrix:
 
     path = package_file(DATA_FILE)
     with open(path, "rb") as fh:
-        return Matrix(tomllib.load(fh))
+        return Matrix(_parsed(fh.read()))
+
+
+def _parsed(raw: bytes) -> dict[str, Any]:
+    """compat.toml's tables. TOML parsing is most of a short command's own time (`pins --check`),
+    so the result is kept as JSON in envkit's cache, named by the file's CRC and size: an edited
+    or upgraded compat.toml gets a new name, and a damaged or foreign cache file is re-parsed."""
+    import zlib
+
+    from envkit.cachedir import cache_root, read_own, write_quietly
+
+    cached = cache_root() / "compat" / f"compat-{zlib.crc32(raw):08x}-{len(raw)}.json"
+    kept = read_own(cached)
+    if kept is not None:
+        try:
+            data = json.loads(kept)
+            if isinstance(data, dict) and data.get("_source_size") == len(raw):
+                del data["_source_size"]
+                return data
+        except ValueError:
+            pass
+    data = tomllib.loads(raw.decode("utf-8"))
+    try:
+        blob = json.dumps({**data, "_source_size": len(raw)}, separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        return data  # a TOML date has no JSON form: parse each time
+    write_quietly(cached, blob)
+    return data
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,9 +26,10 @@ TIMEOUT_S = 60
 
 
 def cache_root() -> Path:
-    base = os.environ.get("ENVKIT_BUNDLE_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "envkit", "bundle")
-    return Path(base)
+    from envkit import cachedir
+
+    own = os.environ.get("ENVKIT_BUNDLE_CACHE")
+    return Path(own) if own else cachedir.cache_root() / "bundle"
 
 
 def hash_file(path: Path, algo: str = "sha256") -> str:

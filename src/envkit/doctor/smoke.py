@@ -53,9 +53,9 @@ class RunResult:
 
 
 def cache_root(environ: dict[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    base = env.get("ENVKIT_CACHE_DIR") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "envkit")
-    return Path(base) / "doctor"
+    from envkit import cachedir
+
+    return cachedir.cache_root(environ) / "doctor"
 
 
 def device_for(ctx: Context) -> str:
