@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from typing import Any
 
 import typer
@@ -102,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         rc = app(args=args, prog_name="envkit", standalone_mode=False)
     except EnvkitError as exc:
         if debug:
+            import traceback
+
             traceback.print_exc()
         print(f"envkit: error: {exc.paragraph()}", file=sys.stderr)
         return exc.exit_code

@@ -453,15 +453,14 @@ def plan_pyproject(text: str, targets: Mapping[str, str | None], marker_env: Map
 
 
 def _quick_parse(text: str) -> dict[str, Any] | None:
-    import sys
+    import copy
 
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
+    from envkit.tomltext import TOMLDecodeError, loads_cached
+
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+        # resolve parsed this text already; the walk below edits its dict, so it gets a copy (~10x cheaper)
+        return copy.deepcopy(loads_cached(text))
+    except TOMLDecodeError:
         return None  # tomlkit reports it, with the line and column
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import hashlib
 import json
 import re
 import sys
@@ -263,6 +262,8 @@ class Profile:
         for overlay in data.get("platform", {}).values():
             overlay.get("hardware", {}).pop("match", None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        import hashlib
+
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:

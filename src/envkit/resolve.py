@@ -8,7 +8,6 @@ for its block of the tuple (what install needs); nothing here knows an accelerat
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -128,6 +127,8 @@ class Resolved:
         data = self.to_dict()
         for key in ("warnings", "reasons"):
             data.pop(key)
+        import hashlib
+
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from envkit.errors import EnvkitError
+from envkit.tomltext import loads_cached
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -155,7 +156,7 @@ def parse_source(text: str) -> LerobotSource:
 def parse_project(text: str, pyproject: Path) -> dict:
     """Parse a pyproject.toml's text (read already), naming the file and the line/column of a syntax error."""
     try:
-        return tomllib.loads(text)
+        return loads_cached(text)
     except tomllib.TOMLDecodeError as exc:
         raise EnvkitError(f"{pyproject} is not valid TOML: {exc}", fix="correct the TOML syntax at that line and column") from None
 
@@ -165,7 +166,7 @@ def read_project(pyproject: Path, text: str | None = None) -> dict:
     if text is not None:
         return parse_project(text, pyproject)
     try:
-        return tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        return loads_cached(pyproject.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise EnvkitError(f"{pyproject} is not valid TOML: {exc}", fix="correct the TOML syntax at that line and column") from None
     except (OSError, UnicodeDecodeError) as exc:
