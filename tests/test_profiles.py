@@ -61,6 +61,11 @@ BAD_PROFILES = {
     "venv+conda ffmpeg": ("schema_version = 1\nname='x'\nextends='cpu'\n[ffmpeg]\nsource='conda-forge'\n", ["a venv cannot hold conda-forge FFmpeg"]),
     "unknown platform": ("schema_version = 1\nname='x'\nextends='cpu'\n[platform.win-64.packages]\ntorch='>=2'\n", ["unknown platform"]),
     "missing required": ("schema_version = 1\nname='x'\naccelerator='cpu'\n", ["required key 'platforms' is missing"]),
+    "on-request variable the backend never sets": (
+        "schema_version = 1\nname='x'\nextends='5090'\n[env_on_request]\nASCEND_RT_VISIBLE_DEVICES='npus'\n",
+        ["'env_on_request.ASCEND_RT_VISIBLE_DEVICES'", "only CUDA_VISIBLE_DEVICES", "under [env]"]),
+    "on-request variable on the cpu": ("schema_version = 1\nname='x'\nextends='cpu'\n[env_on_request]\nCUDA_VISIBLE_DEVICES='gpus'\n",
+                                       ["accelerator 'cpu' sets none on request"]),
     "cuda without build": ("schema_version = 1\nname='x'\nextends='cpu'\naccelerator='cuda'\n", ["needs 'packages.cuda'"]),
 }
 

@@ -335,6 +335,13 @@ def _check_combinations(p: Profile) -> None:
     backend = get_backend(p.accelerator, f"Profile {p.path}: key 'accelerator'")
     _check_backend_keys(p, backend)
     backend.check_profile(p, bad)
+    # [env_on_request] documents what `setup --visible-devices` may set; the backend decides which
+    # variable that is, so a name it will never set is a mistake in the profile, not a silent no-op.
+    for name in p.env_on_request:
+        if name != backend.visible_devices_var:
+            can = f"only {backend.visible_devices_var}" if backend.visible_devices_var else "none"
+            raise bad(f"'env_on_request.{name}': accelerator '{p.accelerator}' sets {can} on request (setup --visible-devices)",
+                      f"remove {name} from [env_on_request], or set it under [env] to apply it always")
     if p.platform and p.video_backend == "torchcodec" and "torchcodec" not in pk:
         raise bad("'packages.video_backend' is 'torchcodec' but 'packages.torchcodec' is missing", "add packages.torchcodec or use video_backend = \"pyav\"")
     if p.environment == "venv" and p.ffmpeg.get("source") == "conda-forge":
