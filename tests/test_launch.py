@@ -353,3 +353,59 @@ def test_launch_variables_beat_the_hook_and_the_hook_is_applied(tmp_path: Path) 
     assert outcome.returncode == 0 and "devices=2,3 hook=1" in log.getvalue()
     assert outcome.throughput is not None and outcome.throughput.samples_per_s == 4.0 and outcome.first_step_s is not None
     assert "CUDA_VISIBLE_DEVICES" not in os.environ or os.environ["CUDA_VISIBLE_DEVICES"] != "2,3"
+
+
+def _runtime(plan, probe, scenario: str, profile: str):
+    """Preflight with the backend's LAUNCH_CHECKS on a replayed host, as `envkit launch` runs it."""
+    from envkit.doctor.accel import launch_checks
+    from envkit.profiles import load_profile
+
+    backend = get_backend(plan.backend)
+    _ctx, results = run(Inputs(plan, probe, True, backend.failure_hints(), now=0, runtime=launch_checks(backend),
+                               host=host(scenario), profile=load_profile(profile)))
+    return {r.id: r for r in results}
+
+
+def test_preflight_checks_the_driver_against_the_envs_cuda() -> None:
+    """The doctor's cuda.driver, judged from launch's own probe: driver 418 cannot run a cu128 torch at all."""
+    backend = get_backend("cuda")
+    plan = build(Request(train_args=ARGS), facts("5090"), "5090", backend, select("1", 1, True), 1)
+    probe = {"device_count": 1, "torch_cuda": "12.8", "dists": {"torch": "2.8.0+cu128"}, "shm_free_bytes": 1 << 34}
+    old = _runtime(plan, probe, "gtx1080ti-418", "5090")["cuda.driver"]
+    assert old.status == Status.FAIL and "418" in old.summary and "upgrade the NVIDIA driver" in old.fix
+    compat = _runtime(plan, probe, "rtx4090-550", "5090")["cuda.driver"]  # within CUDA 12's minor-version floor
+    assert compat.status == Status.WARN and "570" in compat.fix
+    eight = build(Request(train_args=ARGS), facts("5090"), "5090", backend, select("all", 8, True), 1)
+    assert _runtime(eight, {**probe, "device_count": 8}, "rtx5090-8x-590", "5090")["cuda.driver"].status == Status.OK
+
+
+def test_preflight_checks_cann_and_the_torch_npu_pairing() -> None:
+    backend = get_backend("ascend")
+    plan = build(Request(train_args=ARGS), facts("atlas-a2"), "atlas-a2", backend, select("2", 2, True), 1)
+    paired = {"device_count": 2, "dists": {"torch": "2.7.1", "torch_npu": "2.7.1"}, "shm_free_bytes": 1 << 34,
+              "env": {"ASCEND_HOME_PATH": "/usr/local/Ascend/ascend-toolkit/latest"}}
+    got = _runtime(plan, paired, "atlas-a2-cann83", "atlas-a2")
+    assert got["npu.cann"].status == Status.OK and got["npu.torch_npu"].status == Status.OK, got
+    # pip upgraded torch past torch_npu's pin: caught before eight processes fail to import it
+    drifted = _runtime(plan, {**paired, "dists": {"torch": "2.8.0", "torch_npu": "2.7.1"}}, "atlas-a2-cann83", "atlas-a2")
+    assert drifted["npu.torch_npu"].status == Status.FAIL and "built for torch 2.7.1" in drifted["npu.torch_npu"].summary
+    unsourced = _runtime(plan, {**paired, "env": {}}, "atlas-910b4-unsourced", "atlas-a2")["npu.cann"]
+    assert unsourced.status == Status.FAIL and "set_env.sh" in unsourced.fix
+
+
+def test_the_launch_probe_reports_dists_and_never_a_secret(tmp_path: Path) -> None:
+    """target_probe.py for real in this interpreter: the backend's distributions and variables, no token."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "src" / "envkit" / "launch" / "target_probe.py"
+    env = {**os.environ, "HF_TOKEN": "hf_secretvalue", "ASCEND_HOME_PATH": "/opt/cann", "ASCEND_AUTH_KEY": "x",
+           "HF_HUB_OFFLINE": "1"}
+    spec = {"count": None, "dists": {"pkg": ["packaging"]}, "env_prefixes": ["ASCEND_"]}
+    out = json.loads(subprocess.run([sys.executable, str(script), json.dumps(spec)], capture_output=True, text=True,
+                                    env=env, check=True).stdout)
+    assert out["dists"]["pkg"]  # (torch too, where installed: the launch's own env)
+    assert out["env"]["ASCEND_HOME_PATH"] == "/opt/cann" and out["env"]["HF_HUB_OFFLINE"] == "1"
+    assert "HF_TOKEN" not in out["env"] and "ASCEND_AUTH_KEY" not in out["env"]
+    assert "hf_secretvalue" not in json.dumps(out)

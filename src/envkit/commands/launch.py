@@ -39,8 +39,11 @@ def register(app: typer.Typer) -> None:
             from envkit.doctor.model import Status
             from envkit.launch.preflight import Inputs, run
 
-            pctx, results = run(Inputs(plan, prepared.probe, prepared.backend.device_count_code() is not None,
-                                       prepared.backend.failure_hints()))
+            from envkit.doctor.accel import launch_checks
+
+            backend = prepared.backend
+            pctx, results = run(Inputs(plan, prepared.probe, backend.device_count_code() is not None, backend.failure_hints(),
+                                       runtime=launch_checks(backend), host=prepared.host, profile=prepared.profile))
             doc["preflight"] = {"checks": [r.to_dict() for r in results], "seconds": round(prepared.seconds, 2),
                                 "ok": not any(r.status in (Status.FAIL, Status.ERROR) for r in results)}
             if not as_json:

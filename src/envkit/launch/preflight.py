@@ -1,6 +1,8 @@
 """Checks before spending the cards, as doctor verdicts (doctor.model's Check/Outcome, its runner and
 its report), each with the fix. They judge the plan and one probe of the environment: seconds,
-not the doctor's full run."""
+not the doctor's full run. After launch's own checks come the backend's LAUNCH_CHECKS (the NVIDIA
+driver against torch's CUDA; CANN sourced and matched to torch_npu), the doctor's own functions
+run on that probe."""
 
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ class Inputs:
     counted: bool  # the backend counts devices (CPU does not)
     hints: list = field(default_factory=list)  # backend failure hints, to explain a probe error
     now: float = field(default_factory=time.time)
+    runtime: list[Check] = field(default_factory=list)  # the backend's LAUNCH_CHECKS (driver/CANN floors)
+    host: Any = None  # HostFacts the runtime checks judge (None: not detected, they skip what needs it)
+    profile: Any = None
 
 
 def _in(ctx: Context) -> Inputs:
@@ -129,8 +134,19 @@ CHECKS = [
 ]
 
 
+def doctor_view(probe: dict[str, Any]) -> dict[str, Any]:
+    """The launch probe in the doctor probe's shape, as far as the backends' launch checks read it."""
+    torch: dict[str, Any] = {"cuda": probe.get("torch_cuda")}
+    if probe.get("device_error"):
+        kind, _, message = str(probe["device_error"]).partition(": ")
+        torch["import_error"] = {"type": kind, "message": message}
+    return {"dists": probe.get("dists") or {}, "env": probe.get("env") or {}, "torch": torch,
+            "python": {"executable": probe.get("python")}}
+
+
 def run(inputs: Inputs) -> tuple[Context, list[CheckResult]]:
     from envkit.doctor.registry import run_checks
 
-    ctx = Context(probe={}, host={}, scratch={"launch": inputs})
-    return ctx, run_checks(CHECKS, ctx)
+    ctx = Context(probe=doctor_view(inputs.probe), host=inputs.host or {}, profile=inputs.profile,
+                  scratch={"launch": inputs})
+    return ctx, run_checks([*CHECKS, *inputs.runtime], ctx)

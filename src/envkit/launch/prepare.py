@@ -19,6 +19,8 @@ class Prepared:
     probe: dict[str, Any]
     backend: Any
     seconds: float
+    host: Any = None  # HostFacts when the backend counts devices (detected once, for the plan and preflight)
+    profile: Any = None  # the Profile the plan is for
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -29,15 +31,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def profile_of(prefix: Path, profile: str | None) -> tuple[str, str, dict[str, str], bool]:
-    """(profile name, accelerator, its [env], whether named) from --profile, else what setup recorded,
-    else the cpu profile."""
+def profile_of(prefix: Path, profile: str | None) -> tuple[Any, bool]:
+    """(the Profile, whether named) from --profile, else what setup recorded, else the cpu profile."""
     from envkit.doctor.setup_record import recorded_choices
     from envkit.profiles import load_profile
 
     ref = profile or recorded_choices(prefix).profile_ref()
-    prof = load_profile(ref or "cpu")
-    return prof.name, str(prof.accelerator), dict(prof.env), ref is not None
+    return load_profile(ref or "cpu"), ref is not None
 
 
 def prepare(prefix: Path, request: Request, profile: str | None = None, environ: Mapping[str, str] | None = None,
@@ -55,7 +55,8 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
     prefix = Path(prefix).expanduser().absolute()
     if not prefix.is_dir():
         raise EnvkitError(f"--prefix {prefix}: no such directory", fix="pass the environment envkit setup created")
-    name, accelerator, hook_env, named = profile_of(prefix, profile)
+    prof, named = profile_of(prefix, profile)
+    name, accelerator, hook_env = prof.name, str(prof.accelerator), dict(prof.env)
     from envkit.hooks import ACTIVATE
 
     if not (prefix / ACTIVATE).is_file():
@@ -70,7 +71,10 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
     spec = effective_spec(request.devices, var, environ)
     selection = select(spec, backend.host_device_count(host), var is not None)
     extra = {backend.visible_devices_var: selection.visible()} if backend.visible_devices_var and selection.visible() else {}
-    probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra, environ)
+    from envkit.doctor.accel import fragment_settings
+
+    dists, prefixes = fragment_settings(backend)
+    probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra, environ, dists, prefixes)
     source = recorded_choices(prefix).lerobot
     source_tree = source if source and Path(source).is_dir() else None
     facts = env_facts(prefix, probe, source_tree, environ, hook_env)
@@ -78,4 +82,4 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
                  backend.launch_sources(host))
     if not named:
         plan = replace(plan, notes=(f"profile {name}: none recorded in {prefix}/.envkit/state.json (pass --profile P)", *plan.notes))
-    return Prepared(plan, probe, backend, time.perf_counter() - start)
+    return Prepared(plan, probe, backend, time.perf_counter() - start, host, prof)

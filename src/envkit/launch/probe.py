@@ -15,15 +15,18 @@ PROBE_TIMEOUT_S = 120
 
 
 def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str],
-              environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+              environ: Mapping[str, str] | None = None, dists: Mapping[str, tuple[str, ...]] | None = None,
+              env_prefixes: tuple[str, ...] = ()) -> dict[str, Any]:
     """The probe's JSON, from the env's own python with its activation hooks applied, then `extra_env`
-    (set after the hooks, as the launch sets them)."""
+    (set after the hooks, as the launch sets them). `dists` and `env_prefixes`: what the backend's
+    launch checks read (its probe fragment's DISTS and ENV_PREFIXES)."""
     from envkit.hooks import run_argv
 
     script = Path(__file__).with_name("target_probe.py").read_text()
     python = _python(prefix)
     assigns = [f"{k}={v}" for k, v in extra_env.items()]
-    argv = run_argv(prefix, ["env", *assigns, str(python), "-c", script, *([count_code] if count_code else [])])
+    argv = run_argv(prefix, ["env", *assigns, str(python), "-c", script, json.dumps(
+        {"count": count_code, "dists": {k: list(v) for k, v in (dists or {}).items()}, "env_prefixes": list(env_prefixes)})])
     env = dict(os.environ if environ is None else environ)
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=PROBE_TIMEOUT_S, check=False)

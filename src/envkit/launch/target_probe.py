@@ -1,22 +1,36 @@
 """Run BY THE TARGET interpreter (stdlib, plus torch when asked): what a launch needs from the env.
 
-Usage: python target_probe.py [DEVICE_COUNT_EXPRESSION]. Prints one JSON object: where lerobot is
-(found, not imported), its distribution's version and console scripts, the CPUs this process may
-use, free shared memory, the HF variables, and, with an expression, how many devices torch sees
-with the visible-devices variable the launch will set.
+Usage: python target_probe.py [SPEC_JSON], SPEC = {"count": EXPRESSION or null, "dists": {key:
+[names to try]}, "env_prefixes": [...]}. Prints one JSON object: where lerobot is (found, not
+imported), its distribution's version and console scripts, the versions of torch and the backend's
+distributions, the CPUs this process may use, free shared memory, the HF/ACCELERATE and backend
+variables (never one that looks like a secret), and, with an expression, how many devices torch
+sees with the visible-devices variable the launch will set, and torch's CUDA version.
 """
 
 import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import sys
 
+SECRET = re.compile(r"TOKEN|KEY|PASSWORD|SECRET|CREDENTIAL|AUTH", re.I)
 
-def main(count_code: str | None) -> None:
+
+def _version(names):
+    for name in names:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return None
+
+
+def main(spec: dict) -> None:
     out = {"python": sys.executable}
-    spec = importlib.util.find_spec("lerobot")
-    out["lerobot_dir"] = list(spec.submodule_search_locations or [None])[0] if spec else None
+    found = importlib.util.find_spec("lerobot")
+    out["lerobot_dir"] = list(found.submodule_search_locations or [None])[0] if found else None
     try:
         dist = importlib.metadata.distribution("lerobot")
         out["lerobot_version"] = dist.version
@@ -24,17 +38,23 @@ def main(count_code: str | None) -> None:
     except importlib.metadata.PackageNotFoundError:
         out["lerobot_version"] = None
         out["console_scripts"] = {}
+    wanted = {"torch": ["torch"], **(spec.get("dists") or {})}
+    out["dists"] = {key: v for key, names in wanted.items() if (v := _version(names)) is not None}
     out["cpu_count"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
         st = os.statvfs("/dev/shm")
         out["shm_free_bytes"] = st.f_bavail * st.f_frsize
     except OSError:
         out["shm_free_bytes"] = None
-    out["env"] = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "ACCELERATE_")) or k in ("OMP_NUM_THREADS",)}
+    prefixes = ("HF_", "ACCELERATE_", *(spec.get("env_prefixes") or ()))
+    out["env"] = {k: v for k, v in os.environ.items()
+                  if (k.startswith(prefixes) or k == "OMP_NUM_THREADS") and not SECRET.search(k)}
+    count_code = spec.get("count")
     if count_code:
         try:
             import torch  # noqa: F401  (the expression uses it)
 
+            out["torch_cuda"] = getattr(torch.version, "cuda", None)
             out["device_count"] = int(eval(count_code, {"torch": torch}))  # the backend's own expression
         except BaseException as exc:  # a broken accelerator stack is a fact to report, not a crash
             out["device_count"] = None
@@ -43,4 +63,4 @@ def main(count_code: str | None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else None)
+    main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})

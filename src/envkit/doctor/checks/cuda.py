@@ -214,6 +214,8 @@ def report_rows(ctx: Context) -> list[tuple[str, Any]]:
 
 
 SMOKE_NEEDS = ("cuda.kernel", "cuda.arch")
+# What `envkit launch` checks before starting its processes (from its own probe: torch's CUDA, the host's driver).
+LAUNCH_CHECKS = ("cuda.driver",)
 
 CHECKS = [
     Check("cuda.driver", "NVIDIA driver vs torch's CUDA", driver, needs=("torch.import",)),

@@ -174,6 +174,8 @@ def report_rows(ctx: Context) -> list[tuple[str, Any]]:
 
 
 SMOKE_NEEDS = ("npu.torch_npu", "npu.lerobot", "npu.cann")
+# What `envkit launch` checks before starting its processes (CANN sourced; torch_npu vs torch and the host's CANN).
+LAUNCH_CHECKS = ("npu.cann", "npu.torch_npu")
 
 CHECKS = [
     Check("npu.cann", "CANN environment sourced", cann),
