@@ -208,3 +208,39 @@ def test_setup_bundle_refuses_a_conda_profile_without_its_conda_layer(tmp_path: 
     res = run_envkit("setup", "--bundle", str(tmp_path / "atlas.tar"), "--prefix", str(tmp_path / "env"))
     assert_user_error(res, "builds a conda environment", "conda-forge unreachable", "nothing was installed")
     assert not (tmp_path / "env").exists()
+
+
+def test_the_locked_conda_layer_installs_from_bundled_files_only(tmp_path: Path, local_channel: str) -> None:
+    """setup --bundle's conda step for real: `condaenv install-lock --packages` in a namespace with no
+    network, the channel the lock names gone, every package taken from the bundle's conda/ folder."""
+    import os
+    import shutil
+    import sys
+
+    from envkit.bundle.contents import lock_members
+    from envkit.bundle.fetch import fetch
+    from envkit.condaenv import lock_command
+    from envkit.lock import lock, read_lock
+
+    channel = tmp_path / "channel"
+    shutil.copytree(local_channel[len("file://"):], channel)
+    lock(["5090"], layer="conda", channels=[channel.as_uri()], out_dir=tmp_path / "locks")
+    packages = tmp_path / "bundle" / "conda"
+    packages.mkdir(parents=True)
+    for want in lock_members(read_lock(tmp_path / "locks" / "5090"), "linux-64"):
+        if want.kind == "conda":
+            shutil.copy(fetch(want), packages / want.path.split("/", 1)[1])
+    shutil.rmtree(channel)  # what the lock points at is gone: only the bundled files remain
+    prefix = tmp_path / "env"
+    argv = lock_command(prefix, tmp_path / "locks" / "5090", "linux-64", python=sys.executable, packages=packages)
+    env = {**os.environ, "RATTLER_CACHE_DIR": str(tmp_path / "rattler-cache")}
+    done = subprocess.run(["unshare", "-n", *argv], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    out = subprocess.run([str(prefix / "bin" / "ffmpeg")], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("ffmpeg version 6.1.2 (cuda128)")
+    # one package file missing from the bundle: named, nothing fetched from elsewhere
+    next(packages.glob("tzdata-*")).unlink()
+    again = subprocess.run(["unshare", "-n", *lock_command(tmp_path / "env2", tmp_path / "locks" / "5090", "linux-64",
+                                                            python=sys.executable, packages=packages)],
+                           capture_output=True, text=True, env=env)
+    assert again.returncode != 0 and "tzdata-" in again.stderr and "envkit bundle --check" in again.stderr

@@ -7,7 +7,7 @@ and the plan can show the exact command.
 
     python -m envkit.condaenv install --prefix P --channel conda-forge --platform linux-64 \
         --spec "python 3.11.*" --spec "ffmpeg 6.*"
-    python -m envkit.condaenv install-lock --prefix P --lock lockfiles/5090 --platform linux-64
+    python -m envkit.condaenv install-lock --prefix P --lock lockfiles/5090 --platform linux-64 [--packages DIR]
 
 Both are idempotent: the records already in P/conda-meta are passed as installed, so a re-run
 links only what is missing or different (and finishes a killed install).
@@ -23,6 +23,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from envkit.errors import EnvkitError
 
 DEFAULT_CHANNEL = "conda-forge"
 
@@ -69,14 +71,14 @@ async def _solve_install(prefix: Path, channels: Sequence[str], specs: Sequence[
     return sorted(f"{r.name.normalized}={r.version}={r.build}" for r in records)
 
 
-async def _install_lock(prefix: Path, lock: Path, platform: str) -> list[str]:
+async def _install_lock(prefix: Path, lock: Path, platform: str, packages: Path | None = None) -> list[str]:
     import rattler
     from rattler import Platform
 
     from envkit.lock import read_lock
 
     plat = Platform(platform)
-    records = read_lock(lock).conda_records(platform)
+    records = read_lock(lock).conda_records(platform, packages)
     if not records:
         raise SystemExit(f"envkit.condaenv: {lock} has no conda packages for {platform}")
     await rattler.install(records, target_prefix=str(prefix), installed_packages=installed_records(prefix),
@@ -106,9 +108,11 @@ def command(prefix: Path, channels: Sequence[str], specs: Sequence[str], platfor
     return argv
 
 
-def lock_command(prefix: Path, lockdir: Path, platform: str, python: str | None = None) -> list[str]:
+def lock_command(prefix: Path, lockdir: Path, platform: str, python: str | None = None,
+                 packages: Path | None = None) -> list[str]:
+    """The argv installing the locked conda set; with `packages`, from those files only (offline)."""
     return [python or sys.executable, "-m", "envkit.condaenv", "install-lock", "--prefix", str(prefix),
-            "--lock", str(lockdir), "--platform", platform]
+            "--lock", str(lockdir), "--platform", platform, *(("--packages", str(packages)) if packages else ())]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lock.add_argument("--prefix", required=True, type=Path)
     lock.add_argument("--lock", required=True, type=Path, help="the lockfiles/<profile>/ directory")
     lock.add_argument("--platform", required=True)
+    lock.add_argument("--packages", type=Path, help="a folder holding the locked package files (an unpacked bundle): no channel is read")
     args = parser.parse_args(argv)
     args.prefix.mkdir(parents=True, exist_ok=True)
     try:
@@ -131,9 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             virtual = dict(v.split("=", 1) for v in args.virtual)
             done = asyncio.run(_solve_install(args.prefix, args.channel or [DEFAULT_CHANNEL], args.spec, args.platform, virtual))
         else:
-            done = asyncio.run(_install_lock(args.prefix, args.lock, args.platform))
+            done = asyncio.run(_install_lock(args.prefix, args.lock, args.platform, args.packages))
     except SystemExit:
         raise
+    except EnvkitError as exc:  # e.g. a package file the bundle lacks: the paragraph with its fix
+        print(f"envkit.condaenv: {exc.paragraph()}", file=sys.stderr, flush=True)
+        return 2
     except Exception as exc:  # rattler's errors: unsolvable specs, unreachable channel
         print(f"envkit.condaenv: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -164,12 +164,19 @@ def _unpack(bundle: Path, manifest: Manifest, stage: Path, cleanup: Path) -> Non
 
 
 def adjust_plan(plan: "Plan", unpacked: Unpacked) -> "Plan":
-    """The doctor's smoke trains on the bundled dataset when there is one (else on the tiny one it generates)."""
-    if unpacked.dataset is None:
-        return plan
-    steps = tuple(replace(s, commands=(tuple(s.commands[0]) + ("--dataset", str(unpacked.dataset)),)) if s.action == "doctor" else s
-                  for s in plan.steps)
-    return replace(plan, steps=steps)
+    """The locked conda set installs from the bundle's conda/ folder (no channel); the doctor's smoke
+    trains on the bundled dataset when there is one (else on the tiny one it generates)."""
+    conda = unpacked.root / "conda" if unpacked.manifest.of_kind("conda") else None
+
+    def adjusted(step):  # type: ignore[no-untyped-def]
+        command = tuple(step.commands[0]) if step.commands else ()
+        if step.action == "conda" and conda is not None and "install-lock" in command:
+            return replace(step, commands=(command + ("--packages", str(conda)),))
+        if step.action == "doctor" and unpacked.dataset is not None:
+            return replace(step, commands=(command + ("--dataset", str(unpacked.dataset)),))
+        return step
+
+    return replace(plan, steps=tuple(adjusted(s) for s in plan.steps))
 
 
 def bundle_options(bundle: Path, prefix: Path, profile: str | None, weights: Path | None, platform: str | None, yes: bool,
@@ -185,11 +192,10 @@ def bundle_options(bundle: Path, prefix: Path, profile: str | None, weights: Pat
     if platform and platform != manifest.platform:
         raise EnvkitError(f"--bundle {bundle} is for {manifest.platform}, not --platform {platform}", fix="leave --platform out")
     conda_gap = next((m for m in manifest.missing if m.get("kind") == "conda"), None)
-    if conda_gap is not None or manifest.of_kind("conda"):
-        # The conda base (python, FFmpeg) would be solved or fetched from a channel: not possible offline.
+    if conda_gap is not None:
+        # Without a locked conda layer the base (python, FFmpeg) would be solved against a channel: not offline.
         raise EnvkitError(f"--bundle {bundle}: profile '{manifest.profile}' builds a conda environment, and "
-                          + (conda_gap["why"] if conda_gap else "setup --bundle does not install a bundled conda layer offline yet")
-                          + "; nothing was installed",
+                          + conda_gap["why"] + "; nothing was installed",
                           fix="set it up with `envkit setup --from-lock` where the conda channel is reachable (or a mirror of it via "
                               "--channel), or use a venv profile (cpu) offline")
     unpacked = prepare(bundle, prefix, yes)

@@ -352,8 +352,12 @@ class LockSet:
     def lerobot_sdist(self, platform: str) -> dict[str, str] | None:
         return self.manifest["layers"].get("pypi", {}).get(platform, {}).get("lerobot_sdist")
 
-    def conda_records(self, platform: str) -> list[Any]:
-        """rattler RepoDataRecords for `rattler.install` (empty when the conda layer is not locked)."""
+    def conda_records(self, platform: str, packages: Path | None = None) -> list[Any]:
+        """rattler RepoDataRecords for `rattler.install` (empty when the conda layer is not locked).
+
+        `packages`: a folder holding the locked package files (an unpacked bundle's conda/): each
+        record then points at its file there, so the install reads no channel; a missing file is
+        an EnvkitError naming it. The hashes stay the lock's, and rattler checks them."""
         from envkit.lock.conda import CondaRecord, to_rattler
 
         extra = self.manifest["layers"].get("conda", {}).get(platform, {}).get("records", {})
@@ -363,7 +367,14 @@ class LockSet:
                 continue
             info = extra.get(p.name, {})
             subdir = p.url.rsplit("/", 2)[-2]
-            rec = CondaRecord(p.name, p.version, p.build or "", int(info.get("build_number", 0)), subdir, p.url,
+            url = p.url
+            if packages is not None:
+                local = Path(packages) / p.url.rsplit("/", 1)[-1]
+                if not local.is_file():
+                    raise EnvkitError(f"{packages} holds no {local.name}, which the lock lists for {platform}",
+                                      fix="use the bundle envkit bundle made for this lock (envkit bundle --check lists what it holds)")
+                url = local.absolute().as_uri()
+            rec = CondaRecord(p.name, p.version, p.build or "", int(info.get("build_number", 0)), subdir, url,
                               p.hash.md5 or "", p.hash.sha256 or "",
                               tuple(f"{k} {v}".strip() for k, v in p.dependencies.items()),
                               info.get("noarch") or ("generic" if subdir == "noarch" else None))
