@@ -127,3 +127,25 @@ def test_doctor_report_and_json_hold_no_token(tmp_path: Path) -> None:
         assert "Traceback" not in res.err
         _clean(res.out, res.err)
         assert "wandb0123456789abcdef" not in res.out + res.err
+
+
+def test_credential_options_passed_to_lerobot_train_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`envkit launch ... -- --wandb.api_key=K`: the dry-run command, the JSON plan and the training log
+    (lerobot echoes its config) show *** for K; look-alike options keep their values."""
+    from envkit import redact as r
+
+    monkeypatch.setattr(r, "_REGISTERED", set())
+    text = "python -m lerobot.scripts.lerobot_train --wandb.api_key=sekrit123 --hub_token abcdefgh --policy.tokenizer_name=bert-base"
+    out = redact(text)
+    assert "sekrit123" not in out and "abcdefgh" not in out and "--wandb.api_key=***" in out and "--hub_token ***" in out
+    assert "--policy.tokenizer_name=bert-base" in out
+    # the values themselves, wherever they turn up later (lerobot's config dump), once the argv is seen
+    r.register_argv(["launch", "--prefix", "/e", "--", "--wandb.api_key=sekrit123", "--hub_token", "abcdefgh", "--steps=3"])
+    dump = "{'wandb': {'enable': True, 'api_key': 'sekrit123'}, 'hub_token': 'abcdefgh', 'steps': 3}"
+    assert redact(dump) == "{'wandb': {'enable': True, 'api_key': '***'}, 'hub_token': '***', 'steps': 3}"
+
+
+def test_the_cli_registers_credential_options_before_printing_anything(tmp_path: Path) -> None:
+    """Through the real CLI: an error that quotes the arguments back still masks the key."""
+    res = run_envkit("doctor", "--prefix", str(tmp_path / "none"), "--check", "--wandb.api_key=sekrit123")
+    assert res.code == 2 and "--wandb.api_key=***" in res.err and "sekrit123" not in res.out + res.err

@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         args.remove("--debug")
     from envkit import redact
 
+    redact.register_argv(args)  # e.g. --wandb.api_key=... passed through to lerobot-train
     redact.install()  # the one output edge: nothing printed below carries a credential
     try:
         rc = app(args=args, prog_name="envkit", standalone_mode=False)

@@ -23,6 +23,26 @@ _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<info>[^\s/
 _SECRET_NAME = re.compile(r"(^HF_TOKEN$|^HUGGING_FACE_HUB_TOKEN$|TOKEN$|PASSWORD$|PASSWD$|SECRET$|_API_KEY$|^UV_INDEX_.*_PASSWORD$)",
                           re.IGNORECASE)
 _MIN_SECRET = 6  # shorter values ("1", "true") would mask innocent text
+# A command-line option whose name ends like a credential: `--wandb.api_key=V`, `--hub_token V`
+# (lerobot-train arguments passed through `envkit launch`). `--policy.tokenizer_name` is not one.
+_SECRET_OPTION = re.compile(r"(?P<opt>--[\w.\-]*?(?:api[_-]?key|token|password|passwd|secret))(?P<sep>=|\s+)(?P<val>[^\s\"',]+)",
+                            re.IGNORECASE)
+_REGISTERED: set[str] = set()  # values seen as such options in this process's argv: masked wherever they turn up
+
+
+def register_argv(argv: list[str]) -> None:
+    """Remember the values of credential-like options in `argv`, so that a training log that echoes its
+    config (`'api_key': '...'`) is masked too, not only the command line."""
+    for i, arg in enumerate(argv):
+        found = _SECRET_OPTION.fullmatch(arg) if "=" in arg else None
+        if found is not None:
+            value = found.group("val")
+        elif _SECRET_OPTION.fullmatch(arg + "=x") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            value = argv[i + 1]
+        else:
+            continue
+        if len(value) >= _MIN_SECRET:
+            _REGISTERED.add(value)
 
 
 def is_secret_name(name: str) -> bool:
@@ -31,7 +51,7 @@ def is_secret_name(name: str) -> bool:
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     env = os.environ if environ is None else environ
-    values = {v for k, v in env.items() if is_secret_name(k) and len(v) >= _MIN_SECRET}
+    values = {v for k, v in env.items() if is_secret_name(k) and len(v) >= _MIN_SECRET} | _REGISTERED
     return sorted(values, key=len, reverse=True)  # longest first: one secret may contain another
 
 
@@ -50,6 +70,8 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
         return text
     if "@" in text:
         text = _USERINFO.sub(_mask_userinfo, text)
+    if "--" in text:
+        text = _SECRET_OPTION.sub(lambda m: f"{m.group('opt')}{m.group('sep')}{MASK}", text)
     for value in secret_values(environ):
         if value in text:
             text = text.replace(value, MASK)
