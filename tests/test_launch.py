@@ -409,3 +409,11 @@ def test_the_launch_probe_reports_dists_and_never_a_secret(tmp_path: Path) -> No
     assert out["env"]["ASCEND_HOME_PATH"] == "/opt/cann" and out["env"]["HF_HUB_OFFLINE"] == "1"
     assert "HF_TOKEN" not in out["env"] and "ASCEND_AUTH_KEY" not in out["env"]
     assert "hf_secretvalue" not in json.dumps(out)
+
+
+def test_preflight_warns_when_cpu_processes_outnumber_the_cpus() -> None:
+    plan = build(Request(devices="8", train_args=ARGS), facts("cpu"), "cpu", get_backend("cpu"), select("8", None, False), 1)
+    r = _preflight(plan, {"cpu_count": 2, "shm_free_bytes": 1 << 34}, counted=False)["launch.devices"]
+    assert r.status == Status.WARN and "8 processes on 2 CPU(s)" in r.summary and "--devices 2" in r.fix
+    two = build(Request(devices="2", train_args=ARGS), facts("cpu"), "cpu", get_backend("cpu"), select("2", None, False), 1)
+    assert _preflight(two, {"cpu_count": 2, "shm_free_bytes": 1 << 34}, counted=False)["launch.devices"].status == Status.OK

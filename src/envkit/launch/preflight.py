@@ -40,6 +40,10 @@ def devices(ctx: Context) -> Outcome:
     i = _in(ctx)
     plan = i.plan
     if not i.counted:
+        cpus = i.probe.get("cpu_count")
+        if isinstance(cpus, int) and plan.nproc > cpus:
+            return warn(f"{plan.nproc} processes on {cpus} CPU(s): each process gets less than one core, so training "
+                        "crawls and gloo may time out", f"start at most one process per CPU: --devices {cpus}")
         return ok(f"{plan.nproc} process(es) on the CPU ({plan.backend}: no devices to select)")
     seen = i.probe.get("device_count")
     if seen is None:
