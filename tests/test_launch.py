@@ -417,3 +417,28 @@ def test_preflight_warns_when_cpu_processes_outnumber_the_cpus() -> None:
     assert r.status == Status.WARN and "8 processes on 2 CPU(s)" in r.summary and "--devices 2" in r.fix
     two = build(Request(devices="2", train_args=ARGS), facts("cpu"), "cpu", get_backend("cpu"), select("2", None, False), 1)
     assert _preflight(two, {"cpu_count": 2, "shm_free_bytes": 1 << 34}, counted=False)["launch.devices"].status == Status.OK
+
+
+def test_preflight_reads_the_dataset_from_config_path(tmp_path: Path) -> None:
+    """lerobot-train --config_path=train_config.json: the dataset it names is checked like one on the command line."""
+    import json
+
+    config = tmp_path / "train_config.json"
+    config.write_text(json.dumps({"dataset": {"repo_id": "lerobot/pusht", "root": None}, "steps": 3}))
+    offline = {"device_count": 8, "shm_free_bytes": 1 << 34, "env": {"HF_HUB_OFFLINE": "1", "HF_LEROBOT_HOME": str(tmp_path)}}
+
+    def dataset(*args: str):  # type: ignore[no-untyped-def]
+        plan = build(Request(train_args=args), facts("5090"), "5090", get_backend("cuda"), select("8", 8, True), 1)
+        return _preflight(plan, offline)["launch.dataset"]
+
+    missing = dataset(f"--config_path={config}")
+    assert missing.status == Status.FAIL and "lerobot/pusht" in missing.summary
+    (tmp_path / "lerobot" / "pusht" / "meta").mkdir(parents=True)
+    (tmp_path / "lerobot" / "pusht" / "meta" / "info.json").write_text("{}")
+    assert dataset(f"--config_path={config}").status == Status.OK
+    assert dataset(f"--config_path={config}", "--dataset.root=/nonexistent").status == Status.FAIL  # the command line wins
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    bad = dataset(f"--config_path={broken}")
+    assert bad.status == Status.FAIL and str(broken) in bad.summary and "--dataset.repo_id" in bad.fix
+    assert dataset("--config_path=lerobot/act_pusht").status == Status.SKIP  # a hub path: not judged offline here

@@ -94,6 +94,15 @@ def dataset(ctx: Context) -> Outcome:
     targs = i.plan.train_args
     root = largs.value(targs, "dataset.root")
     repo = largs.value(targs, "dataset.repo_id")
+    config = largs.value(targs, "config_path")
+    if config and not (root or repo):
+        # lerobot-train --config_path=train_config.json: the dataset is named in that file (the command line wins)
+        if not Path(config).exists():
+            return skip(f"--config_path {config} is not a local file (a hub repo?): its dataset is not checked here")
+        named = _config_dataset(config)
+        if isinstance(named, str):
+            return fail(named, "pass --config_path=<a readable train_config.json>, or name the dataset with --dataset.repo_id / --dataset.root")
+        root, repo = named
     env = i.probe.get("env") or {}
     offline = (env.get("HF_HUB_OFFLINE") or "").strip().lower() in ("1", "true", "yes", "on")
     if root:
@@ -110,6 +119,21 @@ def dataset(ctx: Context) -> Outcome:
         return ok(f"{repo} found offline in {home}")
     return fail(f"HF_HUB_OFFLINE is set and {repo} is not in {home}",
                 f"download it on a connected machine and copy it to {Path(home) / repo}, or pass --dataset.root=<its directory>")
+
+
+def _config_dataset(path: str) -> tuple[str | None, str | None] | str:
+    """(root, repo_id) from a lerobot train config JSON, or why it cannot be read."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"--config_path {path} cannot be read as lerobot's JSON train config ({type(exc).__name__}: {exc})"
+    section = data.get("dataset") if isinstance(data, dict) else None
+    if not isinstance(section, dict):
+        return f"--config_path {path} has no 'dataset' table"
+    root, repo = section.get("root"), section.get("repo_id")
+    return (str(root) if root else None, str(repo) if repo else None)
 
 
 def shm(ctx: Context) -> Outcome:
