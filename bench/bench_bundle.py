@@ -15,7 +15,6 @@ Target: offline within 1.2x of online.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from envkit.fsutil import file_digest
 
 ENVKIT = Path(sys.executable).with_name("envkit")
 REPO = Path(__file__).resolve().parents[1]
@@ -38,14 +39,6 @@ def run(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.Complet
 def must(what: str, proc: subprocess.CompletedProcess[str]) -> None:
     if proc.returncode != 0:
         sys.exit(f"{what} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def steps(prefix: Path) -> str:
@@ -63,7 +56,7 @@ def main() -> None:
         must("envkit bundle", proc)
         t_again, proc = run([str(ENVKIT), *build, "-o", str(work / "b.tar")], {})
         must("envkit bundle (again)", proc)
-        same = sha256(work / "a.tar") == sha256(work / "b.tar")
+        same = file_digest(work / "a.tar") == file_digest(work / "b.tar")
         size = (work / "a.tar").stat().st_size
 
         offline_wrap = ["unshare", "-n"] if os.geteuid() == 0 and shutil.which("unshare") else []

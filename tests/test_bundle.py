@@ -179,7 +179,8 @@ def test_system_ffmpeg_is_checked_against_this_machines_loader_listing() -> None
 def test_a_locked_conda_layer_is_bundled_by_its_urls_and_hashes(tmp_path: Path, local_channel: str) -> None:
     """The conda layer locked (py-rattler) from a local channel of real .conda archives: each package is a member, hash-checked."""
     from envkit.bundle.contents import lock_members
-    from envkit.bundle.fetch import fetch, hash_file
+    from envkit.bundle.fetch import fetch
+    from envkit.fsutil import file_digest as hash_file
     from envkit.lock import lock, read_lock
 
     lock(["5090"], layer="conda", channels=[local_channel], out_dir=tmp_path)

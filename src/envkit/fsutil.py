@@ -30,6 +30,17 @@ def temp_beside(path: Path, data: bytes | str, mode: int = 0o644) -> Path:
     return Path(name)
 
 
+def file_digest(path: Path, algo: str = "sha256") -> str:
+    """The hex digest of a file, read in 1 MiB blocks (bundles hold multi-GB wheels)."""
+    import hashlib
+
+    digest = hashlib.new(algo)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     """Replace `path` with `data` in one rename."""
     tmp = temp_beside(path, data, mode)

@@ -25,8 +25,8 @@ _SECRET_NAME = re.compile(r"(^HF_TOKEN$|^HUGGING_FACE_HUB_TOKEN$|TOKEN$|PASSWORD
 _MIN_SECRET = 6  # shorter values ("1", "true") would mask innocent text
 # A command-line option whose name ends like a credential: `--wandb.api_key=V`, `--hub_token V`
 # (lerobot-train arguments passed through `envkit launch`). `--policy.tokenizer_name` is not one.
-_SECRET_OPTION = re.compile(r"(?P<opt>--[\w.\-]*?(?:api[_-]?key|token|password|passwd|secret))(?P<sep>=|\s+)(?P<val>[^\s\"',]+)",
-                            re.IGNORECASE)
+_SECRET_OPTION_NAME = r"--[\w.\-]*?(?:api[_-]?key|token|password|passwd|secret)"
+_SECRET_OPTION = re.compile(rf"(?P<opt>{_SECRET_OPTION_NAME})(?P<sep>=|\s+)(?P<val>[^\s\"',]+)", re.IGNORECASE)
 _REGISTERED: set[str] = set()  # values seen as such options in this process's argv: masked wherever they turn up
 
 
@@ -34,13 +34,11 @@ def register_argv(argv: list[str]) -> None:
     """Remember the values of credential-like options in `argv`, so that a training log that echoes its
     config (`'api_key': '...'`) is masked too, not only the command line."""
     for i, arg in enumerate(argv):
-        found = _SECRET_OPTION.fullmatch(arg) if "=" in arg else None
-        if found is not None:
-            value = found.group("val")
-        elif _SECRET_OPTION.fullmatch(arg + "=x") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-            value = argv[i + 1]
-        else:
+        name, sep, value = arg.partition("=")
+        if not re.fullmatch(_SECRET_OPTION_NAME, name, re.IGNORECASE):
             continue
+        if not sep:  # `--hub_token VALUE`
+            value = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else ""
         if len(value) >= _MIN_SECRET:
             _REGISTERED.add(value)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import shlex
 import shutil
@@ -31,7 +30,7 @@ from typing import IO, Any, Callable
 from envkit import installed, ownership
 from envkit.errors import EnvkitError, StepFailed
 from envkit.plan import UV, Plan, Step, diff
-from envkit.fsutil import atomic_write
+from envkit.fsutil import atomic_write, file_digest
 from envkit.redact import redact
 from envkit.state import SetupState, load_state, log_path, state_dir
 
@@ -232,8 +231,8 @@ def _lerobot_source(ctx: RunContext, step: Step) -> None:
         archives = sorted(tree.parent.glob(f"lerobot-{step.params['version']}.tar.gz"))
         if not archives:
             raise _CommandFailed(step.commands[0], 1, f"pip download left no lerobot-{step.params['version']}.tar.gz in {tree.parent}")
-        if step.params.get("sha256") and sha256_file(archives[0]) != step.params["sha256"]:  # --from-lock: the locked archive only
-            raise _CommandFailed(step.commands[0], 1, f"{archives[0]} has sha256 {sha256_file(archives[0])}, not the lock's "
+        if step.params.get("sha256") and file_digest(archives[0]) != step.params["sha256"]:  # --from-lock: the locked archive only
+            raise _CommandFailed(step.commands[0], 1, f"{archives[0]} has sha256 {file_digest(archives[0])}, not the lock's "
                                  f"{step.params['sha256']}: the index served another file; remove it and rerun, or re-lock")
         with tarfile.open(archives[0]) as archive:
             tmp.mkdir(parents=True)
@@ -273,19 +272,11 @@ def _hooks(ctx: RunContext, step: Step) -> None:
     atomic_write(ctx.prefix / DEACTIVATE, render_deactivate(spec))
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_weights(path: Path, sha256: str | None, sha256_prefix: str | None) -> str:
     """The file's sha256 when it matches the profile's hash (full, or torch.hub's leading digits); else EnvkitError."""
     if not Path(path).is_file():
         raise EnvkitError(f"--weights {path}: no such file", fix="pass the downloaded resnet18-f37072fd.pth")
-    actual = sha256_file(Path(path))
+    actual = file_digest(Path(path))
     if sha256 and actual != sha256:
         raise EnvkitError(f"--weights {path}: sha256 {actual} is not the profile's {sha256}",
                           fix="download the file again from the profile's [assets.resnet18] url and compare its sha256")

@@ -18,6 +18,7 @@ from envkit.bundle import archive, contents, fetch
 from envkit.bundle.contents import Want
 from envkit.bundle.manifest import Manifest, Member
 from envkit.errors import EnvkitError, StepFailed
+from envkit.fsutil import file_digest
 
 ARCH = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
 
@@ -75,7 +76,7 @@ def envkit_wheel(given: Path | None, work: Path) -> Path:
 
 def envkit_wants(wheel: Path, platform: str, python: str, work: Path) -> list[Want]:
     """envkit's wheel and its dependencies' wheels for the target (pip resolves; envkit fetches by hash)."""
-    sha = fetch.hash_file(wheel)
+    sha = file_digest(wheel)
     kept = fetch.cache_root() / sha[:2] / sha / wheel.name
     if not kept.is_file():
         kept.parent.mkdir(parents=True, exist_ok=True)
@@ -181,7 +182,7 @@ def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: P
             fetched = list(pool.map(get, wants))
     members, files = [], {}
     for want, path in fetched:
-        sha = want.sha256 or fetch.hash_file(path)
+        sha = want.sha256 or file_digest(path)
         members.append(Member(want.path, sha, path.stat().st_size, want.kind, want.name, want.version))
         files[want.path] = path
     system: dict[str, Any] = {}
@@ -198,7 +199,7 @@ def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: P
                         tuple(members), system, tuple(missing), f"lockfiles/{lock.profile}")
     say(f"writing {out} ({len(members)} members, {manifest.size() >> 20} MiB)")
     archive.write(out, manifest, files)
-    return BuildResult(out, manifest, fetch.hash_file(out), time.monotonic() - started, warnings)
+    return BuildResult(out, manifest, file_digest(out), time.monotonic() - started, warnings)
 
 
 def _dedupe(wants: list[Want]) -> list[Want]:

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urljoin, urlparse
 
 from envkit.bundle.contents import Want
 from envkit.errors import EnvkitError, StepFailed
+from envkit.fsutil import file_digest
 from envkit.redact import redact
 
 TIMEOUT_S = 60
@@ -32,18 +33,10 @@ def cache_root() -> Path:
     return Path(own) if own else cachedir.cache_root() / "bundle"
 
 
-def hash_file(path: Path, algo: str = "sha256") -> str:
-    digest = hashlib.new(algo)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _matches(path: Path, want: Want) -> bool:
     if want.sha256:
-        return hash_file(path) == want.sha256
-    return bool(want.md5) and hash_file(path, "md5") == want.md5
+        return file_digest(path) == want.sha256
+    return bool(want.md5) and file_digest(path, "md5") == want.md5
 
 
 class _Links(html.parser.HTMLParser):

@@ -83,7 +83,9 @@ def inputs_digest(inputs: dict[str, Any]) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from envkit.fsutil import file_digest
+
+    return file_digest(path)
 
 
 def empty(profile: str) -> dict[str, Any]:
