@@ -162,6 +162,45 @@ def test_bad_bundle_inputs_are_one_paragraph(tmp_path: Path) -> None:
     assert not (tmp_path / "e").exists()
 
 
+def test_output_that_is_not_envkits_own_bundle_is_never_replaced(built: dict, tmp_path: Path) -> None:
+    from envkit.bundle.archive import check_output
+
+    repo = Path(__file__).resolve().parents[1]
+    mine = tmp_path / "thesis.tar"
+    mine.write_bytes(b"a user's file that happens to end in .tar\n")
+    res = run_envkit("bundle", "--profile", "cpu", "--platform", "linux-64", "-o", str(mine), cwd=repo)
+    assert_user_error(res, str(mine), "not an envkit bundle", "another -o")
+    assert mine.read_bytes() == b"a user's file that happens to end in .tar\n"
+    assert_user_error(run_envkit("bundle", "--profile", "cpu", "-o", str(tmp_path), cwd=repo), "is a directory", "bundle.tar")
+    (tmp_path / "link.tar").symlink_to(mine)
+    assert_user_error(run_envkit("bundle", "--profile", "cpu", "-o", str(tmp_path / "link.tar"), cwd=repo), "symbolic link")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.tar", "thesis.tar"]  # no temp file left beside them
+    again = tmp_path / "again.tar"
+    again.write_bytes(built["x86"].read_bytes())
+    check_output(again)  # a bundle envkit wrote may be rebuilt in place
+
+
+def _unshare_ok() -> bool:
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _unshare_ok(), reason="unshare -m is not permitted here (needs CAP_SYS_ADMIN)")
+def test_output_in_a_read_only_directory_is_refused_before_any_fetch(tmp_path: Path) -> None:
+    from tests.cli_util import ENVKIT
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    script = (f"mount --bind '{ro}' '{ro}' && mount -o remount,ro,bind '{ro}' && "
+              f"exec '{ENVKIT}' bundle --profile cpu --platform linux-64 -o '{ro}/cpu.tar'")
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("envkit: error: -o ") and "Traceback" not in proc.stderr
+    assert "nothing was fetched" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert list(ro.iterdir()) == []
+
+
 def test_system_ffmpeg_is_checked_against_this_machines_loader_listing() -> None:
     """The real `ldconfig -p` of this machine, and the same listing without FFmpeg's libraries (a server lacking them)."""
     listing = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout

@@ -69,6 +69,30 @@ def write(out: Path, manifest: Manifest, files: dict[str, Path], progress: Calla
             os.unlink(tmp)
 
 
+def check_output(out: Path) -> None:
+    """Refuse, before anything is fetched, an -o that envkit could not write or must not replace:
+    envkit replaces only a bundle it wrote (its manifest comes first), never a user's file."""
+    if out.is_symlink():
+        raise EnvkitError(f"-o {out} is a symbolic link: envkit writes the bundle as a regular file it owns",
+                          fix="name a file that does not exist yet (or an earlier bundle itself, not a link to it)")
+    if out.is_dir():
+        raise EnvkitError(f"-o {out} is a directory", fix=f"name the file inside it: -o {out / 'bundle.tar'}")
+    if out.exists():
+        try:
+            read_manifest(out)
+        except EnvkitError:
+            raise EnvkitError(f"-o {out} exists and is not an envkit bundle: envkit replaces only a bundle it wrote, "
+                              "so nothing was fetched or written", fix="choose another -o, or move that file away first") from None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise EnvkitError(f"-o {out}: cannot write in {out.parent} ({exc.strerror or exc}); nothing was fetched",
+                          fix="choose a directory you can write to for -o") from None
+
+
 def _not_bundle(path: Path, why: str) -> EnvkitError:
     return EnvkitError(f"{path} is not a readable envkit bundle ({why})",
                        fix="copy the bundle again (compare its sha256 with the one `envkit bundle` printed) or rebuild it")

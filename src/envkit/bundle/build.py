@@ -118,6 +118,7 @@ def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: P
     from envkit.resolve import resolve
 
     started = time.monotonic()
+    archive.check_output(out)
     prof = load_profile(profile_ref)
     if platform is None:
         here = host_conda_platform()
