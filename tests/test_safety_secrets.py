@@ -27,6 +27,10 @@ def test_redact_masks_the_password_and_keeps_the_rest() -> None:
     assert redact("file:///opt/wheels and user@example.com") == "file:///opt/wheels and user@example.com"
     env = {"HF_TOKEN": TOKEN, "DB_PASSWORD": "hunter2hunter2", "MY_SECRET": "abcdef123", "PATH": "/usr/bin"}
     assert redact(f"token={TOKEN} pw=hunter2hunter2 s=abcdef123 /usr/bin", env) == "token=*** pw=*** s=*** /usr/bin"
+    env = {"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMIK7MDENG", "AZURE_STORAGE_KEY": "Eby8vdM02xNO", "HOME": "/root",
+           "SMTP_PASSWORD_FILE": "/run/secrets/smtp", "SSH_AUTH_SOCK": "/tmp/ssh-agent.sock", "MONKEYS": "bananas"}
+    assert redact("wJalrXUtnFEMIK7MDENG Eby8vdM02xNO /run/secrets/smtp /tmp/ssh-agent.sock bananas /root", env) == \
+        "*** *** *** /tmp/ssh-agent.sock bananas /root"
 
 
 def test_redacting_stream_sees_a_url_split_across_writes() -> None:

@@ -4,7 +4,7 @@ Index URLs reach envkit from profiles ([[indexes]]), PIP_INDEX_URL / PIP_EXTRA_I
 config files and --index-url, and may carry `user:password@`. The install commands need the real
 URL, so nothing is redacted where data is built; instead every place where text leaves the
 process (stdout/stderr through `RedactingStream`, the setup log, state.json) passes it through
-`redact`. Tokens kept in the environment (HF_TOKEN, *_TOKEN, *_PASSWORD, *_SECRET) are masked by
+`redact`. Tokens kept in the environment (HF_TOKEN, *_TOKEN, *_PASSWORD, *_SECRET, AWS_SECRET_ACCESS_KEY) are masked by
 value wherever they turn up.
 """
 
@@ -43,8 +43,13 @@ def register_argv(argv: list[str]) -> None:
             _REGISTERED.add(value)
 
 
+# A variable whose name has one of these as a word holds a credential wherever the word sits
+# (AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_KEY, SMTP_PASSWORD_FILE), not only at the end.
+_SECRET_WORDS = frozenset({"TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "APIKEY", "CREDENTIAL", "CREDENTIALS"})
+
+
 def is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
+    return bool(_SECRET_NAME.search(name)) or not _SECRET_WORDS.isdisjoint(re.split(r"[_\-.]+", name.upper()))
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
