@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -178,6 +179,24 @@ def test_output_that_is_not_envkits_own_bundle_is_never_replaced(built: dict, tm
     again = tmp_path / "again.tar"
     again.write_bytes(built["x86"].read_bytes())
     check_output(again)  # a bundle envkit wrote may be rebuilt in place
+
+
+def test_a_killed_setup_bundles_staging_directory_is_swept_and_nothing_else(tmp_path: Path) -> None:
+    from envkit.bundle.install import sweep_stale_stages
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process that existed and is over: its pid is free
+    prefix = tmp_path / "env"
+    dead = tmp_path / f".env.envkit-bundle-{gone.pid}-x1y2"
+    live = tmp_path / f".env.envkit-bundle-{os.getpid()}-a1b2"  # a setup still running: never touched
+    mine = tmp_path / ".env.envkit-bundle-notes"  # a user's directory with a look-alike name
+    other = tmp_path / f".other.envkit-bundle-{gone.pid}-x"  # another prefix's: not this sweep's
+    for d in (dead, live, mine, other):
+        (d / "wheels").mkdir(parents=True)
+        (d / "wheels" / "a.whl").write_bytes(b"x")
+    (tmp_path / f".env.envkit-bundle-{gone.pid}-link").symlink_to(mine)
+    assert sweep_stale_stages(prefix) == [dead]
+    assert not dead.exists() and live.exists() and (mine / "wheels" / "a.whl").exists() and other.exists()
 
 
 def _unshare_ok() -> bool:

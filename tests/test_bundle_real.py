@@ -1,5 +1,6 @@
 """The cpu profile bundled from the committed lock, then `setup --bundle` in a network namespace with no
-interfaces (`unshare -n`): doctor green with no network at all. Then one wheel's bytes are changed
+interfaces (`unshare -n`): doctor green with no network at all, after a first try was killed (-9)
+while unpacking (its staging directory is swept by the next run). Then one wheel's bytes are changed
 inside the tar: setup refuses naming that wheel and the prefix is exactly as it was.
 
 Slow (minutes, ~3.5 GB of wheels): the lock's files come from the local mirror pip is configured with
@@ -12,7 +13,9 @@ import json
 import os
 import shutil
 import subprocess
+import signal
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,25 @@ def _tree(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
 
 
+def _killed_while_unpacking(bundle: Path, prefix: Path, env: dict[str, str]) -> list[Path]:
+    """kill -9 a `setup --bundle` while it writes the wheels beside the prefix; the prefix is not made."""
+    proc = subprocess.Popen(["unshare", "-n", str(ENVKIT), "setup", "--bundle", str(bundle), "--prefix", str(prefix)],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, stages = time.monotonic() + 600, []
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            stages = list(prefix.parent.glob(f".{prefix.name}.envkit-bundle-*"))
+            if any((stage / "wheels").is_dir() for stage in stages):
+                break
+            time.sleep(0.05)
+    finally:
+        proc.kill()  # SIGKILL: no handler runs, nothing is cleaned up by the process itself
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.returncode  # killed mid-unpack, not finished
+    assert stages and not prefix.exists()
+    return stages
+
+
 def test_cpu_bundle_sets_up_doctor_green_offline_and_a_changed_wheel_is_refused(tmp_path: Path, doctor_cache: Path) -> None:
     bundle = tmp_path / "cpu.tar"
     prefix = tmp_path / "offline env"
@@ -48,8 +70,11 @@ def test_cpu_bundle_sets_up_doctor_green_offline_and_a_changed_wheel_is_refused(
         probe = subprocess.run(["unshare", "-n", "python3", "-c", "import socket; socket.create_connection(('1.1.1.1', 443), timeout=3)"],
                                capture_output=True, text=True, check=False)
         assert probe.returncode != 0 and "unreachable" in probe.stderr.lower(), probe.stderr  # truly offline
+        stages = _killed_while_unpacking(bundle, prefix, env)
         res = _offline("setup", "--bundle", str(bundle), "--prefix", str(prefix), "--json", env=env)
         assert res.code == 0, res.err[-3000:]
+        assert not any(p.exists() for p in stages)  # the killed run's gigabytes were swept, not left beside the prefix
+        assert not list(tmp_path.glob(".*envkit-bundle-*"))
         summary = json.loads(res.out)
         assert summary["ran"] == ["environment", "ffmpeg", "packages", "hooks", "doctor"]
         assert summary["doctor"]["verdict"] == "green"

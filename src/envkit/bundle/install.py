@@ -122,8 +122,9 @@ def prepare(bundle: Path, prefix: Path, yes: bool) -> Unpacked:
     if done.is_file() and done.read_text() == manifest.to_json():
         archive.verify(bundle)  # a resumed setup: the same bundle, already unpacked; still checked before any step
         return Unpacked(target, manifest)
+    sweep_stale_stages(prefix)
     try:
-        stage: Path | None = Path(tempfile.mkdtemp(prefix=f".{prefix.name}.envkit-bundle-", dir=prefix.parent))
+        stage: Path | None = Path(tempfile.mkdtemp(prefix=f"{_stage_stem(prefix)}{os.getpid()}-", dir=prefix.parent))
     except OSError:
         stage = None
     if stage is None:
@@ -148,6 +149,37 @@ def prepare(bundle: Path, prefix: Path, yes: bool) -> Unpacked:
             shutil.rmtree(prefix, ignore_errors=True)  # only what this call made: the prefix did not exist
         raise
     return Unpacked(target, manifest)
+
+
+def _stage_stem(prefix: Path) -> str:
+    return f".{prefix.name}.envkit-bundle-"
+
+
+def sweep_stale_stages(prefix: Path) -> list[Path]:
+    """Remove staging directories that a killed `setup --bundle` left beside the prefix (gigabytes
+    each). Only envkit's own names qualify, and only where the process that made one is gone."""
+    stem, removed = _stage_stem(prefix), []
+    try:
+        siblings = list(prefix.parent.iterdir())
+    except OSError:
+        return removed
+    for path in siblings:
+        pid_text = path.name[len(stem):].split("-", 1)[0] if path.name.startswith(stem) else ""
+        if not pid_text.isdigit() or path.is_symlink() or not path.is_dir() or _alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: leave its directory alone
+    return True
 
 
 def _unpack(bundle: Path, manifest: Manifest, stage: Path, cleanup: Path) -> None:
