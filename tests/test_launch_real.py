@@ -112,3 +112,46 @@ def test_doctor_smoke_multi_trains_two_processes_through_launch(healthy_env: Pat
     assert "2 processes (torchrun, gloo" in check["summary"] and "saved one checkpoint" in check["summary"]
     assert check["details"].startswith(f"envkit launch --prefix {healthy_env} --devices 2 -- ")
 
+
+
+def test_ranks_never_outlive_a_killed_or_terminated_launch(healthy_env: Path, tiny_dataset: Path, tmp_path: Path) -> None:
+    """kill -9 of envkit (its launcher gets SIGTERM through PR_SET_PDEATHSIG) and a plain `kill`
+    (envkit stops the launch's whole session): within a minute no rank is left holding a device."""
+    import os
+    import signal
+
+    import psutil
+
+    # A long run that writes nothing once training started (as a real one between log lines), so a
+    # rank cannot die of a broken output pipe: only the signal envkit arranges can stop it.
+    quiet = {"--steps=3": "--steps=1000000", "--log_freq=1": "--log_freq=1000000", "--save_freq=3": "--save_freq=1000000"}
+    procs = {how: subprocess.Popen([quiet.get(a, a) for a in _launch(healthy_env, tiny_dataset, tmp_path / how, "--no-preflight")],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
+             for how in ("kill-9", "term")}
+    ranks: dict[str, list[psutil.Process]] = {}
+    try:
+        for how, proc in procs.items():
+            assert proc.stdout is not None
+            for line in proc.stdout:  # until the training loop starts: every rank is up
+                if "Start offline training" in line:
+                    break
+            assert proc.poll() is None, f"{how}: the launch ended before training"
+            launcher, = psutil.Process(proc.pid).children()  # torchrun (it renames itself pt_elastic)
+            workers = launcher.children()
+            assert len(workers) == 2 and all("lerobot_train" in " ".join(w.cmdline()) for w in workers), workers
+            ranks[how] = [launcher, *workers]
+        procs["kill-9"].send_signal(signal.SIGKILL)
+        procs["term"].send_signal(signal.SIGTERM)
+        assert procs["kill-9"].wait(timeout=30) == -signal.SIGKILL
+        for how in procs:
+            _gone, alive = psutil.wait_procs(ranks[how], timeout=60)
+            assert not alive, (how, [(p.pid, p.cmdline()) for p in alive])
+        assert procs["term"].wait(timeout=30) == 128 + signal.SIGTERM  # it waited for its ranks, then said so
+    finally:
+        for proc in procs.values():
+            proc.kill()
+        for p in sum(ranks.values(), []):
+            try:
+                os.killpg(p.pid, signal.SIGKILL) if p.pid == os.getpgid(p.pid) else p.kill()
+            except (ProcessLookupError, psutil.NoSuchProcess):
+                pass

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,48 @@ class RunOutcome:
                 "throughput": self.throughput.to_dict() if self.throughput else None}
 
 
+class Stopped(SystemExit):
+    """envkit was sent SIGTERM/SIGHUP (`kill`, a closed terminal, a scheduler's cancel) while ranks ran."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _stop_group(proc: subprocess.Popen[str]) -> None:
+    """Every rank of the launch's session, not only the launcher: TERM, then KILL after 30 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _die_with(parent: int) -> Any:
+    """A preexec hook for the launcher: it gets SIGTERM when envkit dies, even by kill -9, so the ranks
+    (in their own session, out of reach of the terminal's signals) never outlive envkit on the cards.
+    torchrun passes the TERM on to its workers. Linux only; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # loaded before the fork: nothing is imported in the child
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+        if os.getppid() != parent:  # envkit died between fork and prctl
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
+
+
 def argv_in_env(plan: LaunchPlan) -> list[str]:
     import shutil
 
@@ -56,8 +99,12 @@ def execute(plan: LaunchPlan, hints: list, echo: IO[str] | None = None, batch_si
     stats: list[str] = []  # every training log line, for the throughput (a few per log_freq)
     # Its own session: Ctrl-C here stops every rank, not only the launcher.
     proc = subprocess.Popen(argv_in_env(plan), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, bufsize=1, errors="replace", start_new_session=True)
+                            text=True, bufsize=1, errors="replace", start_new_session=True,
+                            preexec_fn=_die_with(os.getpid()))
     out = echo if echo is not None else sys.stdout
+    # Handlers can be set only on the main thread (the doctor may run smoke.multi on another one).
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)} if main else {}
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -69,13 +116,12 @@ def execute(plan: LaunchPlan, hints: list, echo: IO[str] | None = None, batch_si
             if first is None and FIRST_STEP.search(line):
                 first = time.monotonic() - start
         rc = proc.wait()
-    except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    except (KeyboardInterrupt, Stopped):
+        _stop_group(proc)
         raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     text = "".join(tail)
     return RunOutcome(returncode=rc, seconds=time.monotonic() - start, first_step_s=first,
                       explanations=explain(text, hints) if rc != 0 else [],
