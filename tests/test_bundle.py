@@ -303,3 +303,37 @@ def test_the_locked_conda_layer_installs_from_bundled_files_only(tmp_path: Path,
                                                             python=sys.executable, packages=packages)],
                            capture_output=True, text=True, env=env)
     assert again.returncode != 0 and "tzdata-" in again.stderr and "envkit bundle --check" in again.stderr
+
+
+_GOOD = {"schema_version": 1, "profile": "cpu", "profile_file": "profile/cpu.toml", "platform": "linux-64", "python": "3.11",
+         "envkit_version": "0", "members": [{"path": "a.whl", "sha256": "0" * 64, "size": 1, "kind": "wheel"}]}
+
+
+@pytest.mark.parametrize("body, why", [
+    ("{", "JSONDecodeError"),
+    ("[]", "a JSON list"),
+    (json.dumps({**_GOOD, "schema_version": 9}), "schema_version 9"),
+    (json.dumps({**_GOOD, "profile": 3}), "profile is int"),
+    (json.dumps({**_GOOD, "members": ["a.whl"]}), "TypeError"),
+    (json.dumps({**_GOOD, "members": [{"path": 1, "sha256": "0", "size": 1, "kind": "wheel"}]}), "not a string"),
+    (json.dumps({**_GOOD, "members": [{"path": "a", "sha256": "0", "size": "big", "kind": "wheel"}]}), "ValueError"),
+    (json.dumps({**_GOOD, "system": {"ffmpeg": 3}}), "system is not"),
+    (json.dumps({**_GOOD, "system": [1]}), "system is not"),
+    (json.dumps({**_GOOD, "missing": [{"name": "x"}]}), "missing holds"),
+])
+def test_a_forged_or_foreign_manifest_is_one_paragraph_not_a_traceback(body: str, why: str, tmp_path: Path) -> None:
+    import io
+
+    from envkit.errors import EnvkitError
+
+    with pytest.raises(EnvkitError) as caught:
+        Manifest.from_json(body, "x.tar")
+    assert why in str(caught.value) and "not an envkit bundle manifest" in str(caught.value)
+    bundle = tmp_path / "x.tar"
+    with tarfile.open(bundle, "w") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(body.encode())
+        tar.addfile(info, io.BytesIO(body.encode()))
+    assert_user_error(run_envkit("bundle", "--check", str(bundle)), "not an envkit bundle manifest")
+    assert_user_error(run_envkit("setup", "--bundle", str(bundle), "--prefix", str(tmp_path / "env")), "not an envkit bundle manifest")
+    assert not (tmp_path / "env").exists()

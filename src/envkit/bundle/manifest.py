@@ -69,12 +69,29 @@ class Manifest:
     def from_json(cls, text: str, source: str) -> "Manifest":
         try:
             data = json.loads(text)
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
             if data.get("schema_version") != SCHEMA_VERSION:
                 raise ValueError(f"schema_version {data.get('schema_version')!r}, this envkit reads {SCHEMA_VERSION}")
             members = tuple(Member(m["path"], m["sha256"], int(m["size"]), m["kind"], m.get("name", ""), m.get("version", ""))
                             for m in data["members"])
+            for key in ("profile", "profile_file", "platform", "python", "envkit_version"):
+                if not isinstance(data[key], str):
+                    raise TypeError(f"{key} is {type(data[key]).__name__}, not a string")
+            for m in members:
+                if not all(isinstance(v, str) for v in (m.path, m.sha256, m.kind, m.name, m.version)):
+                    raise TypeError(f"member {m.path!r} has a field that is not a string")
+            system = data.get("system") or {}
+            ffmpeg = system.get("ffmpeg") if isinstance(system, dict) else None
+            if not isinstance(system, dict) or (ffmpeg is not None and not (
+                    isinstance(ffmpeg, dict) and isinstance(ffmpeg.get("install"), str)
+                    and isinstance(ffmpeg.get("sonames"), list) and all(isinstance(n, str) for n in ffmpeg["sonames"]))):
+                raise TypeError("system is not {'ffmpeg': {'sonames': [...], 'install': '...'}}")
+            missing = tuple(data.get("missing") or ())
+            if not all(isinstance(g, dict) and all(isinstance(g.get(k), str) for k in ("kind", "name", "why")) for g in missing):
+                raise TypeError("missing holds an entry that is not {'kind', 'name', 'why'}")
             return cls(data["profile"], data["profile_file"], data["platform"], data["python"], data["envkit_version"],
-                       members, dict(data.get("system") or {}), tuple(data.get("missing") or ()), data.get("lock", ""))
-        except (ValueError, KeyError, TypeError) as exc:
+                       members, dict(system), missing, str(data.get("lock", "")))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise EnvkitError(f"{source}: its {MANIFEST} is not an envkit bundle manifest ({type(exc).__name__}: {exc})",
                               fix="build the bundle again with `envkit bundle` (the same envkit version installs it)") from None
