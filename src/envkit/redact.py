@@ -20,8 +20,8 @@ MASK = "***"
 # scheme://userinfo@ : the userinfo runs to the last '@' before the host (a password may hold an
 # unescaped '@'); it never holds whitespace, '/', quotes or brackets, so it stops inside JSON and shell text.
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<info>[^\s/\"'<>()\[\]{}]*)@(?=[^\s@/\"']+)")
-_SECRET_NAME = re.compile(r"(^HF_TOKEN$|^HUGGING_FACE_HUB_TOKEN$|TOKEN$|PASSWORD$|PASSWD$|SECRET$|_API_KEY$|^UV_INDEX_.*_PASSWORD$)",
-                          re.IGNORECASE)
+# Names run together without a separator (GHTOKEN, DBPASSWORD); the words below cover the rest.
+_SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|PASSWD|SECRET)$", re.IGNORECASE)
 _MIN_SECRET = 6  # shorter values ("1", "true") would mask innocent text
 # A command-line option whose name ends like a credential: `--wandb.api_key=V`, `--hub_token V`
 # (lerobot-train arguments passed through `envkit launch`). `--policy.tokenizer_name` is not one.
