@@ -83,8 +83,8 @@ def test_check_fails_after_profile_edit_naming_it(tmp_path: Path) -> None:
     assert f"profile 'mine' ({prof})" in res.err and "pypi layer for linux-64" in res.err
 
 
-def test_check_names_edited_lockfile_and_stale_uv(tmp_path: Path) -> None:
-    """The committed lockfiles: fresh as committed; a hand edit or another uv is named."""
+def test_check_names_edited_lockfile_and_notes_other_uv(tmp_path: Path) -> None:
+    """The committed lockfiles: fresh as committed; a hand edit is stale; another uv is only a note."""
     shutil.copytree(REPO / "lockfiles", tmp_path / "lockfiles")
     out = tmp_path / "lockfiles"
     fresh = check(out_dir=out, layer="pypi", skip_unreachable=True)
@@ -95,8 +95,82 @@ def test_check_names_edited_lockfile_and_stale_uv(tmp_path: Path) -> None:
     man.write_text(man.read_text().replace('"uv": "', '"uv": "0.0.1-'))
     results = {r.profile: r for r in check(out_dir=out, layer="pypi", skip_unreachable=True)}
     assert any("pypi-linux-64.txt was edited" in s for s in results["5090"].stale)
-    assert any("uv version changed" in s for s in results["cpu"].stale)
+    assert results["cpu"].ok, results["cpu"].stale
+    assert any("locked with uv 0.0.1-" in n and "not an input" in n for n in results["cpu"].notes)
     assert results["atlas-a2"].ok
+
+
+def test_legacy_manifest_with_uv_among_inputs_is_fresh(tmp_path: Path) -> None:
+    """Manifests written before tools were split out kept "uv" in the inputs: it is read as a tool."""
+    import json
+
+    shutil.copytree(REPO / "lockfiles" / "cpu", tmp_path / "cpu")
+    man_path = tmp_path / "cpu" / "manifest.json"
+    man = json.loads(man_path.read_text())
+    for entry in man["layers"]["pypi"].values():
+        entry["inputs"]["uv"] = "0.9.1"
+        del entry["tools"]
+    man_path.write_text(json.dumps(man))
+    (res,) = check(["cpu"], layer="pypi", out_dir=tmp_path)
+    assert res.ok, res.stale
+    assert all("locked with uv 0.9.1" in n for n in res.notes) and len(res.notes) == 2
+
+
+def test_content_hash_ignores_tool_versions() -> None:
+    from envkit.lock.manifest import inputs_digest
+
+    base = {"pypi": {"profile": "p", "resolved": "r", "exclude_newer": "2026-11-01T00:00:00Z"}}
+    assert inputs_digest(base) == inputs_digest({"pypi": {**base["pypi"], "uv": "0.13.10"}})
+    assert inputs_digest(base) != inputs_digest({"pypi": {**base["pypi"], "resolved": "other"}})
+
+
+def test_package_diff_names_versions_and_hashes() -> None:
+    from envkit.lock.pypi import package_diff
+
+    a = "torch==2.8.0 \\\n    --hash=sha256:" + "a" * 64 + "\n    # via x\nsix==1.16.0 \\\n    --hash=sha256:" + "b" * 64 + "\n"
+    assert package_diff(a, a) == []
+    assert package_diff(a, a.replace("2.8.0", "2.8.1")) == ["torch 2.8.0 -> 2.8.1"]
+    assert package_diff(a, a.replace("b" * 64, "c" * 64)) == ["six 1.16.0: other file hashes"]
+    assert package_diff(a, a.split("six")[0]) == ["six 1.16.0 dropped"]
+
+
+def _uv_venv(root: Path, version: str) -> Path:
+    """A venv holding one real uv release from PyPI; its binary."""
+    import subprocess
+    import sys
+
+    venv = root / f"uv-{version}"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"uv=={version}"], check=True, timeout=300)
+    return venv / "bin" / "uv"
+
+
+@pytest.mark.network
+@needs_pypi
+def test_lock_with_one_uv_check_with_another(tmp_path: Path) -> None:
+    """Two real uv releases: the same packages are fresh (--resolve says so); a changed pin is stale, named."""
+    import os
+
+    old_uv, new_uv = _uv_venv(tmp_path, "0.13.9"), _uv_venv(tmp_path, "0.13.10")
+    prof = tmp_path / "mine.toml"
+    prof.write_text(f'schema_version = 1\nname = "mine"\nextends = "{REPO / "profiles" / "cpu.toml"}"\n')
+    out = tmp_path / "lockfiles"
+    only = ("--profile", str(prof), "--platform", "linux-64", "--layer", "pypi", "--lockfiles", str(out))
+    res = run_envkit("lock", *only, env={**os.environ, "ENVKIT_UV": str(old_uv)}, timeout=300)
+    assert res.code == 0, res.err
+    newer = {**os.environ, "ENVKIT_UV": str(new_uv)}
+    plain = run_envkit("lock", "--check", *only, env=newer)
+    assert plain.code == 0, plain.err
+    assert "locked with uv 0.13.9, this is uv 0.13.10" in plain.err
+    again = run_envkit("lock", "--check", "--resolve", *only, env=newer, timeout=300)
+    assert again.code == 0, again.err
+    assert "uv 0.13.9 -> 0.13.10, same packages: fresh" in again.err
+    prof.write_text(prof.read_text() + '\n[packages]\ntorchcodec = ">=0.11.1,<0.17"\n')
+    stale = run_envkit("lock", "--check", "--resolve", *only, env=newer, timeout=300)
+    assert stale.code == 1
+    stale_lines = [ln for ln in stale.err.splitlines() if ": stale: " in ln]
+    assert stale_lines and all("uv 0." not in ln.split(": stale: ")[1] for ln in stale_lines), stale.err
+    assert f"profile 'mine' ({prof}) changed" in stale.err
 
 
 def test_unreachable_index_fails_fast_and_clearly(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def test_a_lock_manifest_records_index_urls_without_credentials(mirror_profile: 
 
     root = Path(__file__).resolve().parent.parent
     resolved = resolve(load_profile(str(mirror_profile)), load_host_file(root / "docs/examples/host-cpu.json"), None, None)
-    inputs = pypi_inputs(load_profile(str(mirror_profile)), resolved, "2026-11-26T00:00:00Z", "uv 0.9", None)
+    inputs = pypi_inputs(load_profile(str(mirror_profile)), resolved, "2026-11-26T00:00:00Z", None)
     assert "https://alice:***@127.0.0.1:9/simple" in inputs["indexes"]
     _clean(repr(inputs))
 

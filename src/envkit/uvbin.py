@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 from envkit.errors import EnvkitError
 
+UV_OVERRIDE = "ENVKIT_UV"  # a lab (or a test) that pins its own uv binary names it here
+
 
 def find_uv() -> str:
-    """uv from envkit's own dependency, else the one on PATH."""
+    """$ENVKIT_UV, else uv from envkit's own dependency, else the one on PATH."""
+    chosen = os.environ.get(UV_OVERRIDE)
+    if chosen:
+        if os.path.isfile(chosen) and os.access(chosen, os.X_OK):
+            return chosen
+        raise EnvkitError(f"{UV_OVERRIDE}={chosen} is not an executable file",
+                          fix=f"point {UV_OVERRIDE} at a uv binary, or unset it to use the uv envkit installed")
     try:
         import uv  # the PyPI package ships the binary
 

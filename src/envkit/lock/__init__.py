@@ -160,8 +160,8 @@ def _write(root: Path, done: list[tuple[_Task, Any]], uv_ver: str, wheel_hashes:
         replace.add((_MANAGER[task.layer], plat))
         if task.layer == "pypi":
             (root / pypi_file(plat)).write_text(res.requirements_txt)
-            inputs = manifest.pypi_inputs(prof, r, task.exclude_newer, uv_ver, wheel_hashes)
-            entry = {"inputs": inputs, "packages": len(res.packages), "file": pypi_file(plat),
+            inputs = manifest.pypi_inputs(prof, r, task.exclude_newer, wheel_hashes)
+            entry = {"inputs": inputs, "tools": {"uv": uv_ver}, "packages": len(res.packages), "file": pypi_file(plat),
                      "sha256": manifest.file_sha256(root / pypi_file(plat)), "find_links": list(res.find_links)}
             if r.lerobot.get("patch") and res.lerobot_sdist:
                 entry["lerobot_sdist"] = res.lerobot_sdist  # setup --from-lock patches this exact archive
@@ -249,6 +249,7 @@ class CheckResult:
     stale: list[str] = field(default_factory=list)
     judged: list[tuple[str, str]] = field(default_factory=list)
     unlocked: list[str] = field(default_factory=list)  # missing but recorded unreachable, tolerated by skip_unreachable
+    notes: list[str] = field(default_factory=list)  # tool versions that differ, and what re-resolving showed
 
     @property
     def ok(self) -> bool:
@@ -264,11 +265,15 @@ def check(
     wheels: Path | None = None,
     out_dir: Path = Path("lockfiles"),
     skip_unreachable: bool = False,
+    reresolve: bool = False,
 ) -> list[CheckResult]:
     """Judge every (layer, platform) the selection asks for: a missing one is named with its recorded
     reason and the command that locks it; a present one is compared with its inputs. No network.
     skip_unreachable: a layer the manifest records as unlockable because its index/channel was
-    unreachable is reported in `unlocked` instead of failing (what this project's CI can check)."""
+    unreachable is reported in `unlocked` instead of failing (what this project's CI can check).
+    A tool version (uv) that differs from the one that locked a layer is a note, never staleness:
+    reresolve=True re-resolves each PyPI layer with today's uv (network) and calls it stale only
+    when the packages differ."""
     from envkit.lock import pypi
     from envkit.resolve import resolve
 
@@ -305,24 +310,55 @@ def check(
                 if plat not in prof.platforms:
                     res.stale.append(f"{where}: profile '{prof.name}' no longer targets {plat}")
                     continue
-                old = entry["inputs"]
+                old = manifest.inputs_of(entry)
                 r = resolve(prof, None, None, plat)
                 date = pypi.normalize_date(exclude_newer or r.exclude_newer or old.get("exclude_newer", ""))
+                edited = False
                 if lay == "pypi":
-                    if uv_ver is None:
-                        uv_ver = pypi.uv_version()
                     hashes = pypi.wheel_hashes(wheels) if wheels is not None else old.get("wheels")
-                    new = manifest.pypi_inputs(prof, r, date, uv_ver, hashes)
+                    new = manifest.pypi_inputs(prof, r, date, hashes)
                     f = root / entry["file"]
                     if not f.is_file() or manifest.file_sha256(f) != entry.get("sha256"):
                         res.stale.append(f"{where}: {f} was edited or removed after locking")
+                        edited = True
                 else:
                     new = manifest.conda_inputs(prof, r, date, list(channels or r.conda["channels"]))
                 ctx = {"profile": prof.name, "platform": plat, "path": str(prof.path),
                        "rows": ", ".join(f"{k} {v}" for k, v in manifest.matrix_keys(r))}
-                for key in manifest.differences(old, new):
+                changed = manifest.differences(old, new)
+                for key in changed:
                     res.stale.append(f"{where}: {manifest.describe(key, old.get(key), new.get(key), **ctx)}")
+                if lay != "pypi":
+                    continue
+                recorded_uv = manifest.tools_of(entry).get("uv")
+                if uv_ver is None and (recorded_uv or reresolve):
+                    uv_ver = pypi.uv_version()
+                tool_moved = bool(recorded_uv) and recorded_uv != uv_ver
+                if reresolve and not changed and not edited:
+                    _reresolve(res, where, r, date, wheels, root / entry["file"], recorded_uv, uv_ver or "")
+                elif tool_moved:
+                    res.notes.append(f"{where}: locked with uv {recorded_uv}, this is uv {uv_ver}; a tool version is not "
+                                     "an input (--resolve re-resolves with it and compares the packages)")
     return results
+
+
+def _reresolve(res: CheckResult, where: str, r: "Resolved", date: str, wheels: Path | None, locked: Path,
+               recorded_uv: str | None, uv_ver: str) -> None:
+    """Lock again with today's uv into memory; stale only if the packages (versions, hashes) differ."""
+    from envkit.lock import pypi
+
+    tool = f"uv {recorded_uv} -> {uv_ver}" if recorded_uv and recorded_uv != uv_ver else f"uv {uv_ver}"
+    try:
+        again = pypi.compile_platform(r, date, wheels)
+    except EnvkitError as exc:
+        res.stale.append(f"{where}: re-resolving with {tool} failed: {exc.message}")
+        return
+    diff = pypi.package_diff(locked.read_text(), again.requirements_txt)
+    if diff:
+        res.stale.append(f"{where}: {tool}, different packages: {'; '.join(diff[:8])}"
+                         + (f" (and {len(diff) - 8} more)" if len(diff) > 8 else ""))
+    else:
+        res.notes.append(f"{where}: {tool}, same packages: fresh")
 
 
 # -- reading, for `envkit setup --from-lock` -----------------------------------------------------

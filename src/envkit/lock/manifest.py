@@ -1,8 +1,11 @@
 """manifest.json: what each locked (layer, platform) was made from, so `--check` can name what changed.
 
-Recorded: the resolved tuple's digest, the profile's digest, the matrix rows used, the lerobot
-source, the uv version, exclude_newer, the indexes/channels and --wheels hashes. Not envkit's own
-version: upgrading envkit alone does not make a lock stale.
+Recorded as inputs: the resolved tuple's digest, the profile's digest, the matrix rows used, the
+lerobot source, exclude_newer, the indexes/channels and --wheels hashes. A layer is stale when one
+of these changes. Recorded beside them, under "tools", the version of the tool that resolved it
+(uv): never an input, so a new uv release does not make a lock stale or change a content hash;
+`lock --check --resolve` re-resolves with today's tool and compares the packages instead. Not
+envkit's own version either: upgrading envkit alone does not make a lock stale.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
+# Tools whose version is recorded per layer but is not an input (manifests before this kept "uv"
+# among the inputs; it is read from there too).
+TOOLS = ("uv",)
 
 LABELS = {
     "resolved": "the resolved tuple (envkit resolve --profile {profile} --platform {platform})",
     "profile": "profile '{profile}' ({path})",
     "matrix_rows": "the compatibility-matrix rows it uses ({rows})",
     "lerobot_source": "the lerobot source",
-    "uv": "the uv version",
     "exclude_newer": "exclude_newer",
     "indexes": "the package indexes",
     "wheels": "the --wheels files",
@@ -55,7 +60,7 @@ def common_inputs(profile: "Profile", r: "Resolved", exclude_newer: str) -> dict
             "exclude_newer": exclude_newer}
 
 
-def pypi_inputs(profile: "Profile", r: "Resolved", exclude_newer: str, uv: str, wheels: dict[str, str] | None) -> dict[str, Any]:
+def pypi_inputs(profile: "Profile", r: "Resolved", exclude_newer: str, wheels: dict[str, str] | None) -> dict[str, Any]:
     out = common_inputs(profile, r, exclude_newer)
     from envkit.redact import redact
 
@@ -63,7 +68,6 @@ def pypi_inputs(profile: "Profile", r: "Resolved", exclude_newer: str, uv: str, 
     # password is not a changed input either).
     source = r.lerobot["source"].get("text") or r.lerobot["source"].get("requirement")
     out["lerobot_source"] = redact(source, environ={}) if source else source
-    out["uv"] = uv
     out["indexes"] = [] if wheels is not None else [redact(i["url"], environ={}) for i in r.indexes]
     if wheels is not None:
         out["wheels"] = dict(sorted(wheels.items()))
@@ -78,7 +82,21 @@ def conda_inputs(profile: "Profile", r: "Resolved", exclude_newer: str, channels
     return out
 
 
+def inputs_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry's inputs without tool versions (an older manifest kept uv's there)."""
+    return {k: v for k, v in entry["inputs"].items() if k not in TOOLS}
+
+
+def tools_of(entry: dict[str, Any]) -> dict[str, str]:
+    """{tool: version} that resolved an entry, wherever the manifest kept it."""
+    legacy = {k: v for k, v in entry["inputs"].items() if k in TOOLS}
+    tools = entry.get("tools")
+    return {**legacy, **(tools if isinstance(tools, dict) else {})}
+
+
 def inputs_digest(inputs: dict[str, Any]) -> str:
+    """The content hash of a platform's inputs; tool versions never reach it."""
+    inputs = {lay: {k: v for k, v in vals.items() if k not in TOOLS} for lay, vals in inputs.items()}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -131,6 +149,8 @@ def _validate(path: Path, root: Path, data: dict[str, Any]) -> None:
                 raise bad(f"{where}.inputs", "is missing or not an object")
             if layer == "pypi" and not isinstance(entry.get("file"), str):
                 raise bad(f"{where}.file", "is missing or not a file name")
+            if not isinstance(entry.get("tools", {}), dict):
+                raise bad(f"{where}.tools", "must map tool names to versions")
             if not isinstance(entry.get("find_links", []), list):
                 raise bad(f"{where}.find_links", "must be a list")
 
@@ -147,7 +167,7 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def describe(key: str, old: Any, new: Any, **ctx: str) -> str:
     label = LABELS.get(key, key).format(**ctx)
-    if key in ("uv", "exclude_newer", "lerobot_source", "channels", "specs", "virtual_packages", "indexes"):
+    if key in ("exclude_newer", "lerobot_source", "channels", "specs", "virtual_packages", "indexes"):
         return f"{label} changed ({old!r} -> {new!r})"
     if old is None:
         return f"{label} was not recorded"

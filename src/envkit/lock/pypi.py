@@ -271,6 +271,34 @@ def _location(entry: dict[str, Any]) -> str:
     return Path(entry["path"]).resolve().as_uri()
 
 
+def pinned(requirements_txt: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """name -> (version, hashes) of a uv requirements file with hashes (comments ignored)."""
+    out: dict[str, tuple[str, frozenset[str]]] = {}
+    name = None
+    for line in requirements_txt.replace("\\\n", " ").splitlines():
+        head = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(\S+)", line)
+        if head:
+            name = re.sub(r"[-_.]+", "-", head.group(1)).lower()
+            out[name] = (head.group(2), frozenset(re.findall(r"--hash=sha256:([0-9a-f]{64})", line)))
+    return out
+
+
+def package_diff(locked_txt: str, again_txt: str) -> list[str]:
+    """What differs between two locks of the same inputs, one phrase per package ([] = the same packages)."""
+    old, new = pinned(locked_txt), pinned(again_txt)
+    out = []
+    for name in sorted(set(old) | set(new)):
+        if name not in new:
+            out.append(f"{name} {old[name][0]} dropped")
+        elif name not in old:
+            out.append(f"{name} {new[name][0]} added")
+        elif old[name][0] != new[name][0]:
+            out.append(f"{name} {old[name][0]} -> {new[name][0]}")
+        elif old[name][1] != new[name][1]:
+            out.append(f"{name} {old[name][0]}: other file hashes")
+    return out
+
+
 def _via_graph(requirements_txt: str, versions: dict[str, str]) -> dict[str, dict[str, str]]:
     """parent -> {child: '==version'} from uv's '# via' annotations (conda-lock records the edges)."""
     deps: dict[str, dict[str, str]] = {}
