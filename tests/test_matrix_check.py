@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import socket
 import tomllib
+from pathlib import Path
 from collections.abc import Iterator
 
 import pytest
@@ -60,7 +61,7 @@ def test_committed_matrix_is_fresh_against_the_recording(index: RecordedIndex) -
     assert "the index agrees on python, requires_python, pypi.x86_64, pypi.aarch64" in u.message
     assert set(report.agrees["torchcodec 0.17.0"]) == {"python", "aarch64", "ffmpeg", "pypi_build"}
     assert report.agrees["ffmpeg major 9"] == ["sonames"]  # DT_NEEDED of libtorchcodec_core9.so
-    assert report.reads["metadata"] == 149 and report.reads["file_lists"] == 37
+    assert report.reads["metadata"] == 149 and report.reads["file_lists"] == 38  # 38 since av 18.1.1 (recorded 2026-12-08)
 
 
 def test_reads_are_range_requests_never_downloads(index: RecordedIndex) -> None:
@@ -313,3 +314,67 @@ def test_cli_start_up_does_not_import_the_http_stack() -> None:
     assert command.PACKAGES == PACKAGES
     res = run_envkit("matrix", "--help")
     assert res.code == 0 and "check" in res.out and "propose" in res.out
+
+
+# -- check --write-proposals: new releases as one reviewable patch of compat.toml ------------------
+
+
+def _compat_text() -> str:
+    from envkit.compat import DATA_FILE
+    from envkit.resources import package_file
+
+    return Path(package_file(DATA_FILE)).read_text()
+
+
+def test_proposals_join_a_patch_release_and_append_a_new_row(index: RecordedIndex) -> None:
+    """av 18.1.1 joins the avutil-60 row; torch 2.15.0 (dropped from the text) comes back as an unverified row."""
+    from envkit.matrixcheck.patch import apply, unified
+
+    text = _compat_text()
+    without = text.replace(', "18.1.0", "18.1.1"]', ', "18.1.0"]')
+    start = without.index("[[torch.rows]]\nversion = \"2.15.0\"")
+    end = without.index("\n\n", start)
+    without = without[:start] + without[end + 2:]
+    with IndexClient(index.url) as client:
+        drafted = [propose(Matrix(tomllib.loads(without)), client, "av", "18.1.1"),
+                   propose(Matrix(tomllib.loads(without)), client, "torch", "2.15.0")]
+    new, applied = apply(without, drafted)
+    assert [a.how for a in applied] == ["joined the row with ffmpeg = 8, avutil = 60", "new row, verified = false"]
+    data = tomllib.loads(new)
+    (av_row,) = [r for r in data["pyav"]["rows"] if "18.1.1" in r["av"]]
+    assert av_row["avutil"] == 60 and av_row["av"][-2:] == ["18.1.0", "18.1.1"]
+    (torch_row,) = [r for r in data["torch"]["rows"] if r["version"] == "2.15.0"]
+    assert torch_row["verified"] is False and torch_row["torchvision"] == "0.29.2"
+    assert Matrix(data).torch("2.15.0") is not None  # the drafted matrix loads
+    patch = unified(without, new, applied, index.url)
+    assert patch.startswith("# envkit matrix proposals") and "NEEDS A HUMAN: torchvision" in patch
+    assert "+++ b/src/envkit/compat.toml" in patch
+    # Nothing but the two additions: every removed line of the diff is the one av list it widened.
+    removed = [ln for ln in patch.splitlines() if ln.startswith("-") and not ln.startswith("---")]
+    assert removed == ['-av = ["16.0.0", "16.0.1", "16.1.0", "17.0.0", "17.0.1", "17.1.0", "18.0.0", "18.1.0"]']
+
+
+def test_cli_write_proposals_is_a_patch_that_applies(index: RecordedIndex, tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+
+    out = tmp_path / "p.patch"
+    res = run_envkit("matrix", "check", "--index-url", index.url, "--package", "av", "--deep", "--write-proposals", str(out))
+    assert res.code == 0 and "wrote no" in res.out and not out.exists()  # the committed matrix is fresh
+    foreign = tmp_path / "mine.patch"
+    foreign.write_text("my own notes\n")
+    assert_user_error(run_envkit("matrix", "check", "--index-url", index.url, "--write-proposals", str(foreign)),
+                      "was not written by envkit")
+    assert foreign.read_text() == "my own notes\n"
+    # The patch a finding gives applies with patch -p1 to a checkout whose compat.toml lacks av 18.1.1.
+    tree = tmp_path / "repo"
+    (tree / "src" / "envkit").mkdir(parents=True)
+    old = _compat_text().replace(', "18.1.0", "18.1.1"]', ', "18.1.0"]')
+    (tree / "src" / "envkit" / "compat.toml").write_text(old)
+    from envkit.matrixcheck.patch import apply, unified
+
+    with IndexClient(index.url) as client:
+        drafted = [propose(Matrix(tomllib.loads(old)), client, "av", "18.1.1")]
+    new, applied = apply(old, drafted)
+    out.write_text(unified(old, new, applied, index.url))
+    subprocess.run(["patch", "-p1", "-i", str(out)], cwd=tree, check=True, capture_output=True)
+    assert (tree / "src" / "envkit" / "compat.toml").read_text() == new

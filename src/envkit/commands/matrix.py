@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -28,6 +29,8 @@ def register(app: typer.Typer) -> None:
         deep: bool = typer.Option(False, "--deep", help="Also read wheel file lists (torchcodec FFmpeg majors, PyAV's avutil) and one torchcodec FFmpeg library per release (CUDA linkage, FFmpeg sonames): a few MB."),
         index_url: str = typer.Option(None, "--index-url", help="Simple API index to read (default: pip's index-url, else PyPI from the matrix)."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+        write_proposals: Path = typer.Option(None, "--write-proposals", metavar="FILE.patch",
+                                             help="Draft a compat.toml row for each new release (envkit matrix propose) and write them as one reviewable patch."),
     ) -> None:
         """Exit 0 when the matrix is fresh, 1 when a release is newer than it or metadata contradicts a row, 2 when the index is unreachable."""
         from envkit.compat import matrix
@@ -36,16 +39,25 @@ def register(app: typer.Typer) -> None:
 
         packages = _packages(package)
         since_date = _date(since)
+        if write_proposals is not None:
+            _writable_patch(write_proposals)
         m = matrix()
         url, origin = choose_index(index_url, m)
+        written = None
         with IndexClient(url, cert=pip_cert()) as client:
             report = check(m, client, packages, deep=deep, since=since_date)
+            if write_proposals is not None:
+                written = _write_proposals(write_proposals, m, client, report)
         if as_json:
             from envkit.commands.common import emit_json
 
-            emit_json({**report.to_json(), "index_from": origin})
+            extra = {"proposals": written} if written is not None else {}
+            emit_json({**report.to_json(), "index_from": origin, **extra})
         else:
             _print(report, origin)
+            if written is not None:
+                what = "; ".join(f"{w['package']} {w['version']}: {w['how']}" for w in written)
+                typer.echo(f"wrote {write_proposals}: {what}" if written else f"wrote no {write_proposals}: no new release to propose")
         if report.exit_code:
             raise SystemExit(report.exit_code)
 
@@ -73,6 +85,40 @@ def register(app: typer.Typer) -> None:
             emit_json(row.to_json())
         else:
             typer.echo(row.toml())
+
+
+def _writable_patch(path: Path) -> None:
+    """Refuse before any network read: an existing file must be a patch this option wrote."""
+    from envkit.matrixcheck.patch import HEADER
+
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise EnvkitError(f"--write-proposals {path} exists and is not a regular file", fix="name a new .patch file")
+    if path.is_file():
+        with path.open("rb") as fh:
+            head = fh.read(len(HEADER))
+        if head != HEADER.encode():
+            raise EnvkitError(f"--write-proposals {path} exists and was not written by envkit; it is left as it is",
+                              fix="name a new .patch file, or move that one aside")
+    if not path.parent.is_dir():
+        raise EnvkitError(f"--write-proposals {path}: the directory {path.parent} does not exist", fix="create it, or name another path")
+
+
+def _write_proposals(path: Path, m, client, report: "Report") -> list[dict]:  # noqa: ANN001 (Matrix, IndexClient)
+    """Draft each new release's row, apply them to compat.toml's text and write the diff (nothing when none)."""
+    from envkit.compat import DATA_FILE
+    from envkit.fsutil import atomic_write
+    from envkit.matrixcheck.patch import apply, proposals_json, unified
+    from envkit.matrixcheck.propose import propose
+    from envkit.resources import package_file
+
+    new = [f for f in report.findings if f.kind == "new" and f.index]
+    if not new:
+        return []
+    drafted = [propose(m, client, f.package, f.index) for f in new]
+    old = Path(package_file(DATA_FILE)).read_text()
+    text, applied = apply(old, drafted)
+    atomic_write(path, unified(old, text, applied, report.index))
+    return proposals_json(applied)
 
 
 def _packages(given: list[str] | None) -> list[str]:
