@@ -19,6 +19,7 @@ from envkit.launch.devices import select
 from envkit.launch.failures import explain
 from envkit.launch.plan import EnvFacts, Request, build, distributed_support
 from envkit.launch.preflight import Inputs, run
+from envkit.launch.rendezvous import Route, ifname_matches, parse
 from envkit.launch.throughput import summarise
 
 DATA = Path(__file__).parent / "data"
@@ -178,6 +179,106 @@ def test_golden_dry_run(name: str) -> None:
     if os.environ.get("ENVKIT_UPDATE_GOLDEN") == "1":
         path.write_text(text)
     assert text == path.read_text(), f"{path} differs; ENVKIT_UPDATE_GOLDEN=1 rewrites it (review the diff)"
+
+
+# Two nodes of 8 devices: the same command on each but --node-rank; the route each node has to the
+# rendezvous host (node 0's own address) is what netfacts.route_to reads there, written out here.
+NODE_ROUTES = {0: Route("bond0", "10.20.0.11"), 1: Route("bond0", "10.20.0.12")}
+MULTI = {
+    "5090-2x8gpu-torchrun-bf16": ("5090", "cuda", "rtx5090-8x-590", "torchrun", "bf16"),
+    "5090-2x8gpu-accelerate-bf16": ("5090", "cuda", "rtx5090-8x-590", "accelerate", "bf16"),
+    "atlas-a2-2x8npu-torchrun": ("atlas-a2", "ascend", "atlas-a2-8x-910b2", "torchrun", "no"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MULTI))
+def test_golden_multi_node_dry_run(name: str) -> None:
+    profile, accel, scenario, launcher, precision = MULTI[name]
+    backend = get_backend(accel)
+    h = host(scenario)
+    selection = select("all", backend.host_device_count(h), True)
+    texts = []
+    for rank, route in NODE_ROUTES.items():
+        nodes = parse(2, rank, "10.20.0.11:29400", "act-2x8")
+        request = Request(launcher=launcher, mixed_precision=precision, train_args=ARGS, nodes=nodes)
+        plan = build(request, facts(profile, route=route), profile, backend, selection, 29400, backend.launch_sources(h))
+        assert plan.nodes == nodes and plan.nproc == 8
+        texts.append(plan.render())
+    text = "\n".join(texts)
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("ENVKIT_UPDATE_GOLDEN") == "1":
+        path.write_text(text)
+    assert text == path.read_text(), f"{path} differs; ENVKIT_UPDATE_GOLDEN=1 rewrites it (review the diff)"
+
+
+def test_multi_node_plan_fills_the_collectives_interface_and_keeps_the_users() -> None:
+    nodes = parse(2, 1, "10.20.0.11:29400")
+    cuda = get_backend("cuda")
+    plan = build(Request(train_args=ARGS, nodes=nodes), facts("5090", route=NODE_ROUTES[1]), "5090", cuda, select("2", 8, True), 29400)
+    assert plan.env["NCCL_SOCKET_IFNAME"] == "bond0" and plan.env["GLOO_SOCKET_IFNAME"] == "bond0"
+    assert "--rdzv-endpoint=10.20.0.11:29400" in plan.argv and "--rdzv-conf=is_host=false" in plan.argv
+    assert "--node-rank=1" in plan.argv and "--nnodes=2" in plan.argv and "--master-port=29400" not in plan.argv
+    mine = build(Request(train_args=ARGS, nodes=nodes), facts("5090", route=NODE_ROUTES[1], environ={"NCCL_SOCKET_IFNAME": "ib0"}),
+                 "5090", cuda, select("2", 8, True), 29400)
+    assert "NCCL_SOCKET_IFNAME" not in mine.env and mine.env["GLOO_SOCKET_IFNAME"] == "bond0"
+    npu = build(Request(train_args=ARGS, nodes=nodes), facts("atlas-a2", route=NODE_ROUTES[1]), "atlas-a2", get_backend("ascend"),
+                select("2", 8, True), 29400)
+    assert npu.env["HCCL_IF_IP"] == "10.20.0.12" and npu.env["HCCL_SOCKET_IFNAME"] == "bond0"
+    acc = build(Request(launcher="accelerate", train_args=ARGS, nodes=nodes), facts("cpu", route=Route("lo", "127.0.0.1")), "cpu",
+                get_backend("cpu"), select("1", None, False), 29400)
+    assert {"--num_machines=2", "--machine_rank=1", "--num_processes=2", "--main_process_ip=10.20.0.11", "--multi_gpu"} <= set(acc.argv)
+
+
+def test_fork_without_distributed_training_cannot_go_multi_node() -> None:
+    with pytest.raises(EnvkitError, match="cannot train across 2 nodes"):
+        build(Request(train_args=ARGS, nodes=parse(2, 0, "h:1")), facts("cpu", TREE_FORK, "0.1.0", distributed=False), "cpu",
+              get_backend("cpu"), select("1", None, False), 1)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    ((2, 0, None), "needs the rendezvous address"),
+    ((2, None, "h:29400"), "which node is this one"),
+    ((2, 2, "h:29400"), "outside 0..1"),
+    ((2, 0, "h"), "is not HOST:PORT"),
+    ((2, 0, "h:70000"), "is not 1..65535"),
+    ((0, 0, "h:1"), "at least one node"),
+])
+def test_multi_node_flags_are_checked(args: tuple, needle: str) -> None:
+    with pytest.raises(EnvkitError, match=needle):
+        parse(*args)
+    assert parse(1, None, None) is None
+    assert parse(2, 1, "[fe80::1]:29400").endpoint == "[fe80::1]:29400"
+
+
+def test_ifname_matching_follows_nccl() -> None:
+    assert ifname_matches("eth", "eth0") and ifname_matches("=eth0", "eth0") and not ifname_matches("=eth", "eth0")
+    assert not ifname_matches("^docker,lo", "lo") and ifname_matches("^docker,lo", "bond0")
+    assert ifname_matches("ib,bond", "bond0")
+
+
+def test_preflight_closed_rendezvous_port_is_a_verdict_within_the_wait(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    nodes = parse(2, 1, f"127.0.0.1:{closed}")
+    plan = build(Request(train_args=ARGS, nodes=nodes), facts("cpu", route=Route("lo", "127.0.0.1"), environ={"GLOO_SOCKET_IFNAME": "nosuch0"}),
+                 "cpu", get_backend("cpu"), select("1", None, False), closed)
+    started = time.monotonic()
+    _, results = run(Inputs(plan, {"env": {"GLOO_SOCKET_IFNAME": "nosuch0"}}, False, rdzv_wait=1.5,
+                            network_vars=get_backend("cpu").network_vars()))
+    assert time.monotonic() - started < 10
+    by = {r.id: r for r in results}
+    assert by["launch.rendezvous"].status == Status.FAIL and "did not answer within 1.5 s" in by["launch.rendezvous"].summary
+    assert "start node 0 first" in by["launch.rendezvous"].fix
+    assert by["launch.network"].status == Status.FAIL and "GLOO_SOCKET_IFNAME=nosuch0 names no interface" in by["launch.network"].summary
+    host0 = build(Request(train_args=ARGS, nodes=parse(2, 0, "192.0.2.55:29400")), facts("cpu"), "cpu", get_backend("cpu"),
+                  select("1", None, False), 29400)
+    _, results = run(Inputs(host0, {}, False, network_vars=()))
+    (rdzv,) = [r for r in results if r.id == "launch.rendezvous"]
+    assert rdzv.status == Status.FAIL and "192.0.2.55 is not an address of this node" in rdzv.summary
 
 
 def test_atlas_plan_sources_cann_in_each_process_and_sets_hccl() -> None:

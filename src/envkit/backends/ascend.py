@@ -192,6 +192,11 @@ class AscendBackend:
         # other ranks wait (EI0006); the allocator setting is the Atlas ACT recipe's run_train.sh.
         return {"HCCL_CONNECT_TIMEOUT": "600", "PYTORCH_NPU_ALLOC_CONF": "expandable_segments:True"}
 
+    def network_vars(self) -> tuple[tuple[str, str], ...]:
+        # Rank-table-free multi-node HCCL: HCCL_IF_IP is this node's address for the host-side
+        # handshake, HCCL_SOCKET_IFNAME the interface (CANN environment variable reference).
+        return (("HCCL_IF_IP", "ip"), ("HCCL_SOCKET_IFNAME", "ifname"), ("GLOO_SOCKET_IFNAME", "ifname"))
+
     def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
         """CANN's set_env.sh, sourced in every training process: found on the host, else CANN's usual places."""
         from envkit.host import SET_ENV_CANDIDATES

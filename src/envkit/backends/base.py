@@ -174,6 +174,10 @@ class Backend(Protocol):
     def launch_env(self, nproc: int) -> dict[str, str]:
         """Variables every training process gets for this collective (the user's own values win)."""
 
+    def network_vars(self) -> tuple[tuple[str, str], ...]:
+        """(VARIABLE, "ifname" | "ip") that point this collective at the network interface reaching the other
+        nodes; a multi-node launch fills them from the route to the rendezvous host (the user's values win)."""
+
     def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
         """Scripts each training process sources before Python starts (the first that exists), e.g. CANN's set_env.sh."""
 

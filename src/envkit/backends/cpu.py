@@ -86,6 +86,9 @@ class CpuBackend:
     def launch_env(self, nproc: int) -> dict[str, str]:
         return {}
 
+    def network_vars(self) -> tuple[tuple[str, str], ...]:
+        return (("GLOO_SOCKET_IFNAME", "ifname"),)  # gloo otherwise binds the host name's address
+
     def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
         return ()
 

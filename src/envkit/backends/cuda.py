@@ -229,6 +229,11 @@ class CudaBackend:
     def launch_env(self, nproc: int) -> dict[str, str]:
         return {}  # NCCL's defaults; failure_hints names the variables that help when they fail
 
+    def network_vars(self) -> tuple[tuple[str, str], ...]:
+        # NCCL picks the first non-docker interface, often not the one between the nodes; the c10d
+        # store and gloo (CPU-side collectives) pick the host name's address.
+        return (("NCCL_SOCKET_IFNAME", "ifname"), ("GLOO_SOCKET_IFNAME", "ifname"))
+
     def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
         return ()
 

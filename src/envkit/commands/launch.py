@@ -22,16 +22,23 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact command and environment; start nothing."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object: plan, preflight verdicts, run summary."),
         no_preflight: bool = typer.Option(False, "--no-preflight", help="Skip the checks before starting."),
+        nnodes: int = typer.Option(1, "--nnodes", help="Nodes in the run (each runs this command with its own --node-rank)."),
+        node_rank: int = typer.Option(None, "--node-rank", help="This node's rank, 0..nnodes-1; 0 runs on the --rdzv host."),
+        rdzv: str = typer.Option(None, "--rdzv", metavar="HOST:PORT", help="Where the nodes meet (torchrun c10d rendezvous; accelerate's main process)."),
+        rdzv_id: str = typer.Option(None, "--rdzv-id", help="The run's id, the same on every node (default: envkit)."),
+        rdzv_wait: float = typer.Option(60.0, "--rdzv-wait", help="Seconds the preflight of a node other than 0 waits for the rendezvous port to answer."),
     ) -> None:
         """Train on all (or the selected) GPUs/NPUs of this server with lerobot-train: torchrun/accelerate, hooks applied, a free port."""
         from envkit.launch import args as largs
         from envkit.launch.plan import Request
         from envkit.launch.prepare import prepare
+        from envkit.launch.rendezvous import parse as parse_nodes
 
         train = list(ctx.args)
         if train and train[0] == "--":
             train = train[1:]
-        request = Request(devices=devices, launcher=launcher, mixed_precision=mixed_precision, train_args=tuple(train))
+        nodes = parse_nodes(nnodes, node_rank, rdzv, rdzv_id)
+        request = Request(devices=devices, launcher=launcher, mixed_precision=mixed_precision, train_args=tuple(train), nodes=nodes)
         prepared = prepare(prefix, request, profile, count_devices=not no_preflight)
         plan = prepared.plan
         doc: dict = {"plan": plan.to_dict(), "preflight": None, "run": None}
@@ -43,7 +50,8 @@ def register(app: typer.Typer) -> None:
 
             backend = prepared.backend
             pctx, results = run(Inputs(plan, prepared.probe, backend.device_count_code() is not None, backend.failure_hints(),
-                                       runtime=launch_checks(backend), host=prepared.host, profile=prepared.profile))
+                                       runtime=launch_checks(backend), host=prepared.host, profile=prepared.profile,
+                                       rdzv_wait=rdzv_wait, network_vars=backend.network_vars()))
             doc["preflight"] = {"checks": [r.to_dict() for r in results], "seconds": round(prepared.seconds, 2),
                                 "ok": not any(r.status in (Status.FAIL, Status.ERROR) for r in results)}
             if not as_json:

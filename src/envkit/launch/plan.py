@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from envkit.errors import EnvkitError
 from envkit.launch import args as largs
 from envkit.launch.devices import Selection
+from envkit.launch.rendezvous import Nodes, Route, node_env
 
 if TYPE_CHECKING:
     from envkit.backends.base import Backend
@@ -42,6 +43,7 @@ class Request:
     launcher: str = "torchrun"
     mixed_precision: str = "no"
     train_args: tuple[str, ...] = ()
+    nodes: Nodes | None = None  # a multi-node run: this node's part of it
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class EnvFacts:
     cpu_count: int = 1
     environ: dict[str, str] = field(default_factory=dict)  # the user's environment (their values win)
     hook_env: dict[str, str] = field(default_factory=dict)  # what the env's activation hook sets (the profile's [env])
+    route: Route | None = None  # multi-node: how this node reaches the rendezvous host
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class LaunchPlan:
     mixed_precision: str
     notes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()  # scripts each rank sources (the first that exists)
+    nodes: Nodes | None = None
 
     @property
     def output_dir(self) -> str | None:
@@ -93,8 +97,12 @@ class LaunchPlan:
 
     def render(self) -> str:
         where = f"devices {','.join(map(str, self.devices))}" if self.devices is not None else "no device selection"
-        head = (f"# envkit launch: profile {self.profile} ({self.backend}), {self.nproc} process(es), {where}, "
-                + (f"{self.launcher} on port {self.port}" if self.launcher else "started directly"))
+        if self.nodes is not None:
+            n = self.nodes
+            meet = f"{self.launcher}, node {n.node_rank} of {n.nnodes}, rendezvous {n.endpoint} (id {n.run_id})"
+        else:
+            meet = f"{self.launcher} on port {self.port}" if self.launcher else "started directly"
+        head = f"# envkit launch: profile {self.profile} ({self.backend}), {self.nproc} process(es), {where}, {meet}"
         lines = [head, f"# inside {self.prefix} with its activation hooks applied (never ~/.bashrc)", self.shell()]
         lines += [f"# {note}" for note in self.notes]
         return "\n".join(lines) + "\n"
@@ -104,7 +112,8 @@ class LaunchPlan:
                 "devices": list(self.devices) if self.devices is not None else None, "port": self.port,
                 "argv": list(self.argv), "env": dict(self.env), "prefix": self.prefix, "entry": self.entry,
                 "train_args": list(self.train_args), "mixed_precision": self.mixed_precision,
-                "output_dir": self.output_dir, "notes": list(self.notes), "command": self.shell()}
+                "output_dir": self.output_dir, "notes": list(self.notes), "command": self.shell(),
+                "nodes": self.nodes.to_dict() if self.nodes is not None else None}
 
 
 def train_args(request: Request, backend: "Backend") -> tuple[tuple[str, ...], list[str]]:
@@ -146,6 +155,11 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
     module = lay.train_module
     targs, notes = train_args(request, backend)
     nproc = selection.nproc
+    nodes = request.nodes
+    if nodes is not None and not env.distributed:
+        raise EnvkitError(f"lerobot {lay.version or '?'} ({lay.name}) cannot train across {nodes.nnodes} nodes: its training module "
+                          f"{module} has no accelerate or torch.distributed code",
+                          fix="set up a lerobot that trains with accelerate (>= 0.4.0) on every node, or train on one node")
     if not env.distributed and nproc > 1:
         raise EnvkitError(
             f"lerobot {lay.version or '?'} ({lay.name}) cannot train on {nproc} devices: its training module {module} has no "
@@ -163,6 +177,12 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
     if env.hook_env:
         notes.append("the environment's hook also sets, in every process: "
                      + " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.hook_env.items())))
+    if nodes is not None and env.route is not None:
+        picked = node_env(backend.network_vars(), env.route, {**env.environ, **env.hook_env})
+        out_env.update(picked)
+        if picked:
+            notes.append(f"reaches {nodes.host} through {env.route.interface or '?'} ({env.route.address or '?'}): "
+                         + " ".join(f"{k}={v}" for k, v in picked.items()) + " (set them yourself to choose)")
     if "OMP_NUM_THREADS" not in env.hook_env and "OMP_NUM_THREADS" not in env.environ:
         out_env["OMP_NUM_THREADS"] = str(max(1, env.cpu_count // nproc))  # the cores shared out, not all of them per rank
     if not env.lerobot_importable and env.source_tree:
@@ -183,8 +203,11 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
         notes.append(f"lerobot {lay.version or '?'} has no distributed training: one process, started directly")
     elif request.launcher == "torchrun":
         launcher = "torchrun"
-        head = [python, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc-per-node={nproc}",
-                "--master-addr=127.0.0.1", f"--master-port={port}"]
+        if nodes is not None:
+            head = [python, "-m", "torch.distributed.run", *nodes.torchrun_args(nproc)]
+        else:
+            head = [python, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc-per-node={nproc}",
+                    "--master-addr=127.0.0.1", f"--master-port={port}"]
         argv = tuple(head + (["--no-python", *wrapper, *rank] if wrapper else ["-m", module, *targs]))
         if request.mixed_precision != "no":
             # lerobot trains through accelerate, which reads this in each rank; the user's shell never sees it.
@@ -193,9 +216,11 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
                 out_env["LEROBOT_ALLOW_ACCELERATE_ENV"] = "1"  # lerobot > 0.6.1 refuses ACCELERATE_* otherwise
     else:
         launcher = "accelerate"
-        head = [python, "-m", "accelerate.commands.launch", "--num_machines=1", f"--num_processes={nproc}",
-                f"--main_process_port={port}", f"--mixed_precision={request.mixed_precision}", "--dynamo_backend=no"]
-        if nproc > 1:
+        machines = nodes.accelerate_args(nproc) if nodes is not None else [
+            "--num_machines=1", f"--num_processes={nproc}", f"--main_process_port={port}"]
+        head = [python, "-m", "accelerate.commands.launch", *machines, f"--mixed_precision={request.mixed_precision}",
+                "--dynamo_backend=no"]
+        if nproc > 1 or nodes is not None:
             head.append("--multi_gpu")  # without it accelerate starts one process (measured on CPU)
         argv = tuple(head + (["--no_python", *wrapper, *rank] if wrapper else ["-m", module, *targs]))
     if env.distributed and request.mixed_precision != "no":
@@ -203,7 +228,7 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
     return LaunchPlan(profile=profile, backend=backend.name, launcher=launcher, nproc=nproc,
                       devices=selection.ids, port=port, argv=argv, env=dict(sorted(out_env.items())),
                       prefix=env.prefix, entry=f"python -m {module}", train_args=targs,
-                      mixed_precision=request.mixed_precision, notes=tuple(notes), sources=tuple(sources))
+                      mixed_precision=request.mixed_precision, notes=tuple(notes), sources=tuple(sources), nodes=nodes)
 
 
 def _newer_than(version: str, other: str) -> bool:

@@ -14,7 +14,9 @@ from typing import Any
 
 from envkit.doctor.model import Check, CheckResult, Context, Outcome, fail, ok, skip, warn
 from envkit.launch import args as largs
+from envkit.launch import netfacts
 from envkit.launch.plan import LaunchPlan
+from envkit.launch.rendezvous import ifname_matches
 
 SHM_PER_PROCESS = 256 * 1024 * 1024  # a dataloader worker passes its batches through /dev/shm
 DEFAULT_WORKERS = 4  # lerobot's TrainPipelineConfig.num_workers
@@ -30,6 +32,8 @@ class Inputs:
     runtime: list[Check] = field(default_factory=list)  # the backend's LAUNCH_CHECKS (driver/CANN floors)
     host: Any = None  # HostFacts the runtime checks judge (None: not detected, they skip what needs it)
     profile: Any = None
+    rdzv_wait: float = 60.0  # multi-node: how long a node other than 0 waits for the rendezvous port
+    network_vars: tuple[tuple[str, str], ...] = ()  # the backend's interface/address variables
 
 
 def _in(ctx: Context) -> Inputs:
@@ -82,6 +86,9 @@ def output_dir(ctx: Context) -> Outcome:
         return ok("no --output_dir: lerobot makes a new timestamped one under outputs/train/")
     if largs.truthy(largs.value(plan.train_args, "resume")):
         return ok(f"--resume=true continues {out}")
+    if plan.nodes is not None and not plan.nodes.is_host:
+        # On a shared filesystem node 0 may have made it already; its preflight judged it.
+        return skip(f"node {plan.nodes.node_rank}: node 0's preflight judges --output_dir {out}")
     if Path(out).exists():
         stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(_in(ctx).now))
         return fail(f"--output_dir {out} already exists and --resume is not set: lerobot would stop with FileExistsError",
@@ -153,7 +160,67 @@ def shm(ctx: Context) -> Outcome:
     return ok(f"/dev/shm has {free / 2**30:.1f} GiB free for {i.plan.nproc} x {n} dataloader workers")
 
 
+def rendezvous(ctx: Context) -> Outcome:
+    i = _in(ctx)
+    nodes = i.plan.nodes
+    if nodes is None:
+        return skip("one node: torchrun's rendezvous is on this machine")
+    if netfacts.resolve(nodes.host) is None:
+        return fail(f"the rendezvous host {nodes.host} does not resolve on this node",
+                    f"use the address of node 0 (--rdzv 10.0.0.1:{nodes.port}), or add {nodes.host} to /etc/hosts on every node")
+    if nodes.is_host:
+        if not netfacts.is_local(nodes.host):
+            return fail(f"--node-rank 0 serves the rendezvous at {nodes.endpoint}, but {nodes.host} is not an address of this node",
+                        f"run --node-rank 0 on {nodes.host}, or point --rdzv at this node's address")
+        busy = netfacts.port_free(nodes.host, nodes.port)
+        if busy:
+            return fail(f"this node serves the rendezvous but cannot listen on {nodes.endpoint}: {busy}",
+                        f"choose a free port on every node (--rdzv {nodes.host}:<port>), or stop what holds {nodes.port} (ss -ltnp)")
+        return ok(f"this node serves the rendezvous on {nodes.endpoint} for {nodes.nnodes} node(s)")
+    why = netfacts.port_answers(nodes.host, nodes.port, i.rdzv_wait)
+    if why:
+        return fail(f"the rendezvous {nodes.endpoint} did not answer within {i.rdzv_wait:g} s ({why})",
+                    f"start node 0 first (envkit launch ... --node-rank 0 --rdzv {nodes.endpoint} on {nodes.host}); "
+                    f"if it runs, open TCP port {nodes.port} between the nodes (firewall, security group); --rdzv-wait waits longer")
+    return ok(f"the rendezvous {nodes.endpoint} answers")
+
+
+def network(ctx: Context) -> Outcome:
+    i = _in(ctx)
+    nodes = i.plan.nodes
+    if nodes is None:
+        return skip("one node: no network between nodes")
+    route = netfacts.route_to(nodes.host, nodes.port)
+    if route.error:
+        return fail(route.error, f"check the network between the nodes (ip route get {nodes.host})")
+    env = {**(i.probe.get("env") or {}), **i.plan.env}
+    ifaces = netfacts.interfaces()
+    problems, told = [], []
+    for var, kind in i.network_vars:
+        value = env.get(var)
+        if not value:
+            continue
+        if kind == "ip":
+            if not any(value in addrs for addrs in ifaces.values()):
+                problems.append(f"{var}={value} is not an address of this node (it has {', '.join(a for v in ifaces.values() for a in v)})")
+            told.append(f"{var}={value}")
+            continue
+        chosen = [name for name in ifaces if ifname_matches(value, name)]
+        if not chosen:
+            problems.append(f"{var}={value} names no interface of this node (it has {', '.join(sorted(ifaces))})")
+        elif route.interface and route.interface not in chosen:
+            problems.append(f"{var}={value} selects {', '.join(chosen)}, but {nodes.host} is reached through {route.interface}")
+        told.append(f"{var}={value}")
+    if problems:
+        return fail("; ".join(problems),
+                    f"set them to the interface that routes to {nodes.host}: " + " ".join(
+                        f"{v}={route.address if k == 'ip' else route.interface}" for v, k in i.network_vars))
+    return ok(f"{nodes.host} is reached through {route.interface} ({route.address})" + (f"; {', '.join(told)}" if told else ""))
+
+
 CHECKS = [
+    Check("launch.rendezvous", "the rendezvous host resolves and its port answers (multi-node)", rendezvous),
+    Check("launch.network", "the collective's interface variables route to the other nodes (multi-node)", network),
     Check("launch.devices", "the selected devices exist and torch sees them", devices),
     Check("launch.sources", "the runtime scripts each process sources exist", sources),
     Check("launch.output_dir", "the output directory does not clash", output_dir),

@@ -78,6 +78,11 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
     source = recorded_choices(prefix).lerobot
     source_tree = source if source and Path(source).is_dir() else None
     facts = env_facts(prefix, probe, source_tree, environ, hook_env)
+    if request.nodes is not None:
+        from envkit.launch.netfacts import route_to
+
+        facts = replace(facts, route=route_to(request.nodes.host, request.nodes.port))
+        port = request.nodes.port
     plan = build(request, facts, name, backend, selection, port if port is not None else free_port(),
                  backend.launch_sources(host))
     if not named:

@@ -126,6 +126,9 @@ class FakeAccelBackend:
     def launch_env(self, nproc: int) -> dict[str, str]:
         return {"FAKEACCEL_COLLECTIVE_TIMEOUT": "300"}
 
+    def network_vars(self) -> tuple[tuple[str, str], ...]:
+        return (("FAKEACCEL_SOCKET_IFNAME", "ifname"),)
+
     def launch_sources(self, host: Any) -> tuple[str, ...]:
         return ()  # the hook already sources env.sh; nothing more per process
 
