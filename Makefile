@@ -28,6 +28,11 @@ system-deps:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null && echo "installed openssh-server with apt-get"; \
 	else echo "openssh-server missing (the fleet test skips): run 'sudo apt-get install --no-install-recommends openssh-server'"; fi
+	@# slurmctld, slurmd, munge: the SLURM test (tests/test_launch_slurm.py) starts a one-node cluster of its own.
+	@if [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/munged ]; then echo "SLURM and munge present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurmd slurmctld slurm-client munge >/dev/null && echo "installed SLURM and munge with apt-get"; \
+	else echo "SLURM missing (the SLURM test skips): run 'sudo apt-get install --no-install-recommends slurmd slurmctld slurm-client munge'"; fi
 
 # The committed lockfiles: every PyPI layer this machine can lock is locked and fresh (a layer
 # recorded as unreachable here is listed with the command that locks it, not failed).

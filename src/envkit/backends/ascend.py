@@ -32,6 +32,7 @@ class AscendBackend:
     check_prefixes = ("npu.",)
     device = "npu"
     visible_devices_var: str | None = "ASCEND_RT_VISIBLE_DEVICES"
+    slurm_gres = "npu"  # gres.conf Name=npu on Ascend SLURM clusters
     collective = "hccl"
     report_keys = ("torch_npu", "cann")
     profile_fields: dict[str, dict[str, Any]] = {

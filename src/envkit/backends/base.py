@@ -121,6 +121,7 @@ class Backend(Protocol):
     # What training code and launchers get for this accelerator (envkit launch, hooks, smoke):
     device: str  # the --policy.device value lerobot takes: "cuda" | "npu" | "cpu"
     visible_devices_var: str | None  # CUDA_VISIBLE_DEVICES / ASCEND_RT_VISIBLE_DEVICES; None: nothing to select
+    slurm_gres: str | None  # the generic resource SLURM schedules these devices as ("gpu"); None: CPU processes
     collective: str  # torch.distributed backend for multi-process training: "nccl" | "hccl" | "gloo"
     # Profile keys this accelerator adds: section ("packages", "hardware", "match") -> key -> Field.
     profile_fields: dict[str, dict[str, "Field"]]

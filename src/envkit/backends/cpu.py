@@ -16,6 +16,7 @@ class CpuBackend:
     check_prefixes: tuple[str, ...] = ()
     device = "cpu"
     visible_devices_var: str | None = None
+    slurm_gres = None
     collective = "gloo"
     profile_fields: dict[str, dict[str, Any]] = {}  # a CPU needs nothing beyond the common keys
     report_keys: tuple[str, ...] = ()

@@ -27,6 +27,7 @@ class CudaBackend:
     check_prefixes = ("cuda.",)
     device = "cuda"
     visible_devices_var: str | None = "CUDA_VISIBLE_DEVICES"
+    slurm_gres = "gpu"
     collective = "nccl"
     report_keys = ("cuda", "driver")
     profile_fields: dict[str, dict[str, Any]] = {

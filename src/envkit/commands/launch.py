@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
+
+from envkit.errors import EnvkitError
 
 
 def register(app: typer.Typer) -> None:
     @app.command("launch", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def launch_cmd(
         ctx: typer.Context,
-        prefix: Path = typer.Option(..., "--prefix", help="The environment (as given to envkit setup)."),
+        prefix: Path = typer.Option(None, "--prefix", help="The environment (as given to envkit setup)."),
         devices: str = typer.Option("all", "--devices", help="all | a count N | device indexes 0,1,2 (one process each)."),
         launcher: str = typer.Option("torchrun", "--launcher", help="torchrun | accelerate."),
         mixed_precision: str = typer.Option("no", "--mixed-precision", help="no | fp16 | bf16 (the training processes only)."),
@@ -27,6 +30,13 @@ def register(app: typer.Typer) -> None:
         rdzv: str = typer.Option(None, "--rdzv", metavar="HOST:PORT", help="Where the nodes meet (torchrun c10d rendezvous; accelerate's main process)."),
         rdzv_id: str = typer.Option(None, "--rdzv-id", help="The run's id, the same on every node (default: envkit)."),
         rdzv_wait: float = typer.Option(60.0, "--rdzv-wait", help="Seconds the preflight of a node other than 0 waits for the rendezvous port to answer."),
+        slurm: bool = typer.Option(False, "--slurm", help="Write an sbatch script running this launch on --nodes nodes and submit it (--dry-run prints it)."),
+        slurm_nodes: int = typer.Option(1, "--nodes", help="With --slurm: how many nodes to allocate."),
+        gpus_per_node: int = typer.Option(None, "--gpus-per-node", help="With --slurm: devices (CPU: processes) per node (default: --devices when a count)."),
+        partition: str = typer.Option(None, "--partition", help="With --slurm: the SLURM partition."),
+        time_limit: str = typer.Option(None, "--time", help="With --slurm: the job's time limit (e.g. 24:00:00)."),
+        slurm_status: str = typer.Option(None, "--slurm-status", metavar="JOB", help="How a SLURM job from --slurm went: its state and each node's verdict with the fix."),
+        verdict_file: Path = typer.Option(None, "--verdict-file", hidden=True, help="Also write the --json document here (the sbatch script's per-node verdict)."),
     ) -> None:
         """Train on all (or the selected) GPUs/NPUs of this server with lerobot-train: torchrun/accelerate, hooks applied, a free port."""
         from envkit.launch import args as largs
@@ -37,6 +47,14 @@ def register(app: typer.Typer) -> None:
         train = list(ctx.args)
         if train and train[0] == "--":
             train = train[1:]
+        if slurm_status is not None:
+            raise SystemExit(_slurm_status(slurm_status, as_json))
+        if prefix is None:
+            raise EnvkitError("envkit launch needs --prefix: the environment to train in", fix="pass --prefix DIR (the one envkit setup made)")
+        if slurm:
+            _slurm(prefix, profile, devices, launcher, mixed_precision, slurm_nodes, gpus_per_node, partition, time_limit,
+                   train, dry_run)
+            return
         nodes = parse_nodes(nnodes, node_rank, rdzv, rdzv_id)
         request = Request(devices=devices, launcher=launcher, mixed_precision=mixed_precision, train_args=tuple(train), nodes=nodes)
         prepared = prepare(prefix, request, profile, count_devices=not no_preflight)
@@ -59,12 +77,14 @@ def register(app: typer.Typer) -> None:
 
                 print_human(pctx, results)
             if not doc["preflight"]["ok"]:
+                _verdict(verdict_file, doc)
                 if as_json:
                     typer.echo(json.dumps(doc, indent=2))
                 else:
                     typer.echo("envkit launch: preflight failed; nothing was started (fix the above, or --no-preflight)", err=True)
                 raise typer.Exit(1)
         if dry_run:
+            _verdict(verdict_file, doc)
             typer.echo(json.dumps(doc, indent=2) if as_json else plan.render())
             return
         from envkit.launch.execute import execute
@@ -73,12 +93,79 @@ def register(app: typer.Typer) -> None:
         outcome = execute(plan, prepared.backend.failure_hints(), echo=sys.stderr if as_json else sys.stdout,
                           batch_size=int(batch) * plan.nproc if batch and batch.isdigit() else None)
         doc["run"] = outcome.to_dict()
+        _verdict(verdict_file, doc)
         if as_json:
             typer.echo(json.dumps(doc, indent=2))
         else:
             _summary(outcome, plan)
         if outcome.returncode != 0:
             raise typer.Exit(1)
+
+
+def _verdict(path: Path | None, doc: dict[str, Any]) -> None:
+    if path is not None:
+        from envkit.fsutil import atomic_write
+
+        atomic_write(path, json.dumps(doc, indent=2) + "\n")
+
+
+def _slurm(prefix: Path, profile: str | None, devices: str, launcher: str, precision: str, nodes: int, per_node: int | None,
+           partition: str | None, time_limit: str | None, train: list[str], dry_run: bool) -> None:
+    """The sbatch script for this launch on `nodes` nodes; submitted unless --dry-run."""
+    from envkit.backends import get_backend
+    from envkit.launch.plan import Request, validate
+    from envkit.launch.prepare import profile_of
+    from envkit.launch.slurm import SlurmRequest, script
+    from envkit.launch.slurm_edge import submit, write_script
+
+    validate(Request(devices=devices, launcher=launcher, mixed_precision=precision))
+    prefix = prefix.expanduser().absolute()
+    if not prefix.is_dir():
+        raise EnvkitError(f"--prefix {prefix}: no such directory", fix="pass the environment envkit setup created (on the shared filesystem the nodes see)")
+    prof, _ = profile_of(prefix, profile)
+    backend = get_backend(str(prof.accelerator))
+    count = per_node if per_node is not None else (int(devices) if devices.strip().isdigit() else None)
+    if count is None and backend.slurm_gres:
+        raise EnvkitError(f"--slurm: how many {backend.title}s per node? --devices {devices} cannot be counted before the nodes are allocated",
+                          fix="pass --gpus-per-node N (or --devices N)")
+    req = SlurmRequest(nodes=nodes, per_node=count, gres=backend.slurm_gres, partition=partition, time=time_limit)
+    opts = ["--launcher", launcher, "--mixed-precision", precision] + (["--profile", profile] if profile else [])
+    text = script(req, [sys.executable, "-m", "envkit"], str(prefix), opts, train, str(Path.cwd()))
+    if dry_run:
+        typer.echo(text, nl=False)
+        return
+    path = write_script(Path.cwd(), text)
+    job = submit(path)
+    typer.echo(f"envkit launch: submitted {path} as SLURM job {job} ({nodes} node(s)); follow it with: envkit launch --slurm-status {job}")
+
+
+def _slurm_status(job: str, as_json: bool) -> int:
+    """0: completed; 1: failed (each node's verdict with its fix); 3: still pending or running."""
+    from envkit.launch.slurm import verdicts
+    from envkit.launch.slurm_edge import read_verdicts, status
+
+    st = status(job)
+    workdir = Path(st.fields.get("WorkDir") or (Path(st.stdout).parent if st.stdout else Path.cwd()))
+    nodes = verdicts(read_verdicts(workdir, job))
+    if as_json:
+        typer.echo(json.dumps({"job": st.job, "state": st.state, "exit_code": st.exit_code, "reason": st.reason, "nodes": st.nodes,
+                               "stdout": st.stdout, "elapsed": st.elapsed,
+                               "verdicts": [{"node": v.node, "returncode": v.returncode, "failed": v.failed} for v in nodes]}, indent=2))
+    else:
+        lines = [f"SLURM job {st.job}: {st.state} (exit {st.exit_code or '?'}{', ' + st.reason if st.reason and st.reason != 'None' else ''})"
+                 f" on {st.nodes or '?'}, {st.elapsed or '?'}" + (f"; output {st.stdout}" if st.stdout else "")]
+        for v in nodes:
+            if not v.failed:
+                lines.append(f"  node {v.node}: " + ("trained" if v.returncode == 0 else f"exit {v.returncode}" if v.returncode is not None else "no failure recorded"))
+            for f in v.failed:
+                lines += [f"  node {v.node}: {f['id']}: {f['summary']}", f"    fix: {f['fix']}"]
+        if st.failed and not any(v.failed for v in nodes):
+            lines.append("  no node wrote a verdict: the job failed before envkit ran (read the output file above; "
+                         "a node that cannot see the prefix or python fails here)")
+        typer.echo("\n".join(lines))
+    if st.running:
+        return 3
+    return 1 if st.failed or any(v.failed for v in nodes) else 0
 
 
 def _summary(outcome, plan) -> None:

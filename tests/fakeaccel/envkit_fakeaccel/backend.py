@@ -24,6 +24,7 @@ class FakeAccelBackend:
     check_prefixes = ("fakeaccel.",)
     device = "cpu"  # lerobot has no FakeAccel device: it trains on the CPU torch this backend installs
     visible_devices_var: str | None = "FAKEACCEL_VISIBLE_DEVICES"
+    slurm_gres = None
     collective = "gloo"
     report_keys = ("fakeaccel_runtime",)
     profile_fields: dict[str, dict[str, Any]] = {
