@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ def register(app: typer.Typer) -> None:
         partition: str = typer.Option(None, "--partition", help="With --slurm: the SLURM partition."),
         time_limit: str = typer.Option(None, "--time", help="With --slurm: the job's time limit (e.g. 24:00:00)."),
         slurm_status: str = typer.Option(None, "--slurm-status", metavar="JOB", help="How a SLURM job from --slurm went: its state and each node's verdict with the fix."),
+        hosts: Path = typer.Option(None, "--hosts", metavar="FILE", help="Start this launch on every node of a hostfile or the fleet's Ansible inventory over SSH (the first node is rank 0)."),
+        rdzv_port: int = typer.Option(29400, "--rdzv-port", help="With --hosts: the rendezvous port on the first node."),
+        remote_envkit: str = typer.Option(None, "--remote-envkit", help="With --hosts: envkit's path on the nodes (default: the inventory's envkit_bin, else envkit on PATH)."),
         verdict_file: Path = typer.Option(None, "--verdict-file", hidden=True, help="Also write the --json document here (the sbatch script's per-node verdict)."),
     ) -> None:
         """Train on all (or the selected) GPUs/NPUs of this server with lerobot-train: torchrun/accelerate, hooks applied, a free port."""
@@ -49,6 +53,9 @@ def register(app: typer.Typer) -> None:
             train = train[1:]
         if slurm_status is not None:
             raise SystemExit(_slurm_status(slurm_status, as_json))
+        if hosts is not None:
+            raise SystemExit(_on_hosts(hosts, prefix, remote_envkit, rdzv_port, rdzv_id, profile, devices, launcher, mixed_precision,
+                                       train, dry_run, no_preflight))
         if prefix is None:
             raise EnvkitError("envkit launch needs --prefix: the environment to train in", fix="pass --prefix DIR (the one envkit setup made)")
         if slurm:
@@ -137,6 +144,62 @@ def _slurm(prefix: Path, profile: str | None, devices: str, launcher: str, preci
     path = write_script(Path.cwd(), text)
     job = submit(path)
     typer.echo(f"envkit launch: submitted {path} as SLURM job {job} ({nodes} node(s)); follow it with: envkit launch --slurm-status {job}")
+
+
+def _on_hosts(path: Path, prefix: Path | None, remote_envkit: str | None, port: int, run_id: str | None, profile: str | None,
+              devices: str, launcher: str, precision: str, train: list[str], dry_run: bool, no_preflight: bool) -> int:
+    """Every node of FILE over SSH: the cross-node preflight, then one streamed launch per node."""
+    from envkit.launch import args as largs
+    from envkit.launch.crossnode import DATASET_DIGEST_CODE, judge
+    from envkit.launch.fanout import collect, stream
+    from envkit.launch.hosts import load, remotes
+    from envkit.launch.plan import Request, validate
+    from envkit.launch.rendezvous import parse
+
+    validate(Request(devices=devices, launcher=launcher, mixed_precision=precision))
+    nodes = remotes(load(path), str(prefix) if prefix else None, remote_envkit)
+    head = nodes[0].node
+    parse(len(nodes), 0, f"{head.host}:{port}", run_id)  # the same checks as a hand-started node
+    rid = run_id or "envkit-hosts"
+    common = ["--devices", devices, "--launcher", launcher, "--mixed-precision", precision] + (["--profile", profile] if profile else [])
+    cmds = {}
+    for rank, r in enumerate(nodes):
+        remote = [r.envkit, "launch", "--prefix", r.prefix, *common, "--nnodes", str(len(nodes)), "--node-rank", str(rank),
+                  "--rdzv", f"{head.host}:{port}", "--rdzv-id", rid, *(["--dry-run"] if dry_run else []), "--", *train]
+        cmds[r.node.name] = r.node.ssh(remote, tty=not dry_run)
+    if not no_preflight and not dry_run:
+        started = time.monotonic()
+        dataset = largs.value(tuple(train), "dataset.root")
+        # The doctor judges what this run needs: no backbone download when training skips the pretrained weights.
+        backbone = largs.value(tuple(train), "policy.pretrained_backbone_weights")
+        skip_backbone = ["--no-pretrained-backbone"] if backbone is not None and backbone.lower() in ("null", "none", "") else []
+        doctor = collect({r.node.name: r.node.ssh([r.envkit, "doctor", "--prefix", r.prefix, "--no-smoke", "--json", *skip_backbone])
+                          for r in nodes}, 600)
+        digests: dict[str, str] = {}
+        if dataset:
+            got = collect({r.node.name: r.node.ssh([f"{r.prefix}/bin/python", "-c", DATASET_DIGEST_CODE, dataset]) for r in nodes}, 300)
+            digests = {n: c.out.strip() for n, c in got.items() if c.code == 0 and c.out.strip()}
+            for n, c in got.items():
+                if n not in digests:
+                    digests[n] = "missing"
+        reports = {n: c.out for n, c in doctor.items() if c.out.lstrip().startswith("{")}
+        unreachable = {n: (c.err.strip().splitlines() or [f"exit {c.code}"])[-1][:300] for n, c in doctor.items() if n not in reports}
+        verdict = judge(reports, unreachable, digests, dataset)
+        if not verdict.ok:
+            typer.echo(f"envkit launch --hosts: cross-node preflight failed ({time.monotonic() - started:.1f} s); nothing was started:", err=True)
+            for line in verdict.problems:
+                typer.echo(f"  {line}", err=True)
+            typer.echo("Fix: make the named nodes match the others (envkit setup --from-lock gives every node the same tuple; "
+                       "copy the dataset from one node), or --no-preflight to start anyway", err=True)
+            return 1
+        typer.echo(f"envkit launch --hosts: {len(nodes)} node(s) agree (" + ", ".join(
+            f"{k} {v}" for k, v in verdict.agreed.items() if v and k in ("torch", "lerobot", "profile")) +
+            (f"; dataset {dataset} identical" if dataset else "") + f"), {time.monotonic() - started:.1f} s")
+    codes = stream(cmds)
+    failed = {n: c for n, c in codes.items() if c != 0}
+    typer.echo(f"envkit launch --hosts: {len(nodes)} node(s): " + (
+        "all finished" if not failed else "failed on " + ", ".join(f"{n} (exit {c})" for n, c in failed.items())), err=bool(failed))
+    return 1 if failed else 0
 
 
 def _slurm_status(job: str, as_json: bool) -> int:
