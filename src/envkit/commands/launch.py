@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -149,52 +148,23 @@ def _slurm(prefix: Path, profile: str | None, devices: str, launcher: str, preci
 def _on_hosts(path: Path, prefix: Path | None, remote_envkit: str | None, port: int, run_id: str | None, profile: str | None,
               devices: str, launcher: str, precision: str, train: list[str], dry_run: bool, no_preflight: bool) -> int:
     """Every node of FILE over SSH: the cross-node preflight, then one streamed launch per node."""
-    from envkit.launch import args as largs
-    from envkit.launch.crossnode import DATASET_DIGEST_CODE, judge
-    from envkit.launch.fanout import collect, stream
-    from envkit.launch.hosts import load, remotes
-    from envkit.launch.plan import Request, validate
-    from envkit.launch.rendezvous import parse
+    from envkit.launch import multinode
+    from envkit.launch.fanout import stream
+    from envkit.launch.plan import Request
 
-    validate(Request(devices=devices, launcher=launcher, mixed_precision=precision))
-    nodes = remotes(load(path), str(prefix) if prefix else None, remote_envkit)
-    head = nodes[0].node
-    parse(len(nodes), 0, f"{head.host}:{port}", run_id)  # the same checks as a hand-started node
-    rid = run_id or "envkit-hosts"
-    common = ["--devices", devices, "--launcher", launcher, "--mixed-precision", precision] + (["--profile", profile] if profile else [])
-    cmds = {}
-    for rank, r in enumerate(nodes):
-        remote = [r.envkit, "launch", "--prefix", r.prefix, *common, "--nnodes", str(len(nodes)), "--node-rank", str(rank),
-                  "--rdzv", f"{head.host}:{port}", "--rdzv-id", rid, *(["--dry-run"] if dry_run else []), "--", *train]
-        cmds[r.node.name] = r.node.ssh(remote, tty=not dry_run)
+    request = Request(devices=devices, launcher=launcher, mixed_precision=precision, train_args=tuple(train))
+    nodes = multinode.remotes_of(path, prefix, remote_envkit)
+    cmds = multinode.node_commands(nodes, request, port, run_id, profile, dry_run)
     if not no_preflight and not dry_run:
-        started = time.monotonic()
-        dataset = largs.value(tuple(train), "dataset.root")
-        # The doctor judges what this run needs: no backbone download when training skips the pretrained weights.
-        backbone = largs.value(tuple(train), "policy.pretrained_backbone_weights")
-        skip_backbone = ["--no-pretrained-backbone"] if backbone is not None and backbone.lower() in ("null", "none", "") else []
-        doctor = collect({r.node.name: r.node.ssh([r.envkit, "doctor", "--prefix", r.prefix, "--no-smoke", "--json", *skip_backbone])
-                          for r in nodes}, 600)
-        digests: dict[str, str] = {}
-        if dataset:
-            got = collect({r.node.name: r.node.ssh([f"{r.prefix}/bin/python", "-c", DATASET_DIGEST_CODE, dataset]) for r in nodes}, 300)
-            digests = {n: c.out.strip() for n, c in got.items() if c.code == 0 and c.out.strip()}
-            for n, c in got.items():
-                if n not in digests:
-                    digests[n] = "missing"
-        reports = {n: c.out for n, c in doctor.items() if c.out.lstrip().startswith("{")}
-        unreachable = {n: (c.err.strip().splitlines() or [f"exit {c.code}"])[-1][:300] for n, c in doctor.items() if n not in reports}
-        verdict = judge(reports, unreachable, digests, dataset)
+        verdict, seconds = multinode.preflight(nodes, train)
         if not verdict.ok:
-            typer.echo(f"envkit launch --hosts: cross-node preflight failed ({time.monotonic() - started:.1f} s); nothing was started:", err=True)
+            typer.echo(f"envkit launch --hosts: cross-node preflight failed ({seconds:.1f} s); nothing was started:", err=True)
             for line in verdict.problems:
                 typer.echo(f"  {line}", err=True)
             typer.echo("Fix: make the named nodes match the others (envkit setup --from-lock gives every node the same tuple; "
                        "copy the dataset from one node), or --no-preflight to start anyway", err=True)
             return 1
-        typer.echo(f"envkit launch --hosts: {len(nodes)} node(s) agree (" + ", ".join(
-            f"{k} {v}" for k, v in verdict.agreed.items() if v and k in ("torch", "lerobot", "profile")) +
-            (f"; dataset {dataset} identical" if dataset else "") + f"), {time.monotonic() - started:.1f} s")
+        typer.echo(f"envkit launch --hosts: {len(nodes)} node(s) agree ({verdict.describe()}), {seconds:.1f} s")
     codes = stream(cmds)
     failed = {n: c for n, c in codes.items() if c != 0}
     typer.echo(f"envkit launch --hosts: {len(nodes)} node(s): " + (

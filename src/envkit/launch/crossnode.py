@@ -39,14 +39,20 @@ class CrossNode:
     problems: list[str] = field(default_factory=list)
     agreed: dict[str, str | None] = field(default_factory=dict)
 
+    dataset: str | None = None
+
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def describe(self) -> str:
+        same = ", ".join(f"{k} {v}" for k, v in self.agreed.items() if v and k in ("profile", "torch", "lerobot"))
+        return same + (f"; dataset {self.dataset} identical" if self.dataset else "")
+
 
 def judge(reports: dict[str, str], unreachable: dict[str, str], digests: dict[str, str], dataset: str | None) -> CrossNode:
     """reports: node -> its doctor JSON; unreachable: node -> why no report came; digests: node -> dataset digest."""
-    out = CrossNode()
+    out = CrossNode(dataset=dataset)
     for node, why in unreachable.items():
         out.problems.append(f"{node}: no doctor report ({why})")
     hosts: list[HostReport] = []
