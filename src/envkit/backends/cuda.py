@@ -29,7 +29,7 @@ class CudaBackend:
     visible_devices_var: str | None = "CUDA_VISIBLE_DEVICES"
     slurm_gres = "gpu"
     collective = "nccl"
-    report_keys = ("cuda", "driver")
+    report_keys = ("cuda", "driver", "nccl")
     profile_fields: dict[str, dict[str, Any]] = {
         "packages": {"cuda": Field("str", "the CUDA build of torch, e.g. '12.8'", check=matches(r"\d+\.\d+", "a CUDA version like '12.8'"))},
         "hardware": {

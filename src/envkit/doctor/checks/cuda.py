@@ -198,7 +198,7 @@ def torch_build(ctx: Context) -> Outcome | None:
 
 
 def versions(ctx: Context) -> dict[str, Any]:
-    return {"cuda": ctx.section("torch").get("cuda"), "driver": ctx.host.nvidia.driver_version}
+    return {"cuda": ctx.section("torch").get("cuda"), "driver": ctx.host.nvidia.driver_version, "nccl": _facts(ctx).get("nccl")}
 
 
 def report_rows(ctx: Context) -> list[tuple[str, Any]]:

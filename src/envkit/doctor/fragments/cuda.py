@@ -20,6 +20,11 @@ def probe(torch):
     except Exception as exc:
         cuda["arch_list_error"] = str(exc)
     try:
+        # The NCCL torch was built with: every node of a multi-node run must agree on it.
+        cuda["nccl"] = ".".join(str(p) for p in torch.cuda.nccl.version())
+    except Exception:
+        cuda["nccl"] = None
+    try:
         cuda["available"] = torch.cuda.is_available()
         cuda["device_count"] = torch.cuda.device_count()
     except Exception as exc:
