@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from envkit import secrets
 from envkit.errors import EnvkitError
 from envkit.fields import Field, each, enum, matches, specifier
 from envkit.resources import data_dir
@@ -475,6 +476,7 @@ def load_profile(ref: str) -> Profile:
     profile = Profile(data, path, None, chain, None if builtin else str(resolved_path))
     for platform in profile.platforms:  # validate every platform view now, not at first use
         profile.for_platform(platform)
+    secrets.register_env_tables(data)  # [env] HF_TOKEN = "..." is masked in every output from now on
     return profile
 
 

@@ -31,7 +31,7 @@ from envkit import installed, ownership
 from envkit.errors import EnvkitError, StepFailed
 from envkit.plan import UV, Plan, Step, diff
 from envkit.fsutil import atomic_write, file_digest
-from envkit.redact import redact
+from envkit.secrets import redact
 from envkit.state import SetupState, load_state, log_path, state_dir
 
 KILL_VAR = "ENVKIT_TEST_KILL_AT"

@@ -72,7 +72,7 @@ class SetupState:
         }
 
     def save(self) -> None:
-        from envkit.redact import redact  # a credential in an index URL never reaches the disk
+        from envkit.secrets import redact  # a credential in an index URL never reaches the disk
 
         # URL credentials only: masking environment values by value could hit a recorded path, and undo reads this file
         atomic_write(state_path(self.prefix), redact(json.dumps(self.to_dict(), indent=2), environ={}) + "\n")

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urljoin, urlparse
 from envkit.bundle.contents import Want
 from envkit.errors import EnvkitError, StepFailed
 from envkit.fsutil import file_digest
-from envkit.redact import redact
+from envkit.secrets import redact
 
 TIMEOUT_S = 60
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envkit.doctor.target import Target
+from envkit import secrets
 from envkit.errors import EnvkitError
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
         # from envkit's package (model.py, report.py, ...) can shadow the target's modules.
         script = Path(tmp) / "envkit_probe.py"
         shutil.copy(source, script)
-        argv = [str(target.python), str(script)]
+        argv = [str(target.python), str(script), "--secret-names", secrets.probe_rule()]
         for key, source in fragments:
             module = "envkit_fragment_" + "".join(c if c.isalnum() else "_" for c in key)
             (Path(tmp) / f"{module}.py").write_text(source, encoding="utf-8")

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from envkit import secrets
 from envkit.errors import EnvkitError
 
 PROBE_TIMEOUT_S = 120
@@ -26,7 +27,8 @@ def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str]
     python = _python(prefix)
     assigns = [f"{k}={v}" for k, v in extra_env.items()]
     argv = run_argv(prefix, ["env", *assigns, str(python), "-c", script, json.dumps(
-        {"count": count_code, "dists": {k: list(v) for k, v in (dists or {}).items()}, "env_prefixes": list(env_prefixes)})])
+        {"count": count_code, "dists": {k: list(v) for k, v in (dists or {}).items()}, "env_prefixes": list(env_prefixes),
+         "secret_names": secrets.probe_rule()})])
     env = dict(os.environ if environ is None else environ)
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=PROBE_TIMEOUT_S, check=False)

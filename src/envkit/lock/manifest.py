@@ -62,7 +62,7 @@ def common_inputs(profile: "Profile", r: "Resolved", exclude_newer: str) -> dict
 
 def pypi_inputs(profile: "Profile", r: "Resolved", exclude_newer: str, wheels: dict[str, str] | None) -> dict[str, Any]:
     out = common_inputs(profile, r, exclude_newer)
-    from envkit.redact import redact
+    from envkit.secrets import redact
 
     # The manifest is committed: an index or git URL is recorded without its credentials (a rotated
     # password is not a changed input either).
