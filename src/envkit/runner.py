@@ -31,6 +31,8 @@ from envkit import installed, ownership
 from envkit.errors import EnvkitError, StepFailed
 from envkit.plan import UV, Plan, Step, diff
 from envkit.fsutil import atomic_write, file_digest
+from envkit import secrets
+from envkit.procs import die_with_parent
 from envkit.secrets import redact
 from envkit.state import SetupState, load_state, log_path, state_dir
 
@@ -76,12 +78,19 @@ class RunContext:
         argv += self.reinstall_args(argv)
         self.write(f"$ {shlex.join(argv)}" + (f"   (in {cwd})" if cwd else "") + "\n")
         kill_after = _kill_after(step.id)
-        try:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env or self.env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture else subprocess.STDOUT,
-                                    text=True, errors="replace")
-        except FileNotFoundError:
-            raise _CommandFailed(argv, 127, f"{argv[0]} is not installed or not on PATH") from None
+        # Index credentials go through the child's environment and a private netrc, never its argv
+        # (every local user can read /proc/PID/cmdline); the netrc is removed when the child is done.
+        with secrets.child_credentials(argv, env or self.env) as (child_argv, child_env):
+            try:
+                proc = subprocess.Popen(child_argv, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture else subprocess.STDOUT,
+                                        text=True, errors="replace", preexec_fn=die_with_parent)
+            except FileNotFoundError:
+                raise _CommandFailed(argv, 127, f"{argv[0]} is not installed or not on PATH") from None
+            return self._wait(step, argv, proc, capture, kill_after)
+
+    def _wait(self, step: Step, argv: Sequence[str], proc: subprocess.Popen[str], capture: bool,
+              kill_after: float | None) -> str:
         if capture:
             try:
                 out, err = proc.communicate(timeout=kill_after)

@@ -62,6 +62,20 @@ def url_credentials(url: str) -> tuple[str, str | None, str | None]:
     return m.group("scheme") + url[m.end():], unquote(user), unquote(password) if sep else None
 
 
+def http_request(url: str, method: str = "GET") -> "urllib.request.Request":
+    """A urllib request for `url` whose credentials travel as a Basic Authorization header: urllib
+    cannot open `https://user:pw@host/` (http.client.InvalidURL, a traceback that quotes the password)."""
+    import base64
+    import urllib.request
+
+    bare, user, password = url_credentials(url)
+    request = urllib.request.Request(bare, method=method)
+    if user is not None:
+        pair = f"{user}:{password or ''}".encode()
+        request.add_unredirected_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+    return request
+
+
 def redact_url(url: str) -> str:
     return URL_USERINFO.sub(_mask_userinfo, url)
 
@@ -270,13 +284,15 @@ def _index_env_name(name: str) -> str:
 
 
 @contextmanager
-def child_credentials(argv: Sequence[str], env: Mapping[str, str]) -> Iterator[tuple[list[str], dict[str, str]]]:
+def child_credentials(argv: Sequence[str], env: Mapping[str, str],
+                      named: Sequence[tuple[str, str]] = ()) -> Iterator[tuple[list[str], dict[str, str]]]:
     """(argv without any URL userinfo, env that carries them instead), for one child process.
 
     Named uv indexes (`--index NAME=URL`) get UV_INDEX_<NAME>_USERNAME/_PASSWORD; every credentialed host
     also gets a line in a 0600 netrc in a private (0700) directory named by NETRC (uv, pip and requests
     read it), removed when the block ends. The environment of a process is readable only by its owner
-    and root; its argv by everyone.
+    and root; its argv by everyone. `named`: (name, url) of indexes the child reads from a file envkit
+    wrote without their userinfo (lock's pyproject.toml [[tool.uv.index]]).
     """
     out_argv: list[str] = []
     out_env = dict(env)
@@ -303,6 +319,13 @@ def child_credentials(argv: Sequence[str], env: Mapping[str, str]) -> Iterator[t
         host = urlsplit(bare).hostname or ""
         if host:
             hosts.setdefault(host, (user, password))
+    for name, url in named:
+        bare, user, password = url_credentials(url)
+        if user is not None:
+            out_env[_index_env_name(name) + "_USERNAME"] = user
+            out_env[_index_env_name(name) + "_PASSWORD"] = password or ""
+            hosts.setdefault(urlsplit(bare).hostname or "", (user, password or ""))
+    hosts.pop("", None)
     if not hosts:
         yield out_argv, out_env
         return
