@@ -77,6 +77,53 @@ def kill_descendants(pid: int | None = None) -> list[int]:
     return killed
 
 
+def _boot_ns() -> int:
+    with open("/proc/stat", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("btime "):
+                return int(line.split()[1]) * 1_000_000_000
+    raise OSError("no btime in /proc/stat")
+
+
+def group_members(pgid: int, started_after_ns: int) -> list[int]:
+    """Live processes of process group `pgid` that started after `started_after_ns` (wall clock):
+    a recycled group id of some unrelated, older process is never taken for setup's."""
+    try:
+        boot, tick = _boot_ns(), os.sysconf("SC_CLK_TCK")
+        entries = os.listdir("/proc")
+    except (OSError, ValueError):
+        return []
+    found = []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().decode(errors="replace").rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # fields[0] is state (field 3): pgrp is field 5, starttime field 22
+        if fields[0] != "Z" and int(fields[2]) == pgid and boot + int(fields[19]) * 1_000_000_000 // tick >= started_after_ns - 2_000_000_000:
+            found.append(int(entry))
+    return found
+
+
+def stop_group(pgid: int, started_after_ns: int, wait_s: float = 10.0) -> list[int]:
+    """SIGKILL what is left of a killed run's process group, and wait until it is gone."""
+    import time
+
+    members = group_members(pgid, started_after_ns)
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + wait_s
+    while members and group_members(pgid, started_after_ns) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return members
+
+
 def read_bounded(stream: IO[str], limit: int = MAX_CAPTURE) -> tuple[str, bool]:
     """(the first `limit` characters of `stream`, whether more came); the rest is read and dropped,
     so the child never blocks on a full pipe and envkit's memory stays bounded."""

@@ -84,9 +84,13 @@ class RunContext:
             try:
                 proc = subprocess.Popen(child_argv, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture else subprocess.STDOUT,
-                                        text=True, errors="replace", preexec_fn=die_with_parent)
+                                        text=True, errors="replace", preexec_fn=die_with_parent,
+                                        start_new_session=True)
             except FileNotFoundError:
                 raise _CommandFailed(argv, 127, f"{argv[0]} is not installed or not on PATH") from None
+            if self.state.in_flight is not None:  # a kill -9 of envkit: the next setup or undo stops this group first
+                self.state.in_flight["pgid"] = proc.pid
+                self.state.save()
             return self._wait(step, argv, proc, capture, kill_after)
 
     def _wait(self, step: Step, argv: Sequence[str], proc: subprocess.Popen[str], capture: bool,
@@ -638,9 +642,10 @@ def undo(prefix: Path, *, yes: bool = False, confirm: Callable[[str], bool] | No
         if state.preexisting is None and not ownership.adopt_legacy(state):
             return _undo_legacy(prefix, state)
         ownership.claim_interrupted(state)
-        unknown = ownership.survey(state, None, None).unknown
+        unknown = sorted(ownership.survey(state, None, None).unknown + ownership.user_made(state))
         if unknown and not yes:
-            shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            # every one of them, wherever it is: the user decides with the whole list in front of them
+            shown = ", ".join(unknown[:50]) + (f" and {len(unknown) - 50} more" if len(unknown) > 50 else "")
             question = (f"{prefix} holds {len(unknown)} entr{'y' if len(unknown) == 1 else 'ies'} setup did not create ({shown}); "
                         "undo removes only setup's own files and leaves these. Go on?")
             if confirm is None or not confirm(question):

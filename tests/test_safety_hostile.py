@@ -1,0 +1,176 @@
+"""The hostile-run findings of issue #24, each as a fault test with the promised outcome: exit 2 and one
+paragraph, nothing lost, no secret, no process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli_util import ENVKIT, assert_user_error, run_envkit
+from tests.test_safety_prefix import run_plan, snapshot
+
+
+def _record(target: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ENVKIT), "detect", "--record", str(target)], capture_output=True, text=True, timeout=60)
+
+
+# --- record: only regular files and directories are written; a directory envkit did not make is never replaced ---
+
+
+def test_record_onto_a_device_fifo_or_socket_is_refused_and_left_alone(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "sock"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+    targets = [(fifo, stat.S_ISFIFO, "FIFO"), (sock_path, stat.S_ISSOCK, "socket")]
+    try:
+        os.mknod(tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a /dev/null of our own
+        targets.append((tmp_path / "null", stat.S_ISCHR, "character device"))
+    except PermissionError:
+        pass  # not root: the FIFO and the socket still run
+    try:
+        for target, kind, word in targets:
+            proc = _record(target)  # a FIFO used to hang here for good
+            res = type("R", (), {"code": proc.returncode, "out": proc.stdout, "err": proc.stderr})
+            assert_user_error(res, "--record", word)
+            assert kind(os.lstat(target).st_mode), target  # still what it was, not moved aside
+            proc = _record(target / "rec")  # below it: refused the same way
+            assert proc.returncode == 2 and word in proc.stderr, proc.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(t.name for t, _, _ in targets)  # no staging left
+    finally:
+        sock.close()
+
+
+def test_re_recording_never_deletes_files_the_user_added(tmp_path: Path) -> None:
+    rec = tmp_path / "R"
+    assert _record(rec).returncode == 0
+    (rec / "MY_NOTES.txt").write_text("notes")
+    (rec / "files" / "mine").mkdir(parents=True, exist_ok=True)
+    (rec / "files" / "mine" / "x.log").write_text("log")
+    before = snapshot(rec)
+    proc = _record(rec)
+    res = type("R", (), {"code": proc.returncode, "out": proc.stdout, "err": proc.stderr})
+    assert_user_error(res, "MY_NOTES.txt", "files/mine/x.log", "did not write")
+    assert snapshot(rec) == before
+    (rec / "MY_NOTES.txt").unlink()
+    (rec / "files" / "mine" / "x.log").unlink()
+    assert _record(rec).returncode == 0  # envkit's own recording is still replaced
+
+
+# --- undo: every unknown file wherever it is; user files below bin/, share/, lib/ survive --yes ---
+
+
+def test_undo_keeps_user_files_inside_what_setup_created_and_lists_every_one(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    assert run_plan(prefix).returncode == 0
+    time.sleep(0.2)
+    (prefix / "bin" / "my_train.sh").write_text("#!/bin/sh\necho train\n")
+    (prefix / "share").mkdir(exist_ok=True)
+    (prefix / "share" / "notes.txt").write_text("notes")
+    (prefix / "lib" / "mydata").mkdir()
+    (prefix / "lib" / "mydata" / "episode.bin").write_bytes(b"\x00" * 100)
+    (prefix / "lib" / "python3.11" / "site-packages" / "foo" / "__pycache__").mkdir()
+    (prefix / "lib" / "python3.11" / "site-packages" / "foo" / "__pycache__" / "x.pyc").write_bytes(b"pyc")
+    refused = run_envkit("setup", "--undo", "--prefix", str(prefix))
+    assert_user_error(refused, "bin/my_train.sh", "share/", "lib/mydata/episode.bin", "nothing was removed")
+    assert "__pycache__" not in refused.err  # bytecode Python wrote is not the user's
+    done = run_envkit("setup", "--undo", "--yes", "--prefix", str(prefix))
+    assert done.code == 0, done.err
+    left = sorted(str(p.relative_to(prefix)) for p in prefix.rglob("*"))
+    assert left == ["bin", "bin/my_train.sh", "lib", "lib/mydata", "lib/mydata/episode.bin", "share", "share/notes.txt"], left
+
+
+def test_a_user_file_added_between_two_setups_stays_the_users(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    assert run_plan(prefix).returncode == 0
+    time.sleep(0.2)
+    (prefix / "bin" / "between.sh").write_text("mine")
+    state = json.loads((prefix / ".envkit" / "state.json").read_text())
+    state["steps"].pop("torch")  # the next setup reruns a step: its claim must not take the user's file
+    (prefix / ".envkit" / "state.json").write_text(json.dumps(state))
+    assert run_plan(prefix).returncode == 0
+    assert run_envkit("setup", "--undo", "--yes", "--prefix", str(prefix)).code == 0
+    assert (prefix / "bin" / "between.sh").read_text() == "mine"
+
+
+KILL_RUNNER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from envkit.plan import Plan, Step, _finalize
+    from envkit.runner import execute
+    prefix = Path(sys.argv[1])
+    slow = 'mkdir -p "$0/lib/pkg" && sleep 30 && echo late > "$0/lib/pkg/late" # ENVKIT_HOSTILE_MARK'
+    steps = [
+        Step("environment", "venv-like", "test", "commands", commands=(("sh", "-c", 'mkdir -p "$0/bin" && echo py > "$0/bin/python"', str(prefix)),),
+             verify=("bin/python",)),
+        Step("torch", "a slow installer", "test", "commands", commands=(("sh", "-c", slow, str(prefix)),), depends=("environment",)),
+    ]
+    execute(Plan("test", prefix, "venv", "x", _finalize(steps)), resume_cmd="test")
+""")
+
+
+def _marked() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if b"ENVKIT_HOSTILE_MARK" in Path(f"/proc/{entry}/cmdline").read_bytes():
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def test_kill_9_of_setup_during_an_install_leaves_no_installer_and_undo_removes_everything(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_RUNNER, str(prefix)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    state_file = prefix / ".envkit" / "state.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            flight = json.loads(state_file.read_text()).get("in_flight") or {}
+        except (OSError, ValueError):
+            flight = {}
+        if flight.get("step") == "torch" and flight.get("pgid") and _marked():
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("the slow step never started")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    try:
+        assert _marked() == [], "the installer outlived setup"
+        undo = run_envkit("setup", "--undo", "--prefix", str(prefix))
+        assert undo.code == 0, undo.err
+        time.sleep(0.5)
+        assert not prefix.exists(), sorted(str(p) for p in prefix.rglob("*"))
+    finally:
+        for pid in _marked():
+            os.kill(pid, signal.SIGKILL)
+
+
+# --- state files of the wrong shape: exit 2, one paragraph ---
+
+
+def test_a_state_request_of_the_wrong_type_is_one_paragraph(tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    assert run_plan(prefix).returncode == 0
+    state = json.loads((prefix / ".envkit" / "state.json").read_text())
+    for bad in ("a string", [1, 2], 5):
+        state["request"] = bad
+        (prefix / ".envkit" / "state.json").write_text(json.dumps(state))
+        for args in (("doctor", "--prefix", str(prefix), "--json", "--no-smoke"), ("setup", "--undo", "--prefix", str(prefix))):
+            assert_user_error(run_envkit(*args), "request")
