@@ -174,3 +174,32 @@ def test_a_state_request_of_the_wrong_type_is_one_paragraph(tmp_path: Path) -> N
         (prefix / ".envkit" / "state.json").write_text(json.dumps(state))
         for args in (("doctor", "--prefix", str(prefix), "--json", "--no-smoke"), ("setup", "--undo", "--prefix", str(prefix))):
             assert_user_error(run_envkit(*args), "request")
+
+
+# --- fleet report: host text is text (control characters escaped, no markup), never a traceback ---
+
+
+def _report(checks: list[dict]) -> str:
+    return json.dumps({"envkit_version": "0.1", "profile": "cpu", "versions": {"torch": "2.7.1"}, "ok": False, "checks": checks})
+
+
+def test_fleet_report_prints_host_text_as_text(tmp_path: Path) -> None:
+    evil = "\u001b]0;PWNED\u0007\u001b[2J"
+    (tmp_path / "a.json").write_text(_report([
+        {"id": "[/oops]", "status": "fail", "summary": evil + "torch broken", "fix": 5},
+        {"id": "x.y", "status": "warn", "summary": "[bold red]fake[/] \r\nforged line", "fix": "hide\u001b[8mme"},
+    ]))
+    (tmp_path / "b.json").write_text(_report([{"id": "x.y", "status": "ok", "summary": "fine"}]))
+    for fmt in ((), ("--markdown",), ("--json",)):
+        res = run_envkit("fleet", "report", str(tmp_path), *fmt, env={"COLUMNS": "200"})
+        assert res.code == 1, res.err  # a red host: exit 1, not a traceback
+        assert "Traceback" not in res.err
+        assert not any(c in res.out for c in ("\u001b", "\u0007", "\r")), repr(res.out)
+        if fmt != ("--json",):
+            assert "[/oops]" in res.out and "[bold red]fake[/]" in res.out and "x1b]0;PWNED" in res.out, res.out
+            assert "5" in res.out
+
+
+def test_fleet_report_of_deeply_nested_json_is_one_paragraph(tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 200000 + "]" * 200000)
+    assert_user_error(run_envkit("fleet", "report", str(tmp_path)), "deep.json", "nested too deep")
