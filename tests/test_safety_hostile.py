@@ -203,3 +203,36 @@ def test_fleet_report_prints_host_text_as_text(tmp_path: Path) -> None:
 def test_fleet_report_of_deeply_nested_json_is_one_paragraph(tmp_path: Path) -> None:
     (tmp_path / "deep.json").write_text("[" * 200000 + "]" * 200000)
     assert_user_error(run_envkit("fleet", "report", str(tmp_path)), "deep.json", "nested too deep")
+
+
+# --- messages that said the wrong thing ---
+
+
+def test_messages_name_what_is_actually_wrong(tmp_path: Path) -> None:
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b'\xef\xbb\xbfschema_version = 1\nextends = "cpu"\nname = "bom"\n')
+    res = run_envkit("resolve", "--profile", str(bom))
+    assert res.code == 0, res.err  # a UTF-8 BOM is accepted
+    ext = tmp_path / "ext.toml"
+    ext.write_text('schema_version = 1\nextends = "nonexistent-prof"\nname = "x"\n')
+    assert_user_error(run_envkit("resolve", "--profile", str(ext)), str(ext), "extends", "nonexistent-prof")
+    missing = tmp_path / "nonexistent_lock"
+    res = run_envkit("setup", "--profile", "cpu", "--from-lock", str(missing), "--dry-run", "--prefix", str(tmp_path / "p"))
+    assert_user_error(res, str(missing), "does not exist")
+    assert "--profile nonexistent_lock" not in res.err
+    (tmp_path / "wdir").mkdir()
+    (tmp_path / "dfile").write_text("x")
+    assert_user_error(run_envkit("setup", "--profile", "cpu", "--weights", str(tmp_path / "wdir"), "--prefix", str(tmp_path / "p")),
+                      "is a directory, not a file")
+    assert_user_error(run_envkit("doctor", "--python", sys.executable, "--dataset", str(tmp_path / "dfile"), "--no-smoke"),
+                      "is a file, not a directory")
+
+
+def test_launch_devices_beyond_reason_is_refused() -> None:
+    from envkit.errors import EnvkitError
+    from envkit.launch.devices import select
+
+    for spec, available, selectable in (("1000000000", None, False), ("9", 8, True), ("0,99999999999", 8, True)):
+        with pytest.raises(EnvkitError):
+            select(spec, available, selectable)
+    assert select("4", None, False).nproc == 4  # an oversubscribed CPU run is still only a warning

@@ -30,7 +30,7 @@ from typing import IO, Any, Callable
 from envkit import installed, ownership
 from envkit.errors import EnvkitError, StepFailed
 from envkit.plan import UV, Plan, Step, diff
-from envkit.fsutil import atomic_write, file_digest
+from envkit.fsutil import atomic_write, file_digest, not_a
 from envkit import secrets
 from envkit.procs import die_with_parent
 from envkit.secrets import redact
@@ -288,7 +288,7 @@ def _hooks(ctx: RunContext, step: Step) -> None:
 def check_weights(path: Path, sha256: str | None, sha256_prefix: str | None) -> str:
     """The file's sha256 when it matches the profile's hash (full, or torch.hub's leading digits); else EnvkitError."""
     if not Path(path).is_file():
-        raise EnvkitError(f"--weights {path}: no such file", fix="pass the downloaded resnet18-f37072fd.pth")
+        raise EnvkitError(f"--weights {path}: {not_a('file', path)}", fix="pass the downloaded resnet18-f37072fd.pth")
     actual = file_digest(Path(path))
     if sha256 and actual != sha256:
         raise EnvkitError(f"--weights {path}: sha256 {actual} is not the profile's {sha256}",

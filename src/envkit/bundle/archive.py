@@ -18,6 +18,7 @@ from typing import IO
 
 from envkit.bundle.manifest import MANIFEST, Manifest
 from envkit.errors import EnvkitError
+from envkit.fsutil import not_a
 
 
 class _Hashing(io.RawIOBase):
@@ -101,7 +102,7 @@ def _not_bundle(path: Path, why: str) -> EnvkitError:
 def read_manifest(path: Path) -> Manifest:
     """The first member only: cheap, for the system check that comes before anything else."""
     if not Path(path).is_file():
-        raise EnvkitError(f"--bundle {path}: no such file", fix="pass the .tar `envkit bundle -o` wrote")
+        raise EnvkitError(f"--bundle {path}: {not_a('file', path)}", fix="pass the .tar `envkit bundle -o` wrote")
     try:
         with tarfile.open(path, mode="r|") as tar:
             first = tar.next()
