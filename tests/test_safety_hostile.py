@@ -236,3 +236,36 @@ def test_launch_devices_beyond_reason_is_refused() -> None:
         with pytest.raises(EnvkitError):
             select(spec, available, selectable)
     assert select("4", None, False).nproc == 4  # an oversubscribed CPU run is still only a warning
+
+
+# --- child output is read with a bound ---
+
+
+def test_a_target_that_floods_stdout_is_stopped_not_buffered(tmp_path: Path) -> None:
+    flood = tmp_path / "python"
+    flood.write_text("#!/bin/sh\nexec yes '{'\n")
+    flood.chmod(0o755)
+    start = time.monotonic()
+    proc = subprocess.Popen([str(ENVKIT), "doctor", "--python", str(flood), "--no-smoke"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None and time.monotonic() - start < 120:
+        try:
+            rss = int(next(ln for ln in Path(f"/proc/{proc.pid}/status").read_text().splitlines() if ln.startswith("VmRSS")).split()[1])
+            peak = max(peak, rss)
+        except (OSError, StopIteration):
+            pass
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - start < 60, "the flood was not stopped"
+    assert peak < 300 * 1024, f"envkit grew to {peak} KiB"
+    res = type("R", (), {"code": proc.returncode, "out": out, "err": err})
+    assert_user_error(res, "printed more than", "MiB")
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(int(p)).startswith(b"yes\0{")]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -12,11 +12,13 @@ import ctypes
 import ctypes.util
 import os
 import signal
-from typing import IO
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, Any
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
-MAX_CAPTURE = 1 << 20  # 1 MiB: more than any probe's JSON; a child that floods stdout is cut, not buffered
+MAX_CAPTURE = 16 << 20  # 16 MiB: far more than a probe prints (its partial documents included); a flood is cut
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -124,11 +126,56 @@ def stop_group(pgid: int, started_after_ns: int, wait_s: float = 10.0) -> list[i
     return members
 
 
-def read_bounded(stream: IO[str], limit: int = MAX_CAPTURE) -> tuple[str, bool]:
-    """(the first `limit` characters of `stream`, whether more came); the rest is read and dropped,
-    so the child never blocks on a full pipe and envkit's memory stays bounded."""
-    head = stream.read(limit)
-    more = False
-    while stream.read(1 << 16):
-        more = True
-    return head, more
+@dataclass
+class Bounded:
+    returncode: int
+    stdout: str
+    stderr: str
+    overflow: bool  # the child printed more than the limit: it was killed, and only the limit was kept
+
+
+def run_bounded(argv: Sequence[str], *, timeout: float, limit: int = MAX_CAPTURE, **popen: Any) -> Bounded:
+    """subprocess.run(capture_output=True) whose memory is bounded: a child that floods stdout or stderr
+    past `limit` bytes is killed at once (with its process group) instead of growing envkit without end.
+    Raises subprocess.TimeoutExpired like subprocess.run."""
+    import subprocess
+    import threading
+
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, preexec_fn=die_with_parent, **popen)
+    bufs: dict[str, bytearray] = {"out": bytearray(), "err": bytearray()}
+    flooded = threading.Event()
+
+    def drain(name: str, stream: IO[bytes]) -> None:
+        buf = bufs[name]
+        while chunk := stream.read1(1 << 16):
+            if len(buf) + len(chunk) > limit:
+                buf += chunk[: limit - len(buf)]
+                flooded.set()
+                _kill_group(proc.pid)
+                break
+            buf += chunk
+        stream.close()
+
+    readers = [threading.Thread(target=drain, args=(n, s), daemon=True) for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+    for t in readers:
+        t.start()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc.pid)
+        proc.wait()
+        raise
+    finally:
+        for t in readers:
+            t.join(timeout=5)
+    if flooded.is_set():
+        _kill_group(proc.pid)
+    return Bounded(proc.returncode, bufs["out"].decode(errors="replace"), bufs["err"].decode(errors="replace"), flooded.is_set())
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
