@@ -269,3 +269,29 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+# --- launch: kill -9 of the launcher never orphans the ranks, and envkit gives a verdict ---
+
+
+def test_kill_9_of_the_launcher_stops_its_ranks_and_gives_a_verdict(tmp_path: Path) -> None:
+    import io
+
+    from envkit.launch.execute import execute
+    from envkit.launch.plan import LaunchPlan
+
+    (tmp_path / "bin").mkdir()
+    rank = f"{sys.executable} -c 'import time; print(\"rank up\", flush=True); time.sleep(300)' ENVKIT_RANK_MARK"
+    # two ranks in the launcher's group, one that left it (setsid), then the launcher kills itself with -9
+    script = f"{rank} & {rank} & setsid {rank} & sleep 1; kill -9 $$"
+    plan = LaunchPlan(profile="cpu", backend="cpu", launcher="torchrun", nproc=3, devices=None, port=1,
+                      argv=("bash", "-c", script), env={}, prefix=str(tmp_path), entry="x", train_args=(), mixed_precision="no")
+    start = time.monotonic()
+    outcome = execute(plan, [], echo=io.StringIO())
+    assert time.monotonic() - start < 30, "envkit waited on the orphaned ranks"
+    assert outcome.returncode == -signal.SIGKILL
+    assert outcome.explanations and outcome.explanations[0].id == "launch.launcher_died"
+    assert "3 process(es)" in outcome.explanations[0].summary, outcome.explanations[0].summary
+    time.sleep(0.3)
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and b"ENVKIT_RANK_MARK" in _cmdline(int(p))
+                and b" Z " not in Path(f"/proc/{p}/stat").read_bytes()[:200]]
