@@ -295,3 +295,45 @@ def test_kill_9_of_the_launcher_stops_its_ranks_and_gives_a_verdict(tmp_path: Pa
     time.sleep(0.3)
     assert not [p for p in os.listdir("/proc") if p.isdigit() and b"ENVKIT_RANK_MARK" in _cmdline(int(p))
                 and b" Z " not in Path(f"/proc/{p}/stat").read_bytes()[:200]]
+
+
+# --- a full disk while unpacking a bundle is named as a full disk, checked before unpacking ---
+
+FULL_DISK = textwrap.dedent("""
+    import hashlib, os, sys
+    from pathlib import Path
+    from envkit.bundle import archive
+    from envkit.bundle.manifest import Manifest, Member
+    from envkit.errors import EnvkitError
+    work, small = Path(sys.argv[1]), Path(sys.argv[2])
+    blob = work / "wheel.whl"
+    blob.write_bytes(os.urandom(3 << 20))
+    m = Member("wheels/x-1-py3-none-any.whl", hashlib.sha256(blob.read_bytes()).hexdigest(), blob.stat().st_size, "wheel")
+    manifest = Manifest("cpu", "profile/cpu.toml", "linux-64", "3.11", "0", (m,))
+    archive.write(work / "b.tar", manifest, {m.path: blob})
+    try:
+        archive.check_free_space(manifest, small)
+        print("free-space: passed")
+    except EnvkitError as exc:
+        print("free-space:", exc.paragraph())
+    try:
+        archive.scan(work / "b.tar", dest=small / "stage")  # what the unpacking does, past the check
+        print("scan: no error")
+    except EnvkitError as exc:
+        print("scan:", type(exc).__name__, exc.paragraph())
+""")
+
+
+def test_a_full_disk_while_unpacking_a_bundle_is_named_as_one(tmp_path: Path) -> None:
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -m not permitted here")
+    small = tmp_path / "small"
+    small.mkdir()
+    script = tmp_path / "full.py"
+    script.write_text(FULL_DISK)
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs '{small}' && "
+                           f"'{sys.executable}' '{script}' '{tmp_path}' '{small}'"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(ln.split(": ", 1) for ln in proc.stdout.splitlines())
+    assert "GB free" in lines["free-space"] and "need" in lines["free-space"], proc.stdout
+    assert lines["scan"].startswith("WriteFailed") and "is full" in lines["scan"] and "damaged" not in lines["scan"], proc.stdout
