@@ -337,3 +337,20 @@ def test_a_full_disk_while_unpacking_a_bundle_is_named_as_one(tmp_path: Path) ->
     lines = dict(ln.split(": ", 1) for ln in proc.stdout.splitlines())
     assert "GB free" in lines["free-space"] and "need" in lines["free-space"], proc.stdout
     assert lines["scan"].startswith("WriteFailed") and "is full" in lines["scan"] and "damaged" not in lines["scan"], proc.stdout
+
+
+# --- a PYTHONPATH torch that segfaults is named as the crash, and PYTHONPATH as the cause ---
+
+
+def test_a_pythonpath_torch_that_segfaults_is_named_as_the_crash(tmp_path: Path) -> None:
+    (tmp_path / "pp" / "torch").mkdir(parents=True)
+    (tmp_path / "pp" / "torch" / "__init__.py").write_text("import ctypes\nctypes.string_at(0)\n")
+    res = run_envkit("doctor", "--python", sys.executable, "--no-smoke", "--json", "--check", "torch", "--check", "hooks",
+                     env={"PYTHONPATH": str(tmp_path / "pp")}, timeout=300)
+    assert "Traceback" not in res.err, res.err
+    checks = {c["id"]: c for c in json.loads(res.out)["checks"]}
+    torch = checks["torch.import"]
+    assert torch["status"] == "fail" and "crashes the interpreter" in torch["summary"] and "SIGSEGV" in torch["summary"], torch
+    assert "PYTHONPATH" in torch["summary"] and "unset PYTHONPATH" in torch["fix"] and "not installed" not in torch["summary"]
+    shadow = checks["hooks.launch_env"]
+    assert shadow["status"] == "warn" and "torch from " + str(tmp_path / "pp") in shadow["summary"], shadow

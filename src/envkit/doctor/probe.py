@@ -102,6 +102,14 @@ def safe_env(extra_prefixes: tuple = ()) -> dict:
     return picked
 
 
+def torch_spec() -> dict:
+    """Where `import torch` finds it, without importing it (a PYTHONPATH torch has no dist-info)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("torch")
+    return {"origin": getattr(spec, "origin", None) if spec else None}
+
+
 def dist_facts(extra: dict = None) -> dict:
     """Installed versions of DISTS, plus the fragments' {key: (names to try, ...)}."""
     from importlib import metadata
@@ -564,6 +572,7 @@ def main(argv: list) -> int:
         out["env"] = safe_env(tuple(p for _, m in fragments for p in getattr(m, "ENV_PREFIXES", ()) if isinstance(p, str)))
         _timed(out, "dists", dist_facts, {k: v for _, m in fragments for k, v in getattr(m, "DISTS", {}).items()})
         _timed(out, "lerobot_dist", lerobot_dist)
+        _timed(out, "torch_spec", torch_spec)  # where torch would come from, known even if importing it kills the interpreter
         _timed(out, "torch", torch_facts, fragments, fragment_errors)
         if not args.no_video:
             _timed(out, "video", video_facts, workdir)
