@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit.redact import RedactingStream, redact
+from envkit.secrets import RedactingStream, redact
 from tests.cli_util import run_envkit
 
 PW = "s3cr3t-PLANTED-pw"
