@@ -354,3 +354,18 @@ def test_a_pythonpath_torch_that_segfaults_is_named_as_the_crash(tmp_path: Path)
     assert "PYTHONPATH" in torch["summary"] and "unset PYTHONPATH" in torch["fix"] and "not installed" not in torch["summary"]
     shadow = checks["hooks.launch_env"]
     assert shadow["status"] == "warn" and "torch from " + str(tmp_path / "pp") in shadow["summary"], shadow
+
+
+def test_a_lock_manifest_file_of_the_wrong_type_or_outside_the_lock_is_one_paragraph(tmp_path: Path) -> None:
+    import shutil
+
+    repo = Path(__file__).resolve().parent.parent
+    for bad in (5, ["a"], "../../../etc/passwd", "/etc/passwd"):
+        lock = tmp_path / "cpu"
+        shutil.rmtree(lock, ignore_errors=True)
+        shutil.copytree(repo / "lockfiles" / "cpu", lock)
+        doc = json.loads((lock / "manifest.json").read_text())
+        doc["layers"]["pypi"]["linux-64"]["file"] = bad
+        (lock / "manifest.json").write_text(json.dumps(doc))
+        res = run_envkit("setup", "--from-lock", str(lock), "--profile", "cpu", "--dry-run", "--prefix", str(tmp_path / "p"))
+        assert_user_error(res, "manifest.json", "file")

@@ -149,6 +149,8 @@ def _validate(path: Path, root: Path, data: dict[str, Any]) -> None:
                 raise bad(f"{where}.inputs", "is missing or not an object")
             if layer == "pypi" and not isinstance(entry.get("file"), str):
                 raise bad(f"{where}.file", "is missing or not a file name")
+            if layer == "pypi" and ("/" in entry["file"] or "\\" in entry["file"] or entry["file"] in ("", ".", "..")):
+                raise bad(f"{where}.file", f"is {entry['file']!r}, not a file name inside {root} (a lock never points elsewhere)")
             if not isinstance(entry.get("tools", {}), dict):
                 raise bad(f"{where}.tools", "must map tool names to versions")
             if not isinstance(entry.get("find_links", []), list):
