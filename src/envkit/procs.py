@@ -9,7 +9,6 @@ child when its parent dies, whatever killed the parent; PR_SET_CHILD_SUBREAPER m
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 from collections.abc import Sequence
@@ -21,12 +20,19 @@ PR_SET_CHILD_SUBREAPER = 36
 MAX_CAPTURE = 16 << 20  # 16 MiB: far more than a probe prints (its partial documents included); a flood is cut
 
 
-def _prctl(option: int, value: int) -> bool:
+def _load_prctl() -> Any:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl(option, value, 0, 0, 0) == 0
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return False  # not Linux: the process-group kill in the callers still applies
+        return None  # not Linux: the process-group kill in the callers still applies
+
+
+# Loaded here, in the parent: a preexec_fn runs between fork and exec, where loading a library can deadlock.
+_PRCTL = _load_prctl()
+
+
+def _prctl(option: int, value: int) -> bool:
+    return _PRCTL is not None and _PRCTL(option, value, 0, 0, 0) == 0
 
 
 def die_with_parent() -> None:
