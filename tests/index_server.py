@@ -7,10 +7,13 @@ HTTP range requests run for real against a real zip central directory. Range req
 (`bytes=a-b`, `bytes=a-`, `bytes=-n`) get 206 answers; every request is logged for asserts.
 With `pep658=True` pages advertise `core-metadata` and `<wheel>.metadata` is served too; with
 `html=True` pages are PEP 503 HTML (anchors with data-requires-python, no upload times).
+With `auth=(user, password)` every request needs HTTP Basic credentials: 401 without them (or with
+wrong ones), served or 404 with them; `authorized` logs the requests that carried the right ones.
 """
 
 from __future__ import annotations
 
+import base64
 import html as htmllib
 import io
 import json
@@ -57,8 +60,12 @@ def wheel_bytes(filename: str, data: Path = DATA) -> bytes | None:
 
 
 class RecordedIndex:
-    def __init__(self, data: Path = DATA, pep658: bool = False, html: bool = False, ranges: bool = True) -> None:
+    def __init__(self, data: Path = DATA, pep658: bool = False, html: bool = False, ranges: bool = True,
+                 auth: tuple[str, str] | None = None) -> None:
         self.data = data
+        self.auth = auth
+        self.authorized: list[tuple[str, str]] = []  # (method, path) of requests with the right credentials
+        self.refused: list[tuple[str, str]] = []  # (method, path) answered 401
         self.ranges = ranges  # False: answer Range requests with the whole file (200), as some proxies do
         self.pep658 = pep658
         self.html = html
@@ -101,6 +108,12 @@ class RecordedIndex:
     def _serve(self, h: BaseHTTPRequestHandler, head: bool) -> None:
         rng = h.headers.get("Range")
         self.log.append((h.command, h.path, rng))
+        if self.auth is not None:
+            expected = "Basic " + base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
+            if h.headers.get("Authorization") != expected:
+                self.refused.append((h.command, h.path))
+                return self._send(h, 401, b"unauthorized", "text/plain", head, {"WWW-Authenticate": 'Basic realm="envkit-test"'})
+            self.authorized.append((h.command, h.path))
         m = re.fullmatch(r"/simple/([^/]+)/", h.path)
         if m:
             page = self.data / "simple" / f"{m[1]}.json"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -59,8 +60,10 @@ def test_exit_codes_and_fail_on_warn() -> None:
 
 
 def test_probe_env_never_carries_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from envkit import secrets
     from envkit.doctor import probe
 
+    monkeypatch.setattr(probe, "SECRET", re.compile(secrets.probe_rule(), re.I))
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
     monkeypatch.setenv("ACCELERATE_API_KEY", "k")
     monkeypatch.setenv("ACCELERATE_USE_CPU", "1")

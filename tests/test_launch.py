@@ -503,7 +503,9 @@ def test_the_launch_probe_reports_dists_and_never_a_secret(tmp_path: Path) -> No
     script = Path(__file__).parents[1] / "src" / "envkit" / "launch" / "target_probe.py"
     env = {**os.environ, "HF_TOKEN": "hf_secretvalue", "ASCEND_HOME_PATH": "/opt/cann", "ASCEND_AUTH_KEY": "x",
            "HF_HUB_OFFLINE": "1"}
-    spec = {"count": None, "dists": {"pkg": ["packaging"]}, "env_prefixes": ["ASCEND_"]}
+    from envkit.secrets import probe_rule
+
+    spec = {"count": None, "dists": {"pkg": ["packaging"]}, "env_prefixes": ["ASCEND_"], "secret_names": probe_rule()}
     out = json.loads(subprocess.run([sys.executable, str(script), json.dumps(spec)], capture_output=True, text=True,
                                     env=env, check=True).stdout)
     assert out["dists"]["pkg"]  # (torch too, where installed: the launch's own env)

@@ -203,9 +203,9 @@ def test_record_into_an_impossible_place_is_one_clear_error(tmp_path: Path) -> N
 def test_recording_again_replaces_an_earlier_recording(tmp_path: Path) -> None:
     d = tmp_path / "rec"
     assert envkit(["detect", "--record", str(d)]).returncode == 0
-    (d / "stale.txt").write_text("from the first run")
+    (d / "host.json").write_text("{}")  # envkit's own file: replaced by the new recording
     assert envkit(["detect", "--record", str(d)]).returncode == 0
-    assert not (d / "stale.txt").exists() and (d / "host.json").is_file()
+    assert (d / "host.json").read_text() != "{}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]
 
 

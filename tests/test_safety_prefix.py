@@ -241,7 +241,7 @@ def test_undo_with_a_mount_inside_what_setup_created_is_refused_before_removing(
     assert run_plan(prefix).returncode == 0
     everything = snapshot(prefix)
     proc = _in_namespace(f"mount -t tmpfs -o size=1m tmpfs '{prefix}/etc' && echo keep > '{prefix}/etc/data' "
-                         f"&& {ENVKIT} setup --undo --prefix '{prefix}'; rc=$?; test -f '{prefix}/etc/data' || rc=99; exit $rc")
+                         f"&& {ENVKIT} setup --undo --yes --prefix '{prefix}'; rc=$?; test -f '{prefix}/etc/data' || rc=99; exit $rc")
     assert proc.returncode == 2, proc.stderr
     assert "mount point (busy)" in _one_paragraph(proc.stderr) and "nothing was removed" in proc.stderr
     assert snapshot(prefix) == everything

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from envkit.redact import RedactingStream, redact
+from envkit.secrets import RedactingStream, redact
 from tests.cli_util import run_envkit
 
 PW = "s3cr3t-PLANTED-pw"
@@ -136,7 +137,7 @@ def test_doctor_report_and_json_hold_no_token(tmp_path: Path) -> None:
 def test_credential_options_passed_to_lerobot_train_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     """`envkit launch ... -- --wandb.api_key=K`: the dry-run command, the JSON plan and the training log
     (lerobot echoes its config) show *** for K; look-alike options keep their values."""
-    from envkit import redact as r
+    from envkit import secrets as r
 
     monkeypatch.setattr(r, "_REGISTERED", set())
     text = "python -m lerobot.scripts.lerobot_train --wandb.api_key=sekrit123 --hub_token abcdefgh --policy.tokenizer_name=bert-base"
@@ -153,3 +154,88 @@ def test_the_cli_registers_credential_options_before_printing_anything(tmp_path:
     """Through the real CLI: an error that quotes the arguments back still masks the key."""
     res = run_envkit("doctor", "--prefix", str(tmp_path / "none"), "--check", "--wandb.api_key=sekrit123")
     assert res.code == 2 and "--wandb.api_key=***" in res.err and "sekrit123" not in res.out + res.err
+
+
+# One table, every output path: (name, is it a secret?). The value is long enough to be masked by value.
+SECRET_NAMES = [
+    ("HF_TOKEN", True), ("AWS_SECRET_ACCESS_KEY", True), ("GITHUB_AUTH", True), ("DB_PASSWD", True),
+    ("WANDB_API_KEY", True), ("SMTP_PASSWORD_FILE", True), ("GHTOKEN", True), ("LAB_DBPASSWORD", True),
+    ("AZURE_STORAGE_KEY", True), ("HF_HUB_TOKEN", True), ("NPM_CREDENTIALS", True), ("DB_PASS", True),
+    ("KEYBOARD_LAYOUT", False), ("SSH_AUTH_SOCK", False), ("HF_HUB_OFFLINE", False), ("MONKEYS", False),
+    ("TOKENIZERS_PARALLELISM", False), ("HF_HOME", False), ("ACCELERATE_USE_CPU", False), ("PASSENGER_COUNT", False),
+]
+
+
+def _values() -> dict[str, str]:
+    return {name: f"value-of-{name.lower()}-0123" for name, _ in SECRET_NAMES}
+
+
+def test_one_rule_for_secret_names_in_every_output_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import json
+    import re
+    import subprocess
+
+    from envkit import secrets
+    from envkit.doctor import probe
+    from envkit.record.redact import Redactor
+
+    env = _values()
+    prefixes = tuple(sorted({n.split("_")[0] + "_" if "_" in n else n for n in env}))
+    monkeypatch.setattr(secrets, "_REGISTERED", set())
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    text = " ".join(f"{n}={v}" for n, v in env.items())
+    screen = secrets.redact(text, env)  # screen, logs (RunContext.write), error paragraphs
+    data = secrets.redact_data({n: v for n, v in env.items()})  # JSON documents (launch --json, manifests)
+    recording = Redactor(home="/nonexistent", users=()).data({"env": dict(env), "text": text}, "env.json")
+    monkeypatch.setattr(probe, "SECRET", re.compile(secrets.probe_rule(), re.I))
+    doctor_env = probe.safe_env(prefixes)  # the doctor's probe, as collect.py passes the rule
+    spec = {"count": None, "dists": {}, "env_prefixes": list(prefixes), "secret_names": secrets.probe_rule()}
+    target = Path(secrets.__file__).parent / "launch" / "target_probe.py"
+    launch_env = json.loads(subprocess.run([sys.executable, str(target), json.dumps(spec)], capture_output=True,
+                                           text=True, check=True, env={**os.environ, **env}).stdout)["env"]
+    secrets.register_env(env)  # a profile's [env]: state.json (redact with environ={}) masks registered values
+    state = secrets.redact(json.dumps(env), environ={})
+    for name, secret in SECRET_NAMES:
+        value = env[name]
+        assert secrets.is_secret_name(name) is secret, name
+        assert (value not in screen) is secret, (name, screen)
+        assert (data[name] == secrets.MASK) is secret, name
+        assert (recording["env"][name] == secrets.MASK) is secret, name
+        assert (value not in recording["text"]) is secret, name
+        assert (name not in doctor_env) is secret, name
+        assert (name not in launch_env) is secret, name
+        assert (value not in state) is secret, name
+
+
+def test_the_probes_carry_nothing_without_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: a probe run without envkit's rule carries no variable out at all."""
+    from envkit.doctor import probe
+
+    monkeypatch.setattr(probe, "SECRET", None)
+    monkeypatch.setenv("HF_HOME", "/tmp/hf")
+    assert probe.safe_env() == {}
+
+
+def test_option_values_with_quotes_and_commas_are_masked_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from envkit import secrets
+
+    monkeypatch.setattr(secrets, "_REGISTERED", set())
+    for arg, masked in (('--hub_token="ab,cd\'ef gh"', "--hub_token=***"), ("--wandb.api_key=a,b\"c'd", "--wandb.api_key=***"),
+                        ("--hub_token 'x\"y,z'", "--hub_token ***")):
+        assert secrets.redact(f"lerobot-train {arg} --steps=3") == f"lerobot-train {masked} --steps=3", arg
+
+
+def test_profile_env_secrets_never_printed(tmp_path: Path) -> None:
+    """[env] HF_TOKEN = "..." in a profile: setup --dry-run (text and JSON) and resolve never show it."""
+    profile = tmp_path / "tok.toml"
+    profile.write_text(f'schema_version = 1\nextends = "cpu"\nname = "tok"\n\n[env]\nHF_TOKEN = "{TOKEN}"\n'
+                       f'LAB_DB_PASSWD = "{PW}"\nHF_HUB_OFFLINE = "1"\n')
+    for fmt in ((), ("--json",)):
+        dry = run_envkit("setup", "--profile", str(profile), "--dry-run", "--prefix", str(tmp_path / "env"), *fmt,
+                         env=NO_PIP_CONFIG)
+        assert dry.code == 0, dry.err
+        _clean(dry.out, dry.err)
+        res = run_envkit("resolve", "--profile", str(profile), *fmt, env=NO_PIP_CONFIG)
+        assert res.code == 0, res.err
+        _clean(res.out, res.err)

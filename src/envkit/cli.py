@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
-    from envkit import redact
+    from envkit import secrets as redact
 
     redact.register_argv(args)  # e.g. --wandb.api_key=... passed through to lerobot-train
     redact.install()  # the one output edge: nothing printed below carries a credential

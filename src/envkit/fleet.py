@@ -10,6 +10,7 @@ by name and defensively (a report from an older or newer envkit still merges): `
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,8 @@ def parse_report(host: str, text: str, source: str) -> HostReport:
         doc = json.loads(text)
     except ValueError as exc:
         raise _bad(source, f"invalid JSON ({exc})") from None
+    except RecursionError:
+        raise _bad(source, "its JSON is nested too deep to be a doctor report") from None
     if not isinstance(doc, dict):
         raise _bad(source, f"the top level is a {type(doc).__name__}, not an object")
     raw_checks = doc.get("checks")
@@ -111,19 +114,35 @@ def parse_report(host: str, text: str, source: str) -> HostReport:
     for i, c in enumerate(raw_checks):
         if not isinstance(c, dict) or not isinstance(c.get("id"), str) or not isinstance(c.get("status"), str):
             raise _bad(source, f"checks[{i}] has no 'id' and 'status' strings")
-        checks.append(HostCheck(c["id"], c["status"], str(c.get("summary") or ""), c.get("fix") or None))
+        checks.append(HostCheck(text_of(c["id"]), text_of(c["status"]), text_of(c.get("summary") or ""),
+                                text_of(c["fix"]) if c.get("fix") else None))
     versions = doc.get("versions") if isinstance(doc.get("versions"), dict) else {}
     profile = doc.get("profile")
     if isinstance(profile, dict):  # a typed report may name the profile and the file it came from
         profile = profile.get("name")
     tup: dict[str, str | None] = {"profile": _str(profile), "envkit": _str(doc.get("envkit_version"))}
-    tup.update({str(k): _str(v) for k, v in versions.items()})
+    tup.update({text_of(k): _str(v) for k, v in versions.items()})
     ok = doc.get("ok")
-    return HostReport(host, source, bool(ok) if isinstance(ok, bool) else not any(c.status in RED for c in checks), checks, tup)
+    return HostReport(text_of(host), source, bool(ok) if isinstance(ok, bool) else not any(c.status in RED for c in checks), checks, tup)
 
 
 def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else text_of(value)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def text_of(value: Any) -> str:
+    """Text from a host's report as text: any JSON value as a string, control characters (ESC, BEL, CR,
+    newlines) escaped as \\xNN, so a report can neither drive the terminal nor forge lines."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def md_cell(text: str) -> str:
+    """Host text in a Markdown table cell or code span: no column breaks, no closing backticks."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "'")
 
 
 def aggregate(hosts: list[HostReport]) -> Fleet:
@@ -201,17 +220,17 @@ def tuple_keys(fleet: Fleet) -> list[str]:
 def markdown(fleet: Fleet) -> str:
     names = [h.host for h in fleet.hosts]
     out = [f"## envkit fleet report: {len(names)} host(s), {len(fleet.red)} red", ""]
-    out += ["| host | verdict | " + " | ".join(tuple_keys(fleet)) + " |", "|---|---|" + "---|" * len(tuple_keys(fleet))]
+    out += ["| host | verdict | " + " | ".join(md_cell(k) for k in tuple_keys(fleet)) + " |", "|---|---|" + "---|" * len(tuple_keys(fleet))]
     for h in fleet.hosts:
         stray = fleet.strays.get(h.host, {})
-        cells = [f"**{h.tuple.get(k) or '-'}** ⚠" if k in stray else (h.tuple.get(k) or "-") for k in tuple_keys(fleet)]
-        out.append(f"| {h.host} | {h.verdict} | " + " | ".join(cells) + " |")
-    out += ["", "| check | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        cells = [f"**{md_cell(h.tuple.get(k) or '-')}** ⚠" if k in stray else md_cell(h.tuple.get(k) or "-") for k in tuple_keys(fleet)]
+        out.append(f"| {md_cell(h.host)} | {h.verdict} | " + " | ".join(cells) + " |")
+    out += ["", "| check | " + " | ".join(md_cell(n) for n in names) + " |", "|---|" + "---|" * len(names)]
     for cid in fleet.check_ids:
-        out.append(f"| `{cid}` | " + " | ".join(f"{MARK.get(h.status_of(cid), '?')} {h.status_of(cid) or 'n/a'}" for h in fleet.hosts) + " |")
+        out.append(f"| `{md_cell(cid)}` | " + " | ".join(f"{MARK.get(h.status_of(cid), '?')} {md_cell(h.status_of(cid) or 'n/a')}" for h in fleet.hosts) + " |")
     problems = problem_rows(fleet)
     if problems:
         out += ["", "### Problems", ""]
-        out += [f"- **{host}** `{cid}` {status}: {summary}" + (f" — fix: `{fix}`" if fix else "")
+        out += [f"- **{md_cell(host)}** `{md_cell(cid)}` {md_cell(status)}: {md_cell(summary)}" + (f" — fix: `{md_cell(fix)}`" if fix else "")
                 for host, cid, status, summary, fix in problems]
     return "\n".join(out) + "\n"

@@ -49,3 +49,21 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def not_a(wanted: str, path: Path | str) -> str:
+    """Why `path` is not the `wanted` ("file" or "directory"): it does not exist, or what it is instead,
+    so a message never calls an existing path missing."""
+    import stat as stat_mod
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file or directory" if not os.path.lexists(path) else "a broken symbolic link"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat_mod.S_ISDIR(mode):
+        return f"is a directory, not a {wanted}"
+    if stat_mod.S_ISREG(mode):
+        return f"is a file, not a {wanted}"
+    return f"is a special file (device, FIFO or socket), not a {wanted}"

@@ -17,10 +17,13 @@ import json
 import os
 import re
 import shutil
+import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from envkit import procs
 from envkit.errors import EnvkitError
 from envkit.state import STATE_DIR, SetupState, log_path, state_dir
 
@@ -160,17 +163,61 @@ def survey(state: SetupState, since_ns: int | None, until_ns: int | None) -> Sur
 
 
 def claim(state: SetupState, since_ns: int, until_ns: int | None = None) -> list[str]:
-    """Record as setup's what it made since `since_ns`; returns the entries claimed."""
+    """Record as setup's what it made since `since_ns`; returns the entries claimed. Entries that
+    appeared inside owned directories between setup's last claim and this step are the user's."""
+    if state.claimed_until_ns is not None:
+        for rel, st in _inside_owned(state):  # files and links only: a directory's ctime moves with its entries
+            if state.claimed_until_ns + _SLACK_NS < st.st_ctime_ns < since_ns - _SLACK_NS and rel not in state.user_entries:
+                state.user_entries.append(rel)
     found = survey(state, since_ns, until_ns).claimed
     if found:
         state.owned.extend(found)
+    state.claimed_until_ns = max(state.claimed_until_ns or 0, until_ns or time.time_ns())
     return found
+
+
+_GENERATED = ("__pycache__",)  # bytecode Python writes on import: regenerable, never the user's data
+
+
+def _inside_owned(state: SetupState) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative path, lstat) of every file and link below an owned directory, bytecode caches left out.
+    Directories are not judged: their ctime moves whenever an entry is added, so only what they hold tells."""
+    prefix = state.prefix
+    for owned in state.owned:
+        if not owned.endswith("/"):
+            continue
+        for root, dirs, files in os.walk(prefix / owned):
+            dirs[:] = [d for d in dirs if d not in _GENERATED]
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                if not stat.S_ISDIR(st.st_mode):
+                    yield os.path.relpath(path, prefix), st
+
+
+def user_made(state: SetupState) -> list[str]:
+    """Files and links below owned directories that setup did not make (recorded between runs, or newer
+    than its last claim). Empty for a state that never recorded claim times."""
+    if state.claimed_until_ns is None:
+        return []
+    recorded = set(state.user_entries)
+    found: list[str] = []
+    for rel, st in _inside_owned(state):
+        if rel in recorded or st.st_ctime_ns > state.claimed_until_ns + _SLACK_NS:
+            found.append(rel)
+    return sorted(found)
 
 
 def claim_interrupted(state: SetupState) -> list[str]:
     """A step killed half-way: claim what it made, up to the last time the runner wrote its log."""
     if not state.in_flight:
         return []
+    pgid = state.in_flight.get("pgid")
+    if isinstance(pgid, int) and pgid > 1:  # an installer still running from the killed setup would recreate what undo removes
+        procs.stop_group(pgid, int(state.in_flight["started_ns"]))
     try:
         until = log_path(state.prefix).stat().st_mtime_ns + 2_000_000_000
     except OSError:
@@ -200,6 +247,16 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif os.path.lexists(path):
         path.unlink()
+
+
+def _remove_except(path: Path, keep: set[Path]) -> None:
+    """Remove `path` whole, except the user's entries below it (and the directories that hold them)."""
+    if not any(path in k.parents for k in keep):
+        if path not in keep:
+            _remove(path)
+        return
+    for child in path.iterdir():
+        _remove_except(child, keep)
 
 
 def _fs_error(prefix: Path, path: Path, exc: OSError) -> EnvkitError:
@@ -243,12 +300,13 @@ def remove_owned(state: SetupState) -> list[str]:
         if any(point == o or o in point.parents for o in owned_paths):
             raise EnvkitError(f"Cannot undo in {prefix}: {point} is a mount point (busy) inside what setup created; nothing was removed",
                               fix=f"unmount {point} (umount {point}), then rerun `envkit setup --undo`")
+    keep = {prefix / _rel(r) for r in user_made(state)}
     for rel in sorted(state.owned, key=lambda r: r.count("/") - r.endswith("/"), reverse=True):
         path = prefix / _rel(rel)
         try:
             if os.path.ismount(path):
                 raise OSError(errno.EBUSY, "a mount point", str(path))
-            _remove(path)
+            _remove_except(path, keep)
         except OSError as exc:
             state.save()
             raise _fs_error(prefix, path, exc) from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from envkit import secrets
 from envkit.errors import EnvkitError
 from envkit.fields import Field, each, enum, matches, specifier
 from envkit.resources import data_dir
@@ -381,7 +382,7 @@ def builtin_dir() -> Path:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a UTF-8 BOM (Windows editors write one) is not TOML syntax
     except FileNotFoundError:
         raise EnvkitError(f"Profile file {path} does not exist", fix="check the path, or run 'envkit profiles' to list the built-in profiles") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -453,7 +454,11 @@ def _load_raw(path: Path, chain: tuple[str, ...]) -> tuple[dict[str, Any], tuple
     parent_ref = raw.get("extends")
     if parent_ref is None:
         return raw, chain
-    parent, chain = _load_raw(locate(parent_ref, path.parent), chain)
+    try:
+        parent_path = locate(parent_ref, path.parent)
+    except EnvkitError as exc:  # say which file asked for the missing one
+        raise EnvkitError(f"Profile {path}: 'extends = {parent_ref!r}': {exc.message}", exc.fix) from None
+    parent, chain = _load_raw(parent_path, chain)
     child = {k: v for k, v in raw.items() if k not in ("extends",)}
     merged = _merge(parent, child)
     if "aliases" not in raw:  # an extension does not inherit its parent's names
@@ -475,6 +480,7 @@ def load_profile(ref: str) -> Profile:
     profile = Profile(data, path, None, chain, None if builtin else str(resolved_path))
     for platform in profile.platforms:  # validate every platform view now, not at first use
         profile.for_platform(platform)
+    secrets.register_env_tables(data)  # [env] HF_TOKEN = "..." is masked in every output from now on
     return profile
 
 

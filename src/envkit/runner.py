@@ -30,8 +30,10 @@ from typing import IO, Any, Callable
 from envkit import installed, ownership
 from envkit.errors import EnvkitError, StepFailed
 from envkit.plan import UV, Plan, Step, diff
-from envkit.fsutil import atomic_write, file_digest
-from envkit.redact import redact
+from envkit.fsutil import atomic_write, file_digest, not_a
+from envkit import secrets
+from envkit.procs import die_with_parent
+from envkit.secrets import redact
 from envkit.state import SetupState, load_state, log_path, state_dir
 
 KILL_VAR = "ENVKIT_TEST_KILL_AT"
@@ -76,12 +78,23 @@ class RunContext:
         argv += self.reinstall_args(argv)
         self.write(f"$ {shlex.join(argv)}" + (f"   (in {cwd})" if cwd else "") + "\n")
         kill_after = _kill_after(step.id)
-        try:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env or self.env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture else subprocess.STDOUT,
-                                    text=True, errors="replace")
-        except FileNotFoundError:
-            raise _CommandFailed(argv, 127, f"{argv[0]} is not installed or not on PATH") from None
+        # Index credentials go through the child's environment and a private netrc, never its argv
+        # (every local user can read /proc/PID/cmdline); the netrc is removed when the child is done.
+        with secrets.child_credentials(argv, env or self.env) as (child_argv, child_env):
+            try:
+                proc = subprocess.Popen(child_argv, cwd=cwd, env=child_env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE if capture else subprocess.STDOUT,
+                                        text=True, errors="replace", preexec_fn=die_with_parent,
+                                        start_new_session=True)
+            except FileNotFoundError:
+                raise _CommandFailed(argv, 127, f"{argv[0]} is not installed or not on PATH") from None
+            if self.state.in_flight is not None:  # a kill -9 of envkit: the next setup or undo stops this group first
+                self.state.in_flight["pgid"] = proc.pid
+                self.state.save()
+            return self._wait(step, argv, proc, capture, kill_after)
+
+    def _wait(self, step: Step, argv: Sequence[str], proc: subprocess.Popen[str], capture: bool,
+              kill_after: float | None) -> str:
         if capture:
             try:
                 out, err = proc.communicate(timeout=kill_after)
@@ -275,7 +288,7 @@ def _hooks(ctx: RunContext, step: Step) -> None:
 def check_weights(path: Path, sha256: str | None, sha256_prefix: str | None) -> str:
     """The file's sha256 when it matches the profile's hash (full, or torch.hub's leading digits); else EnvkitError."""
     if not Path(path).is_file():
-        raise EnvkitError(f"--weights {path}: no such file", fix="pass the downloaded resnet18-f37072fd.pth")
+        raise EnvkitError(f"--weights {path}: {not_a('file', path)}", fix="pass the downloaded resnet18-f37072fd.pth")
     actual = file_digest(Path(path))
     if sha256 and actual != sha256:
         raise EnvkitError(f"--weights {path}: sha256 {actual} is not the profile's {sha256}",
@@ -629,9 +642,10 @@ def undo(prefix: Path, *, yes: bool = False, confirm: Callable[[str], bool] | No
         if state.preexisting is None and not ownership.adopt_legacy(state):
             return _undo_legacy(prefix, state)
         ownership.claim_interrupted(state)
-        unknown = ownership.survey(state, None, None).unknown
+        unknown = sorted(ownership.survey(state, None, None).unknown + ownership.user_made(state))
         if unknown and not yes:
-            shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            # every one of them, wherever it is: the user decides with the whole list in front of them
+            shown = ", ".join(unknown[:50]) + (f" and {len(unknown) - 50} more" if len(unknown) > 50 else "")
             question = (f"{prefix} holds {len(unknown)} entr{'y' if len(unknown) == 1 else 'ies'} setup did not create ({shown}); "
                         "undo removes only setup's own files and leaves these. Go on?")
             if confirm is None or not confirm(question):

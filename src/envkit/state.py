@@ -42,7 +42,11 @@ class SetupState:
     preexisting: list[str] | None = None  # what was there before setup wrote anything (None: a pre-ownership state)
     backed_up: list[str] = field(default_factory=list)  # preexisting files copied to .envkit/backup/ before any step
     owned: list[str] = field(default_factory=list)  # what setup created (a directory: everything below it)
-    in_flight: dict[str, Any] | None = None  # {step, started_ns}: a step that started and has not finished
+    in_flight: dict[str, Any] | None = None  # {step, started_ns, pgid}: a step that started and has not finished
+    # Inside what setup owns: the user's entries, told apart by time (docs/safety.md). claimed_until_ns: when
+    # setup last claimed; user_entries: entries found inside owned directories that setup did not make.
+    claimed_until_ns: int | None = None
+    user_entries: list[str] = field(default_factory=list)
     profile: str | None = None
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {digest, inputs, finished_at, seconds}
     files: list[str] = field(default_factory=list)  # files setup wrote outside a removable prefix
@@ -60,6 +64,8 @@ class SetupState:
             "preexisting": self.preexisting,
             "backed_up": self.backed_up,
             "owned": self.owned,
+            "claimed_until_ns": self.claimed_until_ns,
+            "user_entries": self.user_entries,
             "in_flight": self.in_flight,
             "profile": self.profile,
             "steps": self.steps,
@@ -72,7 +78,7 @@ class SetupState:
         }
 
     def save(self) -> None:
-        from envkit.redact import redact  # a credential in an index URL never reaches the disk
+        from envkit.secrets import redact  # a credential in an index URL never reaches the disk
 
         # URL credentials only: masking environment values by value could hit a recorded path, and undo reads this file
         atomic_write(state_path(self.prefix), redact(json.dumps(self.to_dict(), indent=2), environ={}) + "\n")
@@ -117,6 +123,8 @@ def load_state(prefix: Path) -> SetupState | None:
         preexisting=list(data["preexisting"]) if data.get("preexisting") is not None else None,
         backed_up=list(data.get("backed_up") or []),
         owned=list(data.get("owned") or []),
+        claimed_until_ns=data.get("claimed_until_ns"),
+        user_entries=list(data.get("user_entries") or []),
         in_flight=data.get("in_flight") or None,
         profile=data.get("profile"),
         steps=dict(data.get("steps") or {}),
@@ -161,8 +169,14 @@ def _validate(path: Path, data: dict[str, Any]) -> None:
     for key in ("files", "pins", "plan"):
         if not isinstance(data.get(key) or [], list):
             raise _bad(path, key, "must be a list")
-    for key in ("preexisting", "backed_up", "owned"):
+    for key in ("preexisting", "backed_up", "owned", "user_entries"):
         _relative_list(path, data, key)
+    if data.get("claimed_until_ns") is not None and not isinstance(data.get("claimed_until_ns"), int):
+        raise _bad(path, "claimed_until_ns", "must be null or an integer (ns)")
+    if not isinstance(data.get("request") or {}, dict):
+        raise _bad(path, "request", f"is {type(data.get('request')).__name__}, not an object (what setup was asked for)")
+    if data.get("profile") is not None and not isinstance(data.get("profile"), str):
+        raise _bad(path, "profile", "must be null or a profile name")
     if not all(isinstance(p, str) for p in data.get("pins") or []):
         raise _bad(path, "pins", "must list pyproject.toml paths")
     for entry in data.get("patched_trees") or []:

@@ -94,6 +94,8 @@ def probe(cpu_builds: dict[str, Any] | None, url: str | None = None, timeout: fl
     import urllib.request
     from pathlib import Path
 
+    from envkit.secrets import http_request
+
     packages = cpu_builds.get("packages") or ["torch"]
     target = (url or cpu_builds["url"]).rstrip("/") + f"/{packages[0]}/"
     if target.startswith("file://"):
@@ -101,7 +103,7 @@ def probe(cpu_builds: dict[str, Any] | None, url: str | None = None, timeout: fl
     # Stricter than the lock's probe: only an HTTP answer counts, so a flaky network never flips
     # the choice (and with it the torch step's inputs) on a re-run.
     try:
-        with urllib.request.urlopen(urllib.request.Request(target, method="HEAD"), timeout=timeout):
+        with urllib.request.urlopen(http_request(target, "HEAD"), timeout=timeout):
             return None
     except urllib.error.HTTPError as exc:
         return None if exc.code < 500 else f"HTTP {exc.code}"

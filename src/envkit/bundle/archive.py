@@ -7,6 +7,7 @@ member bytes therefore give the same tar bytes on any machine.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -18,6 +19,7 @@ from typing import IO
 
 from envkit.bundle.manifest import MANIFEST, Manifest
 from envkit.errors import EnvkitError
+from envkit.fsutil import not_a
 
 
 class _Hashing(io.RawIOBase):
@@ -101,7 +103,7 @@ def _not_bundle(path: Path, why: str) -> EnvkitError:
 def read_manifest(path: Path) -> Manifest:
     """The first member only: cheap, for the system check that comes before anything else."""
     if not Path(path).is_file():
-        raise EnvkitError(f"--bundle {path}: no such file", fix="pass the .tar `envkit bundle -o` wrote")
+        raise EnvkitError(f"--bundle {path}: {not_a('file', path)}", fix="pass the .tar `envkit bundle -o` wrote")
     try:
         with tarfile.open(path, mode="r|") as tar:
             first = tar.next()
@@ -149,19 +151,21 @@ def scan(path: Path, dest: Path | None = None, keep: Callable[[str], bool] | Non
                 out = None
                 if dest is not None:
                     target = dest / info.name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    out = open(target, "wb")
+                    out = _writable(dest, target)
                 try:
                     while block := handle.read(1 << 20):
                         digest.update(block)
                         size += len(block)
                         if out is not None:
-                            out.write(block)
+                            _write(dest, out, block)
                         if held is not None:
                             held.append(block)
                 finally:
                     if out is not None:
-                        out.close()
+                        try:
+                            out.close()
+                        except OSError as exc:
+                            raise write_error(dest, exc) from None
                 seen.add(info.name)
                 if held is not None and kept is not None:
                     kept[info.name] = b"".join(held)
@@ -174,6 +178,48 @@ def scan(path: Path, dest: Path | None = None, keep: Callable[[str], bool] | Non
         if not any(p.startswith(name + ":") for p in problems):
             problems.append(f"{name}: listed in the manifest but not in the archive")
     return manifest, problems
+
+
+class WriteFailed(EnvkitError):
+    """Unpacking failed on the writing side (a full disk, a read-only or unwritable place): not the bundle's fault."""
+
+
+def write_error(dest: Path, exc: OSError) -> WriteFailed:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return WriteFailed(f"the disk holding {dest} is full (or the quota is reached) while unpacking the bundle; "
+                           "nothing was installed and the partial files were removed",
+                           fix=f"free space on that filesystem (df -h {dest.parent}) or pass a --prefix on a larger one, then rerun")
+    return WriteFailed(f"cannot write {dest} while unpacking the bundle: {exc.strerror or exc}; nothing was installed",
+                       fix="pass a --prefix in a place you can write")
+
+
+def _writable(dest: Path, target: Path) -> IO[bytes]:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return open(target, "wb")
+    except OSError as exc:
+        raise write_error(dest, exc) from None
+
+
+def _write(dest: Path, out: IO[bytes], block: bytes) -> None:
+    try:
+        out.write(block)
+    except OSError as exc:
+        raise write_error(dest, exc) from None
+
+
+def check_free_space(manifest: Manifest, where: Path) -> None:
+    """Before unpacking GBs: the filesystem holding `where` must have room for every member (and 5% more)."""
+    need = sum(m.size for m in manifest.members)
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return  # cannot tell: the write errors still name a full disk
+    free = st.f_bavail * st.f_frsize
+    if free < need * 1.05 + (16 << 20):
+        raise EnvkitError(f"the filesystem holding {where} has {free / 1e9:.2f} GB free; the bundle's members need "
+                          f"{need / 1e9:.2f} GB to unpack (and the environment more to install); nothing was written",
+                          fix=f"free space there (df -h {where}) or pass a --prefix on a larger filesystem")
 
 
 def verify(path: Path) -> Manifest:

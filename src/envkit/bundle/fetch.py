@@ -21,7 +21,7 @@ from urllib.parse import unquote, urljoin, urlparse
 from envkit.bundle.contents import Want
 from envkit.errors import EnvkitError, StepFailed
 from envkit.fsutil import file_digest
-from envkit.redact import redact
+from envkit.secrets import http_request, redact
 
 TIMEOUT_S = 60
 
@@ -117,7 +117,7 @@ def _download(want: Want, dest: Path) -> Path:
     digest = hashlib.new("sha256" if want.sha256 else "md5")
     try:
         with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(want.source, timeout=TIMEOUT_S) as resp:  # noqa: S310 - the lock's https/http URL
+            with urllib.request.urlopen(http_request(want.source), timeout=TIMEOUT_S) as resp:  # noqa: S310 - the lock's https/http URL
                 while block := resp.read(1 << 20):
                     digest.update(block)
                     out.write(block)
@@ -127,7 +127,7 @@ def _download(want: Want, dest: Path) -> Path:
                              f"{'sha256' if want.sha256 else 'md5'} {digest.hexdigest()}, not the lock's {expected}",
                              fix="the index changed the file or a proxy altered it: re-lock with `envkit lock`, or fetch from a trusted mirror")
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, ValueError) as exc:
         raise StepFailed(f"cannot download {want.kind} {want.name} {want.version} from {redact(want.source)}: {exc}",
                          fix="build the bundle on a machine that reaches that index (or put the file in a --find-links "
                              "directory of your pip configuration)") from None

@@ -123,6 +123,8 @@ def prepare(bundle: Path, prefix: Path, yes: bool) -> Unpacked:
         archive.verify(bundle)  # a resumed setup: the same bundle, already unpacked; still checked before any step
         return Unpacked(target, manifest)
     sweep_stale_stages(prefix)
+    existing = next((p for p in (prefix, *prefix.parents) if p.is_dir()), Path("/"))
+    archive.check_free_space(manifest, existing)
     try:
         stage: Path | None = Path(tempfile.mkdtemp(prefix=f"{_stage_stem(prefix)}{os.getpid()}-", dir=prefix.parent))
     except OSError:

@@ -36,6 +36,7 @@ def doctor(
     """Check every layer of a LeRobot training env, then prove it with a real ACT training step."""
     from envkit.doctor import registry
     from envkit.errors import EnvkitError
+    from envkit.fsutil import not_a
 
     if fail_on not in ("fail", "warn"):
         raise EnvkitError(f"--fail-on {fail_on!r} is not 'fail' or 'warn'", fix="envkit doctor --fail-on warn")
@@ -46,7 +47,7 @@ def doctor(
         raise typer.Exit(0)
     selected = registry.select(checks, check or (), smoke=not no_smoke)
     if dataset is not None and not dataset.is_dir():
-        raise EnvkitError(f"--dataset {dataset}: no such directory", fix="pass the dataset root (holding meta/info.json)")
+        raise EnvkitError(f"--dataset {dataset}: {not_a('directory', dataset)}", fix="pass the dataset root (holding meta/info.json)")
     recording = None
     if record is not None:
         from envkit.record.run import DoctorRecording

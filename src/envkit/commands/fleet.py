@@ -48,14 +48,14 @@ def _print_human(fleet) -> None:  # type: ignore[no-untyped-def]
     colour = {"green": "green", "yellow": "yellow", "red": "red"}
     # The tuple most hosts share once, then per host only where it departs from it: this stays
     # readable at 80 columns for a rack of hosts, where a hosts x versions table would not.
-    console.print("majority tuple: " + ", ".join(f"{k} {escape(fleet.majority[k] or 'none')}" for k in tuple_keys(fleet)
+    console.print("majority tuple: " + ", ".join(f"{escape(k)} {escape(fleet.majority[k] or 'none')}" for k in tuple_keys(fleet)
                                                  if k in fleet.majority and fleet.majority[k] is not None))
     hosts = Table(title=f"{len(fleet.hosts)} host(s), {len(fleet.red)} red", title_justify="left")
     for col in ("host", "verdict", "problems", "differs from the majority"):
         hosts.add_column(col)
     for h in fleet.hosts:
         stray = fleet.strays.get(h.host, {})
-        off = ", ".join(f"[bold red]{k} {escape(v or 'none')} ≠[/]" + (f" ({escape(fleet.majority[k] or 'none')})" if k in fleet.majority else "")
+        off = ", ".join(f"[bold red]{escape(k)} {escape(v or 'none')} ≠[/]" + (f" ({escape(fleet.majority[k] or 'none')})" if k in fleet.majority else "")
                         for k, v in stray.items())
         n = sum(c.status in ("fail", "error", "warn") for c in h.checks)
         hosts.add_row(escape(h.host), f"[{colour[h.verdict]}]{h.verdict}[/]", str(n), off or "-")
@@ -70,14 +70,14 @@ def _print_human(fleet) -> None:  # type: ignore[no-untyped-def]
         style = {"ok": "green", "warn": "yellow", "fail": "red", "error": "magenta", "skip": "dim"}
         for cid in rows:
             marks = [f"[{style.get(s or '', 'dim')}]{MARK.get(s, '?')}[/]" for s in (h.status_of(cid) for h in fleet.hosts)]
-            checks.add_row(cid, *marks)
+            checks.add_row(escape(cid), *marks)
         console.print(checks)
     console.print(f"{same} check(s) ok (or skipped) on every host")
     problems = problem_rows(fleet)
     if problems:
         console.print("\n[bold]problems[/]")
         for host, cid, status, summary, fix in problems:
-            console.print(f" [{style_for(status)}]{MARK.get(status, '?')}[/] {escape(host)} {cid}: {escape(summary)}")
+            console.print(f" [{style_for(status)}]{MARK.get(status, '?')}[/] {escape(host)} {escape(cid)}: {escape(summary)}")
             if fix:
                 console.print(f"     [bold]fix:[/] {escape(fix)}")
 

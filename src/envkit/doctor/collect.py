@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envkit.doctor.target import Target
+from envkit import procs, secrets
 from envkit.errors import EnvkitError
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
         # from envkit's package (model.py, report.py, ...) can shadow the target's modules.
         script = Path(tmp) / "envkit_probe.py"
         shutil.copy(source, script)
-        argv = [str(target.python), str(script)]
+        argv = [str(target.python), str(script), "--secret-names", secrets.probe_rule()]
         for key, source in fragments:
             module = "envkit_fragment_" + "".join(c if c.isalnum() else "_" for c in key)
             (Path(tmp) / f"{module}.py").write_text(source, encoding="utf-8")
@@ -46,12 +47,17 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
             argv += ["--weights-file", weights["file"], "--weights-host", weights.get("host", "")]
         env = target.environ(environ if environ is not None else os.environ)
         try:
-            proc = subprocess.run(target.wrap(argv), capture_output=True, text=True, env=env, timeout=timeout, cwd=tmp, check=False)
+            # bounded: a target that floods stdout is stopped at MAX_CAPTURE, not buffered without end
+            proc = procs.run_bounded(target.wrap(argv), env=env, timeout=timeout, cwd=tmp)
         except subprocess.TimeoutExpired:
             raise EnvkitError(f"the probe in {target.python} did not finish in {timeout} s",
                               fix="run `envkit doctor --check system` to narrow it down; a hung GPU driver is a common cause", exit_code=1) from None
         except OSError as exc:
             raise EnvkitError(f"cannot run {target.python}: {exc}", fix="pass a working interpreter with --python") from None
+    if proc.overflow:
+        raise EnvkitError(f"{target.python} printed more than {procs.MAX_CAPTURE >> 20} MiB while the doctor's probe ran in it "
+                          "(a wrapper or sitecustomize that floods its output?); it was stopped",
+                          fix="pass the environment's real interpreter with --python ENV/bin/python, or --prefix ENV_ROOT")
     if proc.returncode == 97 and target.hook:
         raise EnvkitError(f"sourcing the activation hook {target.hook} failed: {proc.stderr.strip()[-400:]}",
                           fix=f"fix or remove {target.hook} (envkit setup rewrites it)", exit_code=1)

@@ -37,7 +37,9 @@ ENV_PREFIXES = (
     "ACCELERATE_", "TORCH_", "HF_", "MUJOCO_", "PYOPENGL_",
     "OMP_", "MKL_", "LEROBOT_", "PYTORCH_", "ENVKIT_",
 )
-SECRET = re.compile(r"TOKEN|KEY|PASSWORD|SECRET|CREDENTIAL|AUTH", re.I)
+# Which variable names hold a secret: envkit.secrets' one rule, passed in as --secret-names PATTERN.
+# Without it nothing is carried out (fail closed).
+SECRET = None
 
 
 def _err(exc: BaseException) -> dict:
@@ -93,11 +95,19 @@ def safe_env(extra_prefixes: tuple = ()) -> dict:
     picked = {}
     prefixes = ENV_PREFIXES + tuple(extra_prefixes)
     for name, value in os.environ.items():
-        if SECRET.search(name):
+        if SECRET is None or SECRET.search(name):
             continue  # never carry a secret out of the target, not even to envkit
         if name in ENV_NAMES or name.startswith(prefixes):
             picked[name] = value
     return picked
+
+
+def torch_spec() -> dict:
+    """Where `import torch` finds it, without importing it (a PYTHONPATH torch has no dist-info)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("torch")
+    return {"origin": getattr(spec, "origin", None) if spec else None}
 
 
 def dist_facts(extra: dict = None) -> dict:
@@ -537,13 +547,16 @@ def dataset_facts(root: str, video_ok: bool) -> dict:
 def main(argv: list) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset")
+    parser.add_argument("--secret-names", default=None, help="envkit.secrets.SECRET_NAME_PATTERN")
     parser.add_argument("--no-video", action="store_true")
     parser.add_argument("--weights-file", default="")
     parser.add_argument("--weights-host", default="")
     parser.add_argument("--fragment", action="append", default=[], metavar="KEY=MODULE",
                         help="a backend's probe fragment: MODULE beside this file, its facts filed as torch[KEY]")
     args = parser.parse_args(argv)
-    global _REAL_STDOUT
+    global _REAL_STDOUT, SECRET
+    if args.secret_names:
+        SECRET = re.compile(args.secret_names, re.I)
     real_stdout = os.dup(1)
     os.dup2(2, 1)  # native code that prints must not corrupt the JSON
     _REAL_STDOUT = real_stdout
@@ -559,6 +572,7 @@ def main(argv: list) -> int:
         out["env"] = safe_env(tuple(p for _, m in fragments for p in getattr(m, "ENV_PREFIXES", ()) if isinstance(p, str)))
         _timed(out, "dists", dist_facts, {k: v for _, m in fragments for k, v in getattr(m, "DISTS", {}).items()})
         _timed(out, "lerobot_dist", lerobot_dist)
+        _timed(out, "torch_spec", torch_spec)  # where torch would come from, known even if importing it kills the interpreter
         _timed(out, "torch", torch_facts, fragments, fragment_errors)
         if not args.no_video:
             _timed(out, "video", video_facts, workdir)

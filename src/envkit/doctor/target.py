@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envkit.errors import EnvkitError
+from envkit.fsutil import not_a
 
 HOOK = Path("etc/conda/activate.d/envkit.sh")
 # Source the hook with the prefix as an argument ($1), never interpolated into the script text.
@@ -84,13 +85,13 @@ def resolve_target(
     if python:
         path = Path(python).expanduser()
         if not path.exists():
-            raise EnvkitError(f"--python {python}: no such file", fix="pass the interpreter of the env you train in")
+            raise EnvkitError(f"--python {python}: {not_a('file', path)}", fix="pass the interpreter of the env you train in")
         root = path.parent.parent if path.parent.name == "bin" else None
         return Target(path.absolute(), root, "--python", _hook(root))
     if prefix:
         root = Path(prefix).expanduser().absolute()
         if not root.is_dir():
-            raise EnvkitError(f"--prefix {prefix}: no such directory", fix="pass the root of the env you train in")
+            raise EnvkitError(f"--prefix {prefix}: {not_a('directory', root)}", fix="pass the root of the env you train in")
         return Target(_prefix_python(root, "--prefix"), root, "--prefix", _hook(root))
     for var in ("CONDA_PREFIX", "VIRTUAL_ENV"):
         value = env.get(var)

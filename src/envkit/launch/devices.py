@@ -17,6 +17,9 @@ class Selection:
         return ",".join(str(i) for i in self.ids) if self.ids is not None else None
 
 
+MAX_PROCESSES = 1024  # one host; more is a typo (an extra digit), not a training run
+
+
 def select(spec: str, available: int | None, selectable: bool) -> Selection:
     """`available` is how many devices the host has (None: unknown); `selectable` is False for an
     accelerator without devices (CPU), where --devices only says how many processes to start."""
@@ -32,11 +35,19 @@ def select(spec: str, available: int | None, selectable: bool) -> Selection:
         count = int(text)
         if count < 1:
             raise EnvkitError(f"--devices {spec}: at least one process is needed", fix="pass --devices 1 or more")
+        if selectable and available is not None and count > available:
+            raise EnvkitError(f"--devices {spec}: this host has {available} device(s) of this accelerator",
+                              fix=f"pass --devices {available} (or all), or fewer")
+        if count > MAX_PROCESSES:  # before anything sized by it is built (range(count), torchrun's workers)
+            raise EnvkitError(f"--devices {spec}: {count} processes on one host is more than envkit starts (at most {MAX_PROCESSES})",
+                              fix="pass the number of devices (or CPU processes) this host should train on, e.g. --devices 1")
         return Selection(count, tuple(range(count)) if selectable else None, text)
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts or not all(p.isdigit() for p in parts):
         raise EnvkitError(f"--devices {spec}: not 'all', a count or a comma-separated list of device indexes",
                           fix="e.g. --devices all, --devices 4 or --devices 0,1,2,3")
+    if any(len(p) > 6 for p in parts):
+        raise EnvkitError(f"--devices {spec}: a device index that large names no device", fix="e.g. --devices 0,1,2,3")
     ids = sorted({int(p) for p in parts})
     if len(ids) != len(parts):
         raise EnvkitError(f"--devices {spec} names a device twice", fix="list each device once")

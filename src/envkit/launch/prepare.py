@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from envkit.errors import EnvkitError
+from envkit.fsutil import not_a
 from envkit.launch.plan import LaunchPlan, Request, build, validate
 
 
@@ -54,7 +55,7 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
     environ = dict(os.environ if environ is None else environ)
     prefix = Path(prefix).expanduser().absolute()
     if not prefix.is_dir():
-        raise EnvkitError(f"--prefix {prefix}: no such directory", fix="pass the environment envkit setup created")
+        raise EnvkitError(f"--prefix {prefix}: {not_a('directory', prefix)}", fix="pass the environment envkit setup created")
     prof, named = profile_of(prefix, profile)
     name, accelerator, hook_env = prof.name, str(prof.accelerator), dict(prof.env)
     from envkit.hooks import ACTIVATE

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from envkit import procs, secrets
 from envkit.errors import EnvkitError
 
 PROBE_TIMEOUT_S = 120
@@ -26,10 +27,11 @@ def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str]
     python = _python(prefix)
     assigns = [f"{k}={v}" for k, v in extra_env.items()]
     argv = run_argv(prefix, ["env", *assigns, str(python), "-c", script, json.dumps(
-        {"count": count_code, "dists": {k: list(v) for k, v in (dists or {}).items()}, "env_prefixes": list(env_prefixes)})])
+        {"count": count_code, "dists": {k: list(v) for k, v in (dists or {}).items()}, "env_prefixes": list(env_prefixes),
+         "secret_names": secrets.probe_rule()})])
     env = dict(os.environ if environ is None else environ)
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=PROBE_TIMEOUT_S, check=False)
+        proc = procs.run_bounded(argv, env=env, timeout=PROBE_TIMEOUT_S)  # a flooding env is stopped, not buffered
     except subprocess.TimeoutExpired:
         raise EnvkitError(f"the environment at {prefix} did not answer within {PROBE_TIMEOUT_S} s",
                           fix=f"check it with envkit doctor --prefix {prefix}") from None

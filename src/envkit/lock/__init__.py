@@ -424,6 +424,9 @@ class LockSet:
 def read_lock(profile_dir: Path) -> LockSet:
     """Read lockfiles/<profile>/ (conda-lock.yml through conda-lock's parser, manifest, pip files)."""
     root = Path(profile_dir)
+    if not root.is_dir():  # not "lock profile <dir name>": the path is what is wrong
+        raise EnvkitError(f"{root}: no such lock directory ({'it is a file' if root.exists() else 'it does not exist'})",
+                          fix="pass the directory `envkit lock` wrote for the profile, e.g. --from-lock lockfiles/cpu")
     man = manifest.read(root)
     path = root / LOCKFILE
     if man is None or not path.is_file():

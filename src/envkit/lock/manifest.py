@@ -62,7 +62,7 @@ def common_inputs(profile: "Profile", r: "Resolved", exclude_newer: str) -> dict
 
 def pypi_inputs(profile: "Profile", r: "Resolved", exclude_newer: str, wheels: dict[str, str] | None) -> dict[str, Any]:
     out = common_inputs(profile, r, exclude_newer)
-    from envkit.redact import redact
+    from envkit.secrets import redact
 
     # The manifest is committed: an index or git URL is recorded without its credentials (a rotated
     # password is not a changed input either).
@@ -149,6 +149,8 @@ def _validate(path: Path, root: Path, data: dict[str, Any]) -> None:
                 raise bad(f"{where}.inputs", "is missing or not an object")
             if layer == "pypi" and not isinstance(entry.get("file"), str):
                 raise bad(f"{where}.file", "is missing or not a file name")
+            if layer == "pypi" and ("/" in entry["file"] or "\\" in entry["file"] or entry["file"] in ("", ".", "..")):
+                raise bad(f"{where}.file", f"is {entry['file']!r}, not a file name inside {root} (a lock never points elsewhere)")
             if not isinstance(entry.get("tools", {}), dict):
                 raise bad(f"{where}.tools", "must map tool names to versions")
             if not isinstance(entry.get("find_links", []), list):

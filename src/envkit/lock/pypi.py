@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envkit import secrets
 from envkit.errors import EnvkitError, StepFailed
 
 if TYPE_CHECKING:
@@ -110,10 +111,12 @@ def probe_index(name: str, url: str, package: str, timeout: float = PROBE_TIMEOU
     if target.startswith("file://"):
         return None if Path(target[7:]).parent.exists() else f"{target} does not exist"
     try:
-        with urllib.request.urlopen(urllib.request.Request(target, method="HEAD"), timeout=timeout):
+        with urllib.request.urlopen(secrets.http_request(target, "HEAD"), timeout=timeout):
             return None
     except urllib.error.HTTPError:
         return None
+    except ValueError as exc:  # http.client.InvalidURL: a URL urllib cannot open (its text is redacted on output)
+        return f"{type(exc).__name__}: {exc}"
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, (socket.gaierror, socket.timeout, TimeoutError, ConnectionError, OSError)) and not _is_tls(reason):
@@ -159,7 +162,7 @@ def _write_inputs(work: Path, resolved: "Resolved", indexes: list[dict[str, Any]
                  f'requires-python = ">={resolved.python}"', f"dependencies = [{deps}]", "", "[tool.uv.sources]"]
         lines += [f'{pkg} = {{ index = "{i["name"]}" }}' for i in explicit for pkg in i["packages"]]
         for i in explicit:
-            lines += ["", "[[tool.uv.index]]", f'name = "{i["name"]}"', f'url = "{i["url"]}"', "explicit = true"]
+            lines += ["", "[[tool.uv.index]]", f'name = "{i["name"]}"', f'url = "{secrets.url_credentials(i["url"])[0]}"', "explicit = true"]
         (work / "pyproject.toml").write_text("\n".join(lines) + "\n")
         args = ["pyproject.toml"]
     for i in indexes:
@@ -214,14 +217,17 @@ def sdist_of(pylock: dict[str, Any], name: str) -> dict[str, str] | None:
 
 
 def _run(argv: list[str], cwd: Path, resolved: "Resolved", indexes: list[dict[str, Any]]) -> None:
-    proc = subprocess.run(argv, cwd=cwd, env=_environ(), capture_output=True, text=True, check=False)
+    # index credentials through uv's environment and a private netrc, never argv or the pyproject
+    named = [(i["name"], i["url"]) for i in indexes if i.get("explicit", True)]
+    with secrets.child_credentials(argv, _environ(), named) as (child_argv, env):
+        proc = subprocess.run(child_argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode == 0:
         return
     err = proc.stderr.strip()
     failed = re.search(r"Failed to fetch: `?(\S+?)`?$", err, re.M)
     if failed:
         for index in indexes:
-            if failed.group(1).startswith(index["url"].rstrip("/")):
+            if failed.group(1).startswith(secrets.url_credentials(index["url"])[0].rstrip("/")):
                 raise _unreachable(resolved.profile, resolved.platform, index, err.splitlines()[-1].strip())
     tail = " ".join(err.splitlines()[-12:])
     raise StepFailed(

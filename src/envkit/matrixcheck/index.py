@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from envkit.redact import redact
+from envkit.secrets import redact
 from envkit.errors import EnvkitError
 
 if TYPE_CHECKING:

@@ -1,10 +1,8 @@
 """Keep secrets and personal paths out of a recorded scenario, and say what was left out.
 
-`redact_text` knows what a secret looks like in a recording. It is deliberately stricter than
-envkit's output redaction (`envkit.redact`, which keeps `user:***@host` so a user can tell
-their indexes apart): a recording is meant to be published in a bug report or committed to
-tests/data, so it drops the whole userinfo of a URL, NAME=value pairs whose name says
-token/key/password, and well-known token shapes. The rest of this file is about personal paths
+What a secret looks like is envkit.secrets' one rule; a recording drops more through
+`secrets.scrub` (whole URL userinfo, NAME=value under a secret name, token shapes), because it is
+meant to be published in a bug report or committed to tests/data. The rest of this file is about personal paths
 (user names in home directories) and the optional host name, which only a recording needs.
 """
 
@@ -19,28 +17,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-MASK = "***"
+from envkit.secrets import MASK, is_secret_key, scrub
+
 USER_MASK = "USER"
 HOST_MASK = "HOSTNAME"
 
-# The same names the doctor's probe refuses to carry out of the target (probe.SECRET).
-SECRET_NAME = re.compile(r"TOKEN|KEY|PASSWORD|PASSWD|SECRET|CREDENTIAL|AUTH", re.I)
-
-_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")  # only variable-like keys: not "lerobot-train-tokenizer"
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s\"'<>]+)@")
-# NAME=value / NAME: value with a variable-like NAME (HF_TOKEN, AWS_SECRET_ACCESS_KEY), and
-# lower-case query/ini parameters (?token=..., password = ...). Not "lerobot_train_tokenizer:main".
-_ASSIGNMENT = re.compile(
-    r"(?P<name>\b[A-Z_][A-Z0-9_]*(?:TOKEN|KEY|PASSWORD|PASSWD|SECRET|CREDENTIAL|AUTH)[A-Z0-9_]*\b)"
-    r"(?P<sep>\s*[=:]\s*[\"']?)(?P<value>[^\s\"',;&]+)"
-    r"|(?P<lname>\b(?i:token|access_token|password|passwd|secret|api_key|apikey|auth)\b)"
-    r"(?P<lsep>\s*=\s*[\"']?)(?P<lvalue>[^\s\"',;&]+)"
-)
-# Token shapes that are secrets wherever they appear (HF, GitHub, GitLab, OpenAI-style, Slack, AWS, PyPI, npm).
-_TOKEN = re.compile(
-    r"\b(?:hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
-    r"|sk-[A-Za-z0-9_-]{20,}|xox[abprs]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|pypi-[A-Za-z0-9_-]{40,}|npm_[A-Za-z0-9]{30,})"
-)
 _HOME_DIR = re.compile(r"(?P<root>/(?:home|Users))/(?P<name>[^/\s\"':;,]+)")
 # Login names that are not personal, and short ones that would match everywhere.
 _NOT_PERSONAL = {"root", "nobody", "user", "USER", "ubuntu", "debian", "admin", "runner", "home", "opt", "usr", "data"}
@@ -48,30 +29,7 @@ _NOT_PERSONAL = {"root", "nobody", "user", "USER", "ubuntu", "debian", "admin", 
 
 def redact_text(text: str) -> tuple[str, list[str]]:
     """`text` without secrets, and one kind per thing removed ("credentials in a URL", ...)."""
-    kinds: list[str] = []
-
-    def url(m: re.Match[str]) -> str:
-        if m.group("userinfo") == MASK:
-            return m.group(0)
-        kinds.append("credentials in a URL")
-        return f"{m.group('scheme')}{MASK}@"
-
-    def assignment(m: re.Match[str]) -> str:
-        name, sep, value = (m.group("name"), m.group("sep"), m.group("value")) if m.group("name") else (
-            m.group("lname"), m.group("lsep"), m.group("lvalue"))
-        if value == MASK or value.endswith(f"{MASK}@"):
-            return m.group(0)
-        kinds.append("a secret-named value (token/key/password)")
-        return f"{name}{sep}{MASK}"
-
-    def token(m: re.Match[str]) -> str:
-        kinds.append("a token")
-        return MASK
-
-    text = _URL_USERINFO.sub(url, text)
-    text = _TOKEN.sub(token, text)
-    text = _ASSIGNMENT.sub(assignment, text)
-    return text, kinds
+    return scrub(text)
 
 
 class Redactor:
@@ -126,7 +84,7 @@ class Redactor:
             out = {}
             for key, item in value.items():
                 new_key = self.text(key, where) if isinstance(key, str) else key
-                if isinstance(key, str) and _ENV_NAME.fullmatch(key) and SECRET_NAME.search(key) and isinstance(item, str) and item:
+                if is_secret_key(key) and isinstance(item, str) and item:
                     self.removed["a secret-named value (token/key/password)"] += 1
                     self.where.setdefault("a secret-named value (token/key/password)", set()).add(where)
                     out[new_key] = MASK

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import stat
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -24,6 +26,7 @@ from envkit.record.boundary import Capture, RecordingBoundary
 from envkit.record.redact import Redactor
 
 META = "meta.toml"
+LISTING = ".envkit-files.json"  # what envkit wrote into the recording: a re-record never loses anything else
 
 
 class ScenarioDir:
@@ -54,11 +57,13 @@ class ScenarioDir:
         (self.stage / rel).mkdir(parents=True, exist_ok=True)
 
     def commit(self) -> Path:
+        check_target(self.target)  # again: the target may have changed while the facts were gathered
+        listing = sorted({*self.written, *(str(p.relative_to(self.stage)) for p in self.stage.rglob("*") if not p.is_dir())})
+        (self.stage / LISTING).write_text(json.dumps(listing, indent=0) + "\n", encoding="utf-8")
         old = None
-        if self.target.exists():
-            old = self.target.with_name(f".{self.target.name}.replaced")
-            shutil.rmtree(old, ignore_errors=True)
-            self.target.rename(old)
+        if self.target.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".replaced", dir=self.target.parent))
+            self.target.rename(old / "r")
         self.stage.chmod(0o755)  # mkdtemp made it private; a recording is meant to be shared
         self.stage.rename(self.target)
         if old is not None:
@@ -69,16 +74,60 @@ class ScenarioDir:
         shutil.rmtree(self.stage, ignore_errors=True)
 
 
+_KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISREG, "a file"))
+
+
+def _kind(path: Path) -> str | None:
+    """None for a real directory or nothing at all; else what is there (never following a link, never opening it)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "not a directory")
+
+
 def check_target(target: Path) -> None:
-    if any(p.is_file() for p in target.parents):
-        raise EnvkitError(f"--record {target}: a parent of it is a file", fix="pass a new directory name, e.g. --record ./envkit-scenario")
-    if target.is_file():
-        raise EnvkitError(f"--record {target}: is a file, not a directory", fix="pass a new directory name, e.g. --record ./envkit-scenario")
-    if target.is_dir() and any(target.iterdir()) and not is_envkit_recording(target):
+    """Only regular files and directories are ever written: a device, FIFO, socket or link as DIR (or
+    above it) is refused; so is a directory envkit did not record, or a recording the user added files to."""
+    for path in [*reversed(target.parents), target]:
+        kind = _kind(path)
+        if kind is not None:
+            where = "" if path == target else f" (its parent {path})"
+            raise EnvkitError(f"--record {target}{where}: is {kind}, not a directory; envkit writes only regular files "
+                              f"and directories and never replaces anything else",
+                              fix="pass a new directory name, e.g. --record ./envkit-scenario")
+    if not target.is_dir() or not any(target.iterdir()):
+        return
+    if not is_envkit_recording(target):
         raise EnvkitError(
             f"--record {target}: the directory is not empty and is not an earlier envkit recording",
             fix="pass a new directory (envkit only replaces a directory it recorded itself)",
         )
+    added = _added_files(target)
+    if added:
+        shown = ", ".join(added[:10]) + (f" and {len(added) - 10} more" if len(added) > 10 else "")
+        raise EnvkitError(f"--record {target}: this earlier recording holds files envkit did not write ({shown}); "
+                          f"recording again would replace the directory and lose them",
+                          fix=f"move those files out of {target}, or pass a new directory to --record")
+
+
+def _added_files(target: Path) -> list[str]:
+    """Entries (not directories) in an earlier recording that its listing does not name."""
+    try:
+        listed = set(json.loads((target / LISTING).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return []  # a recording from before the listing: nothing to tell envkit's files from the user's
+    found = []
+    for path in sorted(target.rglob("*")):
+        rel = str(path.relative_to(target))
+        if rel != LISTING and (path.is_symlink() or not path.is_dir()) and rel not in listed:
+            found.append(rel)
+    return found
 
 
 def is_envkit_recording(path: Path) -> bool:

@@ -87,7 +87,7 @@ def launch_env(ctx: Context) -> Outcome:
     foreign = []
     notes = []
     for name in ("torch", "torchcodec", "torchvision", "lerobot"):
-        where = {"torch": ctx.section("torch").get("file"), "torchcodec": (ctx.section("video").get("torchcodec") or {}).get("dir"),
+        where = {"torch": ctx.section("torch").get("file") or ctx.section("torch_spec").get("origin"), "torchcodec": (ctx.section("video").get("torchcodec") or {}).get("dir"),
                  "lerobot": ctx.section("lerobot").get("dir")}.get(name)
         if not where or not prefix or _inside(where, prefix):
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from envkit.doctor import accel
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, local, matrix, pip_install, profile_get
 from envkit.doctor.model import Check, Context, Outcome, Status, fail, ok, skip, warn
@@ -9,6 +11,19 @@ from envkit.doctor.model import Check, Context, Outcome, Status, fail, ok, skip,
 
 def torch_import(ctx: Context) -> Outcome:
     t = ctx.section("torch")
+    crash = t.get("import_error") if (t.get("import_error") or {}).get("type") == "crash" else None
+    origin = ctx.section("torch_spec").get("origin")
+    prefix = ctx.section("python").get("prefix") or ""
+    foreign = bool(origin and prefix and not os.path.realpath(origin).startswith(os.path.realpath(prefix).rstrip(os.sep) + os.sep))
+    if crash is not None and (not ctx.dist("torch") or foreign):
+        # the torch that killed the interpreter is not the env's: one from PYTHONPATH or a stray tree
+        origin = origin or "a directory on sys.path"
+        pythonpath = (ctx.probe.get("env") or {}).get("PYTHONPATH")
+        return fail(f"import torch crashes the interpreter ({crash.get('message')}); that torch is {origin}, not the env's "
+                    f"installed torch" + (f", found through PYTHONPATH={pythonpath}" if pythonpath else ""),
+                    "unset PYTHONPATH (or remove that directory from it) so the env's own torch is imported"
+                    if pythonpath else f"remove or rename {origin} so the env's own torch is imported",
+                    crash.get("traceback", ""))
     if not ctx.dist("torch"):
         return fail("torch is not installed in the target env", pip_install(ctx, "torch"))
     if "import_error" not in t:
