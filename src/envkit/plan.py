@@ -597,4 +597,5 @@ def _record(view: "Profile", resolved: "Resolved", options: SetupOptions, torch_
     return {"profile": view.name, "profile_file": profile_file, "platform": resolved.platform,
             "lerobot": lerobot, "overrides": list(resolved.overrides),
             "no_pretrained_backbone": options.no_pretrained_backbone, "weights": weights,
+            "extras": sorted(set(resolved.lerobot.get("extras", [])) | set(options.extras)),
             "from_lock": str(options.from_lock) if options.from_lock else None}
