@@ -410,6 +410,11 @@ def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, so
     if lock.profile != view.name:
         raise EnvkitError(f"--from-lock {options.from_lock} locks profile '{lock.profile}', not '{view.name}'",
                           fix=f"pass lockfiles/{view.name}")
+    if options.extras:
+        # the lock installs exactly its own package list (--no-deps): an extra would be dropped silently
+        raise EnvkitError(f"--extras {','.join(options.extras)} cannot be added to --from-lock {options.from_lock}: the lock installs "
+                          "exactly the packages it was locked with", fix=f"set up without --from-lock to add the extras "
+                          f"(envkit setup --profile {view.name} --extras {','.join(options.extras)}), or lock them in")
     platform = resolved.platform
     layers = lock.layers(platform)
     if "pypi" not in layers:

@@ -88,9 +88,10 @@ def features(doc: Doc, ckpt: str, dataset: str | None) -> Outcome:
     extra = st.get("extra_dataset_cameras") or []
     text = "; ".join(parts) + (f" (the dataset has camera(s) {', '.join(extra)} instead)" if extra else "")
     cams = any(p["key"].startswith("observation.images.") for p in problems)
-    fix = ("name the cameras at inference as at training: the policy server and lerobot-record take a rename map "
-           "(--policy.rename_map / rename_map='{\"observation.images.<dataset key>\": \"observation.images.<checkpoint key>\"}'), "
-           "or record/convert the dataset with the training keys, or retrain on this dataset"
+    fix = ("give the cameras the names the checkpoint was trained with: lerobot's rename map where the release has one "
+           "(lerobot-record --dataset.rename_map, lerobot-train/lerobot-eval --rename_map, the policy server's "
+           "RemotePolicyConfig.rename_map: '{\"observation.images.<dataset key>\": \"observation.images.<checkpoint key>\"}'), "
+           "or record the dataset with the training keys, or retrain on this dataset"
            if cams else "use the dataset (or robot) the checkpoint was trained on, or retrain on this dataset")
     return fail(f"the checkpoint {ckpt} does not fit the dataset {dataset}: {text}", fix)
 
@@ -98,7 +99,7 @@ def features(doc: Doc, ckpt: str, dataset: str | None) -> Outcome:
 def device(doc: Doc, ckpt: str) -> Outcome:
     st = _stage(doc, "device")
     if st is None:
-        return skip("the checkpoint's config did not load")
+        return skip("not reached: the checkpoint's config or the dataset could not be read")
     used, trained = st.get("used"), st.get("trained")
     if not st.get("available"):
         return fail(f"the checkpoint was trained on '{trained}' and '{used}' is not usable here ({st.get('runtime')}): "
@@ -150,7 +151,7 @@ def processors(doc: Doc, ckpt: str) -> Outcome:
 def frames(doc: Doc, device: str) -> Outcome:
     st = _stage(doc, "frames")
     if st is None:
-        return skip("no frames run")
+        return skip("no frames run: an earlier stage failed (see the checks above)")
     if st.get("error"):
         return fail(f"select_action on a dataset frame raised {_msg(st)}", "see details (the traceback in the target)", _details(st))
     shape, dtype = st.get("action_shape"), st.get("action_dtype")
