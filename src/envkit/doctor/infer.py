@@ -77,7 +77,10 @@ def load_config(pkg, ckpt):
     except (OSError, ValueError) as exc:
         st["error"] = _err(exc)
         _finish()
-    st["type"] = raw.get("type") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict):
+        st["error"] = {"type": "ValueError", "message": f"{path} holds {type(raw).__name__}, not a JSON object"}
+        _finish()
+    st["type"], st["saved_device"] = raw.get("type"), raw.get("device")
     factory = importlib.import_module(pkg + ".policies.factory")
     st["processors_api"] = hasattr(factory, "make_pre_post_processors")
     try:
@@ -108,9 +111,12 @@ def load_config(pkg, ckpt):
 
 def check_device(config, wanted):
     """The device to load on: `wanted` (the profile's), else the one the checkpoint was trained on;
-    a checkpoint's own device that is missing here is recorded, and the rest is checked on the CPU."""
-    device = wanted or getattr(config, "device", None) or "cpu"
-    st = _stage("device", trained=getattr(config, "device", None), used=device)
+    a checkpoint's own device that is missing here is recorded, and the rest is checked on the CPU.
+    The trained device comes from config.json itself: lerobot's config swaps a missing device for
+    another one when it loads ("Device 'cuda' is not available. Switching to 'cpu'")."""
+    trained = _stage("config").get("saved_device") or getattr(config, "device", None)
+    device = wanted or trained or "cpu"
+    st = _stage("device", trained=trained, used=device, loaded_as=getattr(config, "device", None))
     st["available"], st["runtime"] = device_available(device)
     if not st["available"]:
         if wanted:

@@ -58,17 +58,17 @@ def _stack(ctx: Context, found: dict[str, Any]) -> Outcome | None:
     reqs = [r for r in serving.extra_requirements(found.get("requires") or [], "async") if r.name.lower() in TRANSPORT]
     installed = {"grpcio": found.get("grpcio"), "protobuf": found.get("protobuf")}
     install = pip_install(ctx, *(f"{r.name}{r.specifier}" for r in reqs)) if reqs else pip_install(ctx, f"lerobot[async]=={found.get('lerobot')}")
-    setup = "envkit setup --extras async (with this prefix and profile)"
+    setup = "or rerun envkit setup with --extras async (same --prefix and --profile)"
     bad = serving.mismatches(reqs, installed)
     if bad:
         return fail(f"lerobot {found.get('lerobot')}'s async inference needs its pinned gRPC stack: " + "; ".join(bad),
-                    f"{install}   (or {setup})")
+                    f"{install}; {setup}")
     broken = {k: v for k, v in (found.get("stubs") or {}).items() if v}
     if broken:
         name, err = next(iter(broken.items()))
         return fail(f"{name} does not import with grpcio {installed['grpcio']} / protobuf {installed['protobuf']}: "
                     f"{err.get('type')}: {err.get('message', '').splitlines()[0] if err.get('message') else ''}",
-                    f"{install}   (or {setup})", err.get("traceback", ""))
+                    f"{install}; {setup}", err.get("traceback", ""))
     return None
 
 
