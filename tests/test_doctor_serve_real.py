@@ -178,3 +178,14 @@ def test_good_checkpoint_acts_on_the_dataset(healthy_env: Path, doctor_cache: Pa
     checks = by_id(doc)
     assert rc == 0 and all(c["status"] == "ok" for c in checks.values()), (checks, err[-2000:])
     assert "action [1, 6] float32" in checks["checkpoint.act"]["summary"]
+
+
+def test_serve_skips_a_tree_without_async_inference(healthy_env: Path, doctor_cache: Path, tmp_path: Path) -> None:
+    """The draccus-era lerobot.common tree forks vendor (no async inference) in front of the env: a precise skip."""
+    from tests.lerobot_trees import fork_project
+
+    tree = fork_project(tmp_path) / "lerobot"
+    rc, doc, err = run_doctor(["--prefix", str(healthy_env), "--check", "smoke.serve"], doctor_env(doctor_cache, PYTHONPATH=str(tree)))
+    check = by_id(doc)["smoke.serve"]
+    assert check["status"] == "skip", (check, err[-1000:])
+    assert "has no async inference" in check["summary"] and "lerobot.common.async_inference.policy_server" in check["summary"]

@@ -121,8 +121,8 @@ def client(args, out):
     import grpc
 
     pkg = args.get("package") or "lerobot"
-    ai = pkg + ".async_inference"
-    helpers = importlib.import_module(ai + ".helpers")
+    home = (args.get("server_module") or pkg + ".async_inference.policy_server").rsplit(".", 1)[0]  # its helpers live beside it
+    helpers = importlib.import_module(home + ".helpers")
     pb2 = importlib.import_module(pkg + ".transport.services_pb2")
     pb2_grpc = importlib.import_module(pkg + ".transport.services_pb2_grpc")
     tutils = importlib.import_module(pkg + ".transport.utils")

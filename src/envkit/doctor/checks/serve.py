@@ -45,8 +45,9 @@ def serve(ctx: Context) -> Outcome:
     if found is None:
         return fail("the target could not report its async inference modules", "see details", result.tail())
     if not found.get("server_module"):
-        return skip(f"lerobot {found.get('lerobot') or '?'} has no async inference: no {package}.async_inference.policy_server "
-                    "module in the installed tree (lerobot added it in 0.3); nothing to serve")
+        return skip(f"lerobot {found.get('lerobot') or '?'} ({lay.name}) has no async inference: neither "
+                    f"{package}.async_inference.policy_server nor {package}.scripts.server.policy_server is in the installed "
+                    "tree; nothing to serve")
     refused = _stack(ctx, found)
     if refused is not None:
         return refused
@@ -125,7 +126,7 @@ def _round_trip(ctx: Context, found: dict[str, Any], ckpt: Path, dataset: tuple[
 
 def _client(ctx: Context, found: dict[str, Any], port: int, ckpt: Path, dataset: tuple[Path, str],
             work: Path) -> tuple[dict[str, Any] | None, str]:
-    args = {"package": found.get("package"), "address": f"127.0.0.1:{port}", "checkpoint": str(ckpt),
+    args = {"package": found.get("package"), "server_module": found["server_module"], "address": f"127.0.0.1:{port}", "checkpoint": str(ckpt),
             "dataset": str(dataset[0]), "repo_id": dataset[1], "device": run.device_for(ctx),
             "observations": OBSERVATIONS, "ready_timeout": 180}
     argv = script_argv(ctx, "serve_client.py", work, "client", json.dumps(args))
