@@ -130,3 +130,9 @@ def test_setup_records_the_async_extra_for_the_doctor(tmp_path: Path) -> None:
         res = run_envkit("setup", "--profile", "cpu", "--from-lock", str(lockdir), "--extras", "async", "--dry-run",
                          "--prefix", str(tmp_path / "env"), "--host", str(HOSTS / "host-cpu.json"), env=NO_PIP_CONFIG)
         assert_user_error(res, "--extras async cannot be added to --from-lock")
+
+
+def test_checkpoint_that_is_not_a_directory_is_a_usage_error(tmp_path: Path) -> None:
+    from tests.cli_util import assert_user_error, run_envkit
+
+    assert_user_error(run_envkit("doctor", "--python", sys.executable, "--checkpoint", str(tmp_path / "nope")), "--checkpoint")

@@ -189,3 +189,28 @@ def test_serve_skips_a_tree_without_async_inference(healthy_env: Path, doctor_ca
     check = by_id(doc)["smoke.serve"]
     assert check["status"] == "skip", (check, err[-1000:])
     assert "has no async inference" in check["summary"] and "lerobot.common.async_inference.policy_server" in check["summary"]
+
+
+def test_setup_extras_async_resolves_lerobots_pins_beside_the_tuple(healthy_env: Path, tmp_path: Path) -> None:
+    """setup's own lerobot step for --extras async, resolved for real (uv --dry-run) against the healthy env,
+    which holds the cpu profile's tuple: lerobot's pinned grpcio/protobuf come in, the torch tuple stays."""
+    from envkit.pipconfig import read_pip_config
+    from envkit.plan import SetupOptions, build_plan
+    from envkit.profiles import load_profile
+    from envkit.resolve import resolve
+    from envkit.uvbin import find_uv
+
+    profile = load_profile("cpu")
+    resolved = resolve(profile, None, None, "linux-64")
+    plan = build_plan(profile, resolved, SetupOptions(prefix=tmp_path / "env", extras=("async",)))
+    argv = list({s.id: s for s in plan.steps}["lerobot"].commands[0])
+    overrides = tmp_path / "overrides.txt"
+    overrides.write_text("\n".join(resolved.overrides) + "\n")  # what the runner writes at PREFIX/.envkit/overrides.txt
+    argv[0] = find_uv()
+    argv[argv.index("--python") + 1] = str(healthy_env / "bin" / "python")
+    argv[argv.index("--override") + 1] = str(overrides)
+    proc = subprocess.run([*argv[:-1], "--dry-run", *read_pip_config().uv_args(), argv[-1]], capture_output=True, text=True, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-2000:]
+    assert "+ grpcio==1.73.1" in out and "+ protobuf==6.31.1" in out, out[-2000:]
+    assert not any(line.strip().startswith(("- torch", "+ torch")) for line in out.splitlines()), out[-2000:]
