@@ -136,3 +136,20 @@ def test_checkpoint_that_is_not_a_directory_is_a_usage_error(tmp_path: Path) -> 
     from tests.cli_util import assert_user_error, run_envkit
 
     assert_user_error(run_envkit("doctor", "--python", sys.executable, "--checkpoint", str(tmp_path / "nope")), "--checkpoint")
+
+
+def test_server_dies_with_envkit_even_by_kill_9(tmp_path: Path) -> None:
+    """A parent that starts a Server then is SIGKILLed: the server, in its own session, still goes."""
+    code = ("import os, sys, time; from pathlib import Path; from envkit.doctor import serving; "
+            "s = serving.Server([sys.executable, '-c', 'import time; time.sleep(600)'], Path(sys.argv[1]) / 'log'); "
+            "s.start(dict(os.environ), Path(sys.argv[1])); print(s.proc.pid, flush=True); time.sleep(600)")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    pid = int(parent.stdout.readline())
+    assert psutil.pid_exists(pid)
+    parent.kill()
+    parent.wait()
+    try:
+        psutil.Process(pid).wait(timeout=10)
+    except psutil.NoSuchProcess:
+        pass
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
