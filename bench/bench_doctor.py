@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import tempfile
 import statistics
@@ -124,7 +125,8 @@ def smoke_with_without_infer(prefix: Path, repeat: int) -> None:
         try:
             check = next(c for c in json.loads(proc.stdout)["checks"] if c["id"] == "smoke.infer")
             infer.append(check["duration_ms"] / 1000)
-            latency.append(check["summary"].split(", ")[1] if check["status"] == "ok" else check["status"] + ": " + check["summary"][:80])
+            per_call = re.search(r"([\d.]+ ms per call)", check["summary"])
+            latency.append(per_call.group(1) if per_call else check["status"] + ": " + check["summary"][:80])
         except (ValueError, KeyError, StopIteration):
             latency.append("unparsable: " + proc.stderr[-200:])
     print(f"\n{'smoke with / without smoke.infer (dataset cached)':<52} {'median s':>9}")
