@@ -1,10 +1,12 @@
 """Side by side in one run, same env: `envkit doctor --no-smoke --json` vs `lerobot-info` vs a bare import,
 then the smoke (dataset cached) vs the same `lerobot-train` train + resume commands run by hand.
 
-Usage: python bench/bench_doctor.py [--prefix ENV] [--repeat N]
+Usage: python bench/bench_doctor.py [--prefix ENV] [--repeat N] [--only infer]
 Default ENV is the tests' cached healthy CPU env (.cache/envs/cpu-healthy). Prints two tables:
 median/min wall seconds, exit code, and what each tool tells you (verdicts vs versions only).
 Targets: doctor without smoke <= 1.3x the bare import line; smoke <= 1.1x the hand-run commands.
+Third table: the smoke with and without smoke.infer; the difference must not exceed smoke.infer's
+own time (loading the checkpoint and the timed select_action calls) by more than noise.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import tempfile
 import statistics
@@ -36,7 +39,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prefix", type=Path, default=ROOT / ".cache" / "envs" / "cpu-healthy")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=("infer",), help="run only the with/without smoke.infer table")
     args = parser.parse_args()
+    if args.only == "infer":
+        smoke_with_without_infer(args.prefix, args.repeat)
+        return 0
     env_py = args.prefix / "bin" / "python"
     runs = {
         "envkit doctor --no-smoke --json": [sys.executable, "-c", "import sys; from envkit.cli import main; sys.exit(main())",
@@ -63,6 +70,7 @@ def main() -> int:
             what = "imports only (a broken torchcodec >= 0.11 still imports)"
         print(f"{name:<48} {statistics.median(walls):>9.2f} {min(walls):>7.2f} {proc.returncode:>3}  {what}")
     smoke_vs_hand(args.prefix, args.repeat)
+    smoke_with_without_infer(args.prefix, args.repeat)
     return 0
 
 
@@ -98,6 +106,35 @@ def smoke_vs_hand(prefix: Path, repeat: int) -> None:
     print(f"{'envkit doctor minus doctor --no-smoke':<48} {smoke:>9.2f}")
     print(f"{'lerobot-train 3 steps + resume to 5, by hand':<48} {by_hand:>9.2f}")
     print(f"{'ratio (target <= 1.1x)':<48} {smoke / by_hand:>8.2f}x")
+
+
+def smoke_with_without_infer(prefix: Path, repeat: int) -> None:
+    """The smoke's checks with and without smoke.infer (dataset cached), and smoke.infer's own duration."""
+    cache = ROOT / ".cache" / "bench-doctor"
+    env = {**os.environ, "ENVKIT_CACHE_DIR": str(cache)}
+    base = [sys.executable, "-c", "import sys; from envkit.cli import main; sys.exit(main())", "doctor",
+            "--prefix", str(prefix), "--no-pretrained-backbone", "--json"]
+    smoke = ["--check", "smoke.dataset", "--check", "smoke.train", "--check", "smoke.resume", "--check", "smoke.device"]
+    subprocess.run(base + ["--check", "smoke.dataset"], capture_output=True, env=env, check=False)  # cache the dataset
+    without, with_, infer, latency = [], [], [], []
+    for _ in range(repeat):  # interleaved, so that a busy neighbour slows both alike
+        without.append(timed_env(base + smoke, env))
+        start = time.monotonic()
+        proc = subprocess.run(base + smoke + ["--check", "smoke.infer"], capture_output=True, text=True, env=env, check=False)
+        with_.append(time.monotonic() - start)
+        try:
+            check = next(c for c in json.loads(proc.stdout)["checks"] if c["id"] == "smoke.infer")
+            infer.append(check["duration_ms"] / 1000)
+            per_call = re.search(r"([\d.]+ ms per call)", check["summary"])
+            latency.append(per_call.group(1) if per_call else check["status"] + ": " + check["summary"][:80])
+        except (ValueError, KeyError, StopIteration):
+            latency.append("unparsable: " + proc.stderr[-200:])
+    print(f"\n{'smoke with / without smoke.infer (dataset cached)':<52} {'median s':>9}")
+    print(f"{'doctor smoke.{dataset,train,resume,device}':<52} {statistics.median(without):>9.2f}")
+    print(f"{'  + smoke.infer':<52} {statistics.median(with_):>9.2f}")
+    print(f"{'difference':<52} {statistics.median(with_) - statistics.median(without):>9.2f}")
+    if infer:
+        print(f"{'smoke.infer itself (its duration_ms)':<52} {statistics.median(infer):>9.2f}   select_action: {latency[-1]}")
 
 
 def timed_env(argv: list[str], env: dict[str, str]) -> float:

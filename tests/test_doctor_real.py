@@ -22,7 +22,7 @@ def test_healthy_env_trains_and_resumes(healthy_env: Path, doctor_cache: Path) -
     assert rc == 0 and doc["ok"], (bad, err[-2000:])
     assert not bad
     for cid in ("torch.tuple", "torchcodec.load", "torchcodec.ffmpeg", "lerobot.requirements",
-                "smoke.dataset", "smoke.train", "smoke.resume", "smoke.device"):
+                "smoke.dataset", "smoke.train", "smoke.resume", "smoke.infer", "smoke.device"):
         assert checks[cid]["status"] == "ok", (cid, checks[cid])
     assert "loss" in checks["smoke.train"]["summary"]
     assert doc["target"]["source"] == "--prefix"

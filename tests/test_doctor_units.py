@@ -46,7 +46,7 @@ def test_select_by_category_and_unknown_id() -> None:
 def test_ids_are_unique_and_prefixed() -> None:
     ids = [c.id for c in registry.all_checks()]
     assert len(ids) == len(set(ids))
-    prefixes = {"system", "torch", "cuda", "npu", "torchcodec", "video", "lerobot", "hooks", "dataset", "smoke"}
+    prefixes = {"system", "torch", "cuda", "npu", "torchcodec", "video", "lerobot", "hooks", "dataset", "checkpoint", "smoke"}
     assert {i.split(".")[0] for i in ids} == prefixes
 
 

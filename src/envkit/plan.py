@@ -410,6 +410,11 @@ def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, so
     if lock.profile != view.name:
         raise EnvkitError(f"--from-lock {options.from_lock} locks profile '{lock.profile}', not '{view.name}'",
                           fix=f"pass lockfiles/{view.name}")
+    if options.extras:
+        # the lock installs exactly its own package list (--no-deps): an extra would be dropped silently
+        raise EnvkitError(f"--extras {','.join(options.extras)} cannot be added to --from-lock {options.from_lock}: the lock installs "
+                          "exactly the packages it was locked with", fix=f"set up without --from-lock to add the extras "
+                          f"(envkit setup --profile {view.name} --extras {','.join(options.extras)}), or lock them in")
     platform = resolved.platform
     layers = lock.layers(platform)
     if "pypi" not in layers:
@@ -597,4 +602,5 @@ def _record(view: "Profile", resolved: "Resolved", options: SetupOptions, torch_
     return {"profile": view.name, "profile_file": profile_file, "platform": resolved.platform,
             "lerobot": lerobot, "overrides": list(resolved.overrides),
             "no_pretrained_backbone": options.no_pretrained_backbone, "weights": weights,
+            "extras": sorted(set(resolved.lerobot.get("extras", [])) | set(options.extras)),
             "from_lock": str(options.from_lock) if options.from_lock else None}

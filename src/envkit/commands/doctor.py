@@ -18,6 +18,9 @@ def doctor(
     python: Optional[Path] = typer.Option(None, "--python", help="Interpreter of the env to examine."),
     profile: Optional[str] = typer.Option(None, "--profile", help="Profile whose tuple and device the env should have."),
     dataset: Optional[Path] = typer.Option(None, "--dataset", help="A LeRobot dataset root to check (and train the smoke on)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", metavar="DIR",
+                                              help="A lerobot checkpoint (.../checkpoints/last/pretrained_model) to check: config, "
+                                                   "features against --dataset, device, weights, actions."),
     no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the real training smoke test."),
     check: Optional[list[str]] = typer.Option(None, "--check", help="Run only these check ids or categories (repeatable)."),
     list_checks: bool = typer.Option(False, "--list-checks", help="List the check ids and exit."),
@@ -48,6 +51,9 @@ def doctor(
     selected = registry.select(checks, check or (), smoke=not no_smoke)
     if dataset is not None and not dataset.is_dir():
         raise EnvkitError(f"--dataset {dataset}: {not_a('directory', dataset)}", fix="pass the dataset root (holding meta/info.json)")
+    if checkpoint is not None and not checkpoint.is_dir():
+        raise EnvkitError(f"--checkpoint {checkpoint}: {not_a('directory', checkpoint)}",
+                          fix="pass a checkpoint's pretrained_model directory, e.g. OUTPUT_DIR/checkpoints/last/pretrained_model")
     recording = None
     if record is not None:
         from envkit.record.run import DoctorRecording
@@ -55,6 +61,8 @@ def doctor(
         recording = DoctorRecording(record, redact_hostname=redact_hostname)
     ctx = _context(prefix, python, profile, dataset, no_pretrained_backbone, recording)
     ctx.scratch["requested_checks"] = tuple(check or ())  # opt-in checks (smoke.multi) run when named
+    if checkpoint is not None:
+        ctx.scratch["checkpoint"] = checkpoint.absolute()
     results = registry.run_checks(selected, ctx)
     from envkit.doctor import report as render
 
@@ -106,6 +114,7 @@ def _context(prefix: Path | None, python: Path | None, profile_ref: str | None, 
     ctx.scratch["probe_seconds"] = round(time.monotonic() - started, 2)
     ctx.scratch["overrides"] = list(recorded.overrides)
     ctx.scratch["lerobot"] = lerobot
+    ctx.scratch["extras"] = list(recorded.extras)  # lerobot extras setup installed (async: smoke.serve runs)
     ctx.scratch["no_pretrained_backbone"] = (no_pretrained_backbone if no_pretrained_backbone is not None
                                              else recorded.no_pretrained_backbone)
     if recorded.state:

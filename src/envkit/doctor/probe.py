@@ -448,6 +448,26 @@ def _getaddr(host: str) -> bool:
         return False
 
 
+def _cache_dir(var: str, value, default: str) -> dict:
+    """Whether a cache folder can be written: a temporary file in it, or in its nearest existing parent
+    (the folder is created on first use; the probe does not create it)."""
+    path = os.path.expanduser(value) if value else default
+    out = {"var": var, "path": path, "set": bool(value)}
+    probe_dir = path
+    while not os.path.isdir(probe_dir) and os.path.dirname(probe_dir) != probe_dir:
+        probe_dir = os.path.dirname(probe_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        out.update(writable=False, error=f"{path} exists and is not a directory")
+        return out
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe_dir, prefix=".envkit-probe-"):
+            pass
+        out["writable"] = True
+    except OSError as exc:
+        out.update(writable=False, error=f"{probe_dir}: {exc}")
+    return out
+
+
 def system_facts(hub_dir: str | None, weights_file: str, weights_host: str) -> dict:
     facts = {}
     facts["disk_free_bytes"] = shutil.disk_usage(sys.prefix).free
@@ -468,6 +488,9 @@ def system_facts(hub_dir: str | None, weights_file: str, weights_host: str) -> d
     except OSError as exc:
         facts["hf_home_writable"] = False
         facts["hf_home_error"] = str(exc)
+    # datasets' Arrow cache and lerobot's dataset home default to folders of HF_HOME; either can be moved
+    facts["hf_caches"] = [_cache_dir(var, os.environ.get(var), os.path.join(hf_home, sub))
+                          for var, sub in (("HF_DATASETS_CACHE", "datasets"), ("HF_LEROBOT_HOME", "lerobot"))]
     if hub_dir:
         weights = os.path.join(hub_dir, "checkpoints", weights_file)
         facts["resnet18"] = {"path": weights, "present": os.path.isfile(weights)}

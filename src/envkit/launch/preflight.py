@@ -110,6 +110,10 @@ def dataset(ctx: Context) -> Outcome:
         if isinstance(named, str):
             return fail(named, "pass --config_path=<a readable train_config.json>, or name the dataset with --dataset.repo_id / --dataset.root")
         root, repo = named
+    if largs.has(targs, "dataset.repo_id") and not (repo or "").strip():
+        return fail("--dataset.repo_id is empty: lerobot-train needs a non-empty repo id, also for a dataset read from --dataset.root",
+                    "pass --dataset.repo_id=<user>/<name> (for local data any name, e.g. --dataset.repo_id=local/"
+                    f"{Path(root).name if root else 'my_dataset'}, with --dataset.root=<its directory>)")
     env = i.probe.get("env") or {}
     offline = (env.get("HF_HUB_OFFLINE") or "").strip().lower() in ("1", "true", "yes", "on")
     if root:
@@ -126,6 +130,22 @@ def dataset(ctx: Context) -> Outcome:
         return ok(f"{repo} found offline in {home}")
     return fail(f"HF_HUB_OFFLINE is set and {repo} is not in {home}",
                 f"download it on a connected machine and copy it to {Path(home) / repo}, or pass --dataset.root=<its directory>")
+
+
+def push_to_hub(ctx: Context) -> Outcome:
+    """lerobot-train refuses --policy.push_to_hub=true without --policy.repo_id, but only after loading everything."""
+    targs = _in(ctx).plan.train_args
+    push = largs.value(targs, "policy.push_to_hub")
+    if push is None:
+        return skip("--policy.push_to_hub not given (lerobot's default applies; pass --policy.push_to_hub=false to train without the hub)")
+    if not largs.truthy(push):
+        return ok("the policy is not pushed to the hub")
+    repo = (largs.value(targs, "policy.repo_id") or "").strip()
+    if not repo:
+        return fail("--policy.push_to_hub=true without --policy.repo_id: lerobot-train stops with "
+                    "\"'policy.repo_id' argument missing\" before the first step",
+                    "pass --policy.repo_id=<hf user>/<model name>, or --policy.push_to_hub=false")
+    return ok(f"the policy is pushed to {repo}")
 
 
 def _config_dataset(path: str) -> tuple[str | None, str | None] | str:
@@ -225,6 +245,7 @@ CHECKS = [
     Check("launch.sources", "the runtime scripts each process sources exist", sources),
     Check("launch.output_dir", "the output directory does not clash", output_dir),
     Check("launch.dataset", "the dataset resolves (offline too)", dataset),
+    Check("launch.push_to_hub", "a hub push names its repo", push_to_hub),
     Check("launch.shm", "shared memory for dataloader workers", shm),
 ]
 

@@ -6,6 +6,7 @@ import math
 import shutil
 
 from envkit.doctor import smoke as run
+from envkit.doctor.checks import infer, serve
 from envkit.doctor.layout import SMOKE_FIX, Layout, from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
 
@@ -102,6 +103,8 @@ def checks(backend_needs: tuple[str, ...] = ()) -> list[Check]:
         Check("smoke.train", "3 real ACT training steps", train,
               needs=BASE_NEEDS + backend_needs + ("smoke.dataset", "dataset.version", "dataset.decode"), slow=True),
         Check("smoke.resume", "resume from the checkpoint", resume, needs=("smoke.train",), slow=True),
+        # before smoke.device, which removes the run's checkpoints
+        *infer.SMOKE_CHECKS, *serve.CHECKS,
         Check("smoke.device", "trained on the expected device", device, needs=("smoke.train",), slow=True),
     ]
 

@@ -59,7 +59,17 @@ def hf_cache(ctx: Context) -> Outcome:
                     "export HF_HOME=/a/writable/dir (datasets and checkpoints are cached there)")
     if home is None:
         return skip("Hugging Face cache location unknown")
-    return ok(f"{home} is writable")
+    caches = [c for c in sysf.get("hf_caches") or [] if isinstance(c, dict)]
+    bad = [c for c in caches if c.get("writable") is False]
+    if bad:
+        c = bad[0]
+        how = f"{c['var']}={c['path']}" if c.get("set") else f"{c['path']} ({c['var']} unset: under HF_HOME)"
+        return fail(f"{how} is not writable ({c.get('error', '')}): lerobot writes datasets there and fails at load time"
+                    + (f"; also {', '.join(b['var'] for b in bad[1:])}" if len(bad) > 1 else ""),
+                    f"export {c['var']}=/a/writable/dir (or fix the permissions of {c['path']})")
+    moved = [f"{c['var']}={c['path']}" for c in caches if c.get("set")]
+    return ok(f"{home} is writable" + (f"; so are {', '.join(moved)}" if moved else
+                                        (" (datasets and lerobot caches below it)" if caches else "")))
 
 
 def backbone_weights(ctx: Context) -> Outcome:
