@@ -111,7 +111,7 @@ def test_a_tree_without_act_or_train_config_says_which_piece_is_missing() -> Non
     assert not no_act.can_train and any("ACT policy" in m for m in no_act.missing)
     broken = interpret({**doc, "errors": {"train_module": {"type": "ModuleNotFoundError", "message": "No module named 'accelerate'",
                                                            "missing_module": "accelerate"}}, "train_module": None})
-    assert any("importable training module" in m for m in broken.missing) and broken.distributed is None
+    assert any(m.startswith("importable training module") for m in broken.missing) and broken.distributed is None
     hydra = interpret({"caps_version": 1, "package": "lerobot.common", "errors": {}, "modules": {"train": "lerobot.scripts.train"}})
     assert any("TrainPipelineConfig" in m for m in hydra.missing)
 
@@ -131,4 +131,42 @@ def test_caps_probe_runs_in_an_interpreter_without_lerobot(tmp_path: Path) -> No
     proc = subprocess.run([sys.executable, "-I", str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     c = interpret(json.loads(proc.stdout))
-    assert c.package is None and not c.can_train and "a lerobot package" in c.missing[0]
+    assert c.package is None and not c.can_train and c.missing[0].startswith("lerobot package")
+
+
+def _ctx(tree: str):
+    from envkit.doctor.model import Context
+
+    probe = {"lerobot_caps": raw(tree), "dists": {"lerobot": raw(tree)["dist"]["version"]},
+             "lerobot_dist": {"installed": True, "version": raw(tree)["dist"]["version"]},
+             "python": {"executable": "/env/bin/python"}, "video": {"torchvision": {"video_reader": False}}}
+    return Context(probe=probe, host={})
+
+
+def test_the_doctor_smoke_builds_its_command_from_the_probe(tmp_path: Path) -> None:
+    from envkit.doctor import smoke
+    from envkit.doctor.layout import from_probe
+
+    ctx = _ctx("common-a3cd18e")
+    argv = smoke.train_argv(ctx, from_probe(ctx.probe), tmp_path / "ds", "envkit/tiny", tmp_path / "out", 3, False)
+    assert argv[:3] == ["/env/bin/python", "-m", "lerobot.scripts.train"]
+    assert "--policy.device=cpu" in argv and not any("push_to_hub" in a for a in argv)
+    assert argv[-1] == "--dataset.video_backend=torchcodec"  # its default "pyav" needs torchvision's VideoReader
+    assert ctx.scratch["smoke_dropped"] == ("policy.push_to_hub",)
+
+
+def test_doctor_json_carries_the_capabilities_and_the_command() -> None:
+    from envkit.doctor import report
+    from envkit.doctor.checks.lerobot import capabilities
+    from envkit.doctor.model import Status
+
+    ctx = _ctx("fork-483be9a")
+    assert capabilities(ctx).status == Status.OK
+    doc = report.build(ctx, []).to_dict()
+    assert doc["lerobot_caps"]["distributed"] == "none" and "policy.push_to_hub" in doc["lerobot_caps"]["fields"]
+    assert doc["train_command"] == ("python -m lerobot.scripts.train --policy.type=act --policy.device=cpu "
+                                    "--policy.push_to_hub=false --dataset.repo_id=<your/dataset>")
+    no_act = _ctx("lerobot-0.4.4")
+    no_act.probe["lerobot_caps"] = {**raw("lerobot-0.4.4"), "act_fields": {}, "policy_types": ["diffusion"]}
+    verdict = capabilities(no_act)
+    assert verdict.status == Status.FAIL and "cannot run ACT training: it lacks ACT policy" in verdict.summary

@@ -154,22 +154,23 @@ def interpret(raw: dict[str, Any], derived: str | None = None) -> LerobotCaps:
     package = raw.get("package")
     missing: list[str] = []
     if package is None:
-        missing.append("a lerobot package (neither lerobot.datasets nor lerobot.common.datasets)")
+        missing.append("lerobot package (neither lerobot.datasets nor lerobot.common.datasets)")
     else:
         if not raw.get("train_fields"):
             missing.append("TrainPipelineConfig (draccus config in lerobot.configs.train)")
         elif "resume" not in fields:
             missing.append("resume (TrainPipelineConfig has no 'resume' field)")
-        missing += [f"the '{n}' config field" for n in NEEDED_FIELDS if raw.get("train_fields") and n not in fields]
+        missing += [f"'{n}' config field" for n in NEEDED_FIELDS if raw.get("train_fields") and n not in fields]
         if not raw.get("act_fields"):
             missing.append("ACT policy (no 'act' policy type / ACTConfig)")
         if not train_module:
             missing.append("training module (lerobot/scripts/lerobot_train.py or train.py)")
         elif "train_module" in errors_raw:
-            missing.append(f"an importable training module ({train_module}: {_error_text(errors_raw['train_module'])})")
+            missing.append(f"importable training module ({train_module}: {_error_text(errors_raw['train_module'])})")
     needed: list[str] = []
     for err in errors_raw.values():
-        if isinstance(err, dict) and err.get("missing_module"):
+        # a module of lerobot itself missing is the tree's shape (an old layout), not an extra to install
+        if isinstance(err, dict) and err.get("missing_module") and _norm(str(err["missing_module"]).split(".")[0]) != "lerobot":
             for extra in _extras_providing(str(err["missing_module"]), extras_raw):
                 if extra not in needed:
                     needed.append(extra)

@@ -27,8 +27,8 @@ def cannot_smoke(ctx: Context, lay: Layout) -> str | None:
     if caps is not None:
         if not caps.smoke_missing:
             return None
-        return (f"cannot smoke-test this tree: lerobot {caps.version or '?'} ({lay.name}) lacks "
-                + "; ".join(caps.smoke_missing) + "; the smoke writes a tiny dataset with LeRobotDataset.create, "
+        return (f"cannot smoke-test this release: lerobot {caps.version or '?'} is {lay.name} and has no "
+                + ", no ".join(caps.smoke_missing) + "; the smoke writes a tiny dataset with LeRobotDataset.create, "
                 "trains ACT for 3 steps and resumes from the checkpoint")
     return None if lay.smoke else lay.cannot_smoke()
 
