@@ -48,9 +48,8 @@ def accepted(caps: LerobotCaps | None, name: str) -> str | None:
     """The name this tree accepts for setting `name`, or None when it has no such setting."""
     if caps is None:
         return name
-    if name == "policy.type":  # a draccus choice, not a field: the policy config itself
-        return name if (caps.policy_types and "act" in caps.policy_types) or caps.accepts("policy.device") or any(
-            f.startswith("policy.") for f in caps.fields) else None
+    if name == "policy.type":  # a draccus choice, not a field: accepted wherever the config has a policy
+        return name if "act" in caps.policy_types or any(f.startswith("policy.") for f in caps.fields) else None
     for candidate in ALIASES.get(name, (name,)):
         if caps.accepts(candidate):
             return candidate

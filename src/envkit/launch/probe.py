@@ -25,6 +25,7 @@ def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str]
     capability probe (doctor/caps_probe.py), copied beside the script as the doctor's probe does."""
     from envkit.hooks import run_argv
 
+    prefix = Path(prefix).absolute()  # the probe runs from an empty temporary directory
     python = _python(prefix)
     assigns = [f"{k}={v}" for k, v in extra_env.items()]
     spec = {"count": count_code, "dists": {k: list(v) for k, v in (dists or {}).items()}, "env_prefixes": list(env_prefixes),
