@@ -448,3 +448,16 @@ def test_preflight_reads_the_dataset_from_config_path(tmp_path: Path) -> None:
     bad = dataset(f"--config_path={broken}")
     assert bad.status == Status.FAIL and str(broken) in bad.summary and "--dataset.repo_id" in bad.fix
     assert dataset("--config_path=lerobot/act_pusht").status == Status.SKIP  # a hub path: not judged offline here
+
+
+def test_preflight_names_how_the_tree_trains_from_its_probe() -> None:
+    from tests.canary import raw
+
+    plan = build(Request(mixed_precision="bf16", train_args=ARGS), facts("cpu", caps="main-7427f31"), "cpu", get_backend("cpu"),
+                 select("2", None, False), 1)
+    got = _preflight(plan, {"cpu_count": 4, "shm_free_bytes": 1 << 34, "lerobot_caps": raw("main-7427f31")}, counted=False)
+    verdict = got["launch.capabilities"]
+    assert verdict.status == Status.OK and "lerobot.distributed.make_accelerator" in verdict.summary
+    assert "as accelerator.mixed_precision" in verdict.summary
+    unasked = _preflight(plan, {"cpu_count": 4, "shm_free_bytes": 1 << 34, "lerobot_caps_error": "SyntaxError: x"}, counted=False)
+    assert unasked["launch.capabilities"].status == Status.WARN and "SyntaxError" in unasked["launch.capabilities"].summary
