@@ -170,3 +170,15 @@ def test_doctor_json_carries_the_capabilities_and_the_command() -> None:
     no_act.probe["lerobot_caps"] = {**raw("lerobot-0.4.4"), "act_fields": {}, "policy_types": ["diffusion"]}
     verdict = capabilities(no_act)
     assert verdict.status == Status.FAIL and "cannot run ACT training: it lacks ACT policy" in verdict.summary
+
+
+def test_a_tree_that_decodes_only_through_videoreader_is_told_before_training() -> None:
+    from envkit.doctor.checks.smoke import dataset
+    from envkit.doctor.model import Status
+
+    ctx = _ctx("common-10706ed")
+    ctx.target = object()  # a target to run in (the check stops before using it)
+    ctx.probe["video"]["torchvision"]["version"] = "0.29.1"
+    verdict = dataset(ctx)
+    assert verdict.status == Status.FAIL and "only through torchvision.io.VideoReader" in verdict.summary
+    assert "torchcodec" in verdict.fix

@@ -42,6 +42,14 @@ def dataset(ctx: Context) -> Outcome:
     why = cannot_smoke(ctx, lay)
     if why:
         return fail(why, SMOKE_FIX)
+    caps = run.caps_of(ctx)
+    tv = ctx.section("video").get("torchvision") or {}
+    if caps is not None and caps.video_decoders == ("torchvision",) and tv.get("video_reader") is False:
+        # trees from before torchcodec (lerobot #798, 2025-03-14) decode only through torchvision.io.VideoReader
+        return fail(f"lerobot {caps.version or '?'} decodes video only through torchvision.io.VideoReader, which torchvision "
+                    f"{tv.get('version') or '?'} does not have: training on any video dataset stops at the first batch",
+                    "install a torchvision that still has torchvision.io.VideoReader, or move the fork to a lerobot commit "
+                    "with the torchcodec decoder (2025-03-14 on)")
     root, repo_id, result = run.ensure_dataset(ctx, lay)
     ctx.scratch["smoke_dataset"] = (root, repo_id)
     if result is not None and not (root / "meta" / "info.json").is_file():
