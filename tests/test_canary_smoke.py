@@ -111,3 +111,18 @@ def test_launch_dry_run_on_the_main_snapshot_uses_its_config_precision() -> None
     assert plan["mixed_precision_by"] == "accelerator.mixed_precision"
     assert "--accelerator.mixed_precision=bf16" in plan["train_args"]
     assert not any(k.startswith("ACCELERATE_") for k in plan["env"])
+
+
+def test_a_tree_from_before_torchcodec_gets_a_precise_verdict(doctor_cache: Path) -> None:
+    """10706ed (2025-03-06) takes --device/--use_amp (its fields) but decodes video only through
+    torchvision.io.VideoReader, which the cpu profile's torchvision lacks: red, with that reason, before training."""
+    prefix = ENVS / "canary-common-10706ed"
+    env = {"ENVKIT_CACHE_DIR": str(doctor_cache), "ENVKIT_TEST_KILL_AT": "", "UV_PYTHON_DOWNLOADS": "never"}
+    res = run_envkit("setup", "--profile", "cpu", "--prefix", str(prefix), "--lerobot", str(_project("common-10706ed")),
+                     "--no-pretrained-backbone", "--yes", "--json", env=env, timeout=2400)
+    assert res.code == 1 and "Traceback" not in res.err, res.err[-3000:]
+    checks = by_id(_setup_log_report(prefix))
+    assert checks["lerobot.capabilities"]["status"] == "ok" and "mixed precision: use_amp" in checks["lerobot.capabilities"]["summary"]
+    verdict = checks["smoke.dataset"]
+    assert verdict["status"] == "fail" and "only through torchvision.io.VideoReader" in verdict["summary"], verdict
+    assert checks["smoke.train"]["status"] == "skip"
