@@ -17,10 +17,11 @@ from envkit.host import RecordedBoundary, detect
 from envkit.launch import args as largs
 from envkit.launch.devices import select
 from envkit.launch.failures import explain
-from envkit.launch.plan import EnvFacts, Request, build, distributed_support
+from envkit.launch.plan import EnvFacts, Request, build
 from envkit.launch.preflight import Inputs, run
 from envkit.launch.rendezvous import Route, ifname_matches, parse
 from envkit.launch.throughput import summarise
+from tests.canary import caps as recorded_caps
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "launch"
@@ -37,7 +38,8 @@ ARGS = ("--dataset.repo_id=lerobot/aloha_sim_transfer_cube_human", "--policy.typ
         "--steps=100000", "--output_dir=outputs/train/act_aloha")
 
 
-def facts(profile: str, tree: dict = TREE_044, version: str = "0.4.4", distributed: bool = True, **kw) -> EnvFacts:
+def facts(profile: str, tree: dict = TREE_044, version: str = "0.4.4", caps: str = "lerobot-0.4.4", **kw) -> EnvFacts:
+    """The env as launch sees it; `caps`: the capability probe's output recorded on that canary tree."""
     scripts = {"lerobot-train": "lerobot.scripts.lerobot_train:main"} if tree is TREE_044 else {}
     prefix = f"/opt/envs/{profile}"
     if "hook_env" not in kw and profile != "cpu":
@@ -45,7 +47,7 @@ def facts(profile: str, tree: dict = TREE_044, version: str = "0.4.4", distribut
 
         kw["hook_env"] = load_profile(profile).env
     return EnvFacts(prefix=prefix, python=f"{prefix}/bin/python", layout=classify(tree, version, scripts),
-                    distributed=distributed, cpu_count=kw.pop("cpu_count", 192), environ=kw.pop("environ", {}), **kw)
+                    caps=recorded_caps(caps), cpu_count=kw.pop("cpu_count", 192), environ=kw.pop("environ", {}), **kw)
 
 
 def host(name: str):
@@ -106,9 +108,12 @@ def test_mixed_precision_reaches_children_only() -> None:
     before = dict(os.environ)
     plan = build(Request(mixed_precision="bf16", train_args=ARGS), facts("5090"), "5090", get_backend("cuda"), select("2", 8, True), 1)
     assert plan.env["ACCELERATE_MIXED_PRECISION"] == "bf16" and "LEROBOT_ALLOW_ACCELERATE_ENV" not in plan.env
+    assert plan.to_dict()["mixed_precision_by"] == "env:ACCELERATE_MIXED_PRECISION"
     assert dict(os.environ) == before  # planning never exports anything into envkit's (the user's) environment
-    newer = build(Request(mixed_precision="fp16", train_args=ARGS), facts("5090", version="0.6.2"), "5090", get_backend("cuda"), select("2", 8, True), 1)
-    assert newer.env["LEROBOT_ALLOW_ACCELERATE_ENV"] == "1"
+    # lerobot main reads its precision from its config only: the field, no environment variable
+    newer = build(Request(mixed_precision="fp16", train_args=ARGS), facts("5090", version="0.6.2", caps="main-7427f31"), "5090",
+                  get_backend("cuda"), select("2", 8, True), 1)
+    assert "--accelerator.mixed_precision=fp16" in newer.train_args and not any(k.startswith(("ACCELERATE_", "LEROBOT_")) for k in newer.env)
     acc = build(Request(launcher="accelerate", mixed_precision="fp16", train_args=ARGS), facts("5090"), "5090", get_backend("cuda"), select("2", 8, True), 1)
     assert "--mixed_precision=fp16" in acc.argv and "ACCELERATE_MIXED_PRECISION" not in acc.env and "--multi_gpu" in acc.argv
 
@@ -127,11 +132,11 @@ def test_doctor_hooks_accelerate_judges_the_users_shell_not_launch() -> None:
 
 def test_fork_without_distributed_training_is_refused_with_the_single_device_command() -> None:
     with pytest.raises(EnvkitError) as err:
-        build(Request(train_args=ARGS), facts("5090", TREE_FORK, "0.1.0", distributed=False), "5090", get_backend("cuda"), select("all", 8, True), 1)
+        build(Request(train_args=ARGS), facts("5090", TREE_FORK, "0.1.0", caps="fork-483be9a"), "5090", get_backend("cuda"), select("all", 8, True), 1)
     text = err.value.paragraph()
-    assert "cannot train on 8 devices" in text and "lerobot.scripts.train" in text
+    assert "cannot train on 8 devices" in text and "lerobot.scripts.train" in text and "builds no accelerate Accelerator" in text
     assert "CUDA_VISIBLE_DEVICES=0 /opt/envs/5090/bin/python -m lerobot.scripts.train" in text
-    one = build(Request(devices="1", train_args=ARGS), facts("5090", TREE_FORK, "0.1.0", distributed=False), "5090", get_backend("cuda"), select("1", 8, True), 1)
+    one = build(Request(devices="1", train_args=ARGS), facts("5090", TREE_FORK, "0.1.0", caps="fork-483be9a"), "5090", get_backend("cuda"), select("1", 8, True), 1)
     assert one.launcher is None and one.argv[:3] == ("/opt/envs/5090/bin/python", "-m", "lerobot.scripts.train")
 
 
@@ -144,9 +149,10 @@ def test_pythonpath_only_for_a_tree_the_env_cannot_import(tmp_path: Path) -> Non
     assert plan.env["PYTHONPATH"] == str(tree)
 
 
-def test_distributed_support_reads_the_module() -> None:
-    assert distributed_support("accelerator = Accelerator(step_scheduler_with_optimizer=False)")
-    assert not distributed_support("def train(cfg):\n    policy.to(device)\n")
+def test_unknown_training_machinery_is_refused_on_several_devices_with_the_reason() -> None:
+    with pytest.raises(EnvkitError) as err:
+        build(Request(train_args=ARGS), facts("cpu", caps=None), "cpu", get_backend("cpu"), select("2", None, False), 1)
+    assert "could not ask its training module" in err.value.paragraph()
 
 
 def test_user_args() -> None:
@@ -545,3 +551,16 @@ def test_preflight_reads_the_dataset_from_config_path(tmp_path: Path) -> None:
     bad = dataset(f"--config_path={broken}")
     assert bad.status == Status.FAIL and str(broken) in bad.summary and "--dataset.repo_id" in bad.fix
     assert dataset("--config_path=lerobot/act_pusht").status == Status.SKIP  # a hub path: not judged offline here
+
+
+def test_preflight_names_how_the_tree_trains_from_its_probe() -> None:
+    from tests.canary import raw
+
+    plan = build(Request(mixed_precision="bf16", train_args=ARGS), facts("cpu", caps="main-7427f31"), "cpu", get_backend("cpu"),
+                 select("2", None, False), 1)
+    got = _preflight(plan, {"cpu_count": 4, "shm_free_bytes": 1 << 34, "lerobot_caps": raw("main-7427f31")}, counted=False)
+    verdict = got["launch.capabilities"]
+    assert verdict.status == Status.OK and "lerobot.distributed.make_accelerator" in verdict.summary
+    assert "as accelerator.mixed_precision" in verdict.summary
+    unasked = _preflight(plan, {"cpu_count": 4, "shm_free_bytes": 1 << 34, "lerobot_caps_error": "SyntaxError: x"}, counted=False)
+    assert unasked["launch.capabilities"].status == Status.WARN and "SyntaxError" in unasked["launch.capabilities"].summary

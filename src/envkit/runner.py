@@ -338,7 +338,8 @@ def _doctor(ctx: RunContext, step: Step) -> None:
                         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                         "failed": [c.id for c in report.failed] if report else [],
                         "summary": report.summary_text() if report else None,
-                        "train_entry": report.versions.get("train_entry") if report else None}
+                        "train_entry": report.versions.get("train_entry") if report else None,
+                        "train_command": report.train_command if report else None}
     ctx.state.save()
     ctx.doctor_output = report.to_dict() if report else None
     if verdict != "green":

@@ -195,7 +195,8 @@ def _execute(plan, options, as_json: bool, force_doctor: bool, resume: str) -> d
                           f"(envkit setup --doctor runs it again)", highlight=False)
         else:
             console.print(f"environment ready at {plan.prefix}: doctor {last.get('verdict', '?')}", highlight=False)
-        entry = last.get("train_entry") or "lerobot-train"  # what the installed lerobot really has (forks: python -m ...)
-        console.print(f"  run inside it:  envkit run --prefix {shlex.quote(str(plan.prefix))} -- {entry} ...", highlight=False)
+        # what the installed lerobot really has (forks: python -m ...) with the arguments its config accepts
+        command = last.get("train_command") or (last.get("train_entry") or "lerobot-train") + " ..."
+        console.print(f"  run inside it:  envkit run --prefix {shlex.quote(str(plan.prefix))} -- {command}", highlight=False)
         console.print(f"  enter it:       eval \"$(envkit shell-hook --prefix {shlex.quote(str(plan.prefix))})\"", highlight=False)
     return summary

@@ -22,10 +22,11 @@ PROBE_TIMEOUT_S = 300
 
 def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, str] | None = None,
               timeout: int = PROBE_TIMEOUT_S, weights: dict[str, Any] | None = None,
-              fragments: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+              fragments: list[tuple[str, str]] | None = None, caps: bool = True) -> dict[str, Any]:
     """One subprocess of the target's python: returns the probe's JSON document.
 
     `fragments`: (facts key, Python source) of the backends' probe fragments; default: every installed backend's.
+    `caps`: also ask the installed lerobot what it accepts and does (caps_probe.py; imports its config classes).
     """
     from envkit.doctor import accel
 
@@ -41,6 +42,9 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
             module = "envkit_fragment_" + "".join(c if c.isalnum() else "_" for c in key)
             (Path(tmp) / f"{module}.py").write_text(source, encoding="utf-8")
             argv += ["--fragment", f"{key}={module}"]
+        if caps:  # the lerobot capability probe travels the same way, beside the probe
+            shutil.copy(Path(__file__).with_name("caps_probe.py"), Path(tmp) / "envkit_caps_probe.py")
+            argv += ["--caps", "envkit_caps_probe"]
         if dataset is not None:
             argv += ["--dataset", str(dataset)]
         if weights:  # which backbone file to look for, and which host to try resolving

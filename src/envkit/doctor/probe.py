@@ -431,6 +431,12 @@ def lerobot_facts(fragments: list = ()) -> dict:
     return facts
 
 
+def _caps(module_name: str) -> dict:
+    import importlib
+
+    return importlib.import_module(module_name).collect()
+
+
 # --------------------------------------------------------------- system ----------
 def _resolves(host: str, timeout: float = 2.0) -> bool | None:
     result: list = []
@@ -576,6 +582,7 @@ def main(argv: list) -> int:
     parser.add_argument("--weights-host", default="")
     parser.add_argument("--fragment", action="append", default=[], metavar="KEY=MODULE",
                         help="a backend's probe fragment: MODULE beside this file, its facts filed as torch[KEY]")
+    parser.add_argument("--caps", metavar="MODULE", help="the lerobot capability probe beside this file (caps_probe.py)")
     args = parser.parse_args(argv)
     global _REAL_STDOUT, SECRET
     if args.secret_names:
@@ -600,6 +607,8 @@ def main(argv: list) -> int:
         if not args.no_video:
             _timed(out, "video", video_facts, workdir)
         _timed(out, "lerobot", lerobot_facts, fragments)
+        if args.caps:  # what the installed lerobot accepts and does, asked of its own config classes
+            _timed(out, "lerobot_caps", _caps, args.caps)
         _timed(out, "system", system_facts, (out.get("torch") or {}).get("hub_dir"), args.weights_file, args.weights_host)
         _timed(out, "libs", lib_facts)
         if args.dataset:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from envkit import lerobot_caps, train_args
 from envkit.doctor.model import CheckResult, Context, Status
 from envkit.doctor.verdict import DoctorReport
 
@@ -21,6 +22,14 @@ def build(ctx: Context, results: list[CheckResult], fail_on: str = "fail") -> Do
     from envkit import __version__
 
     recorded = ctx.scratch.get("recorded") or {}
+    caps = lerobot_caps.from_probe(ctx.probe)
+    command = None
+    if caps is not None and caps.entry:
+        try:
+            device = ctx.backend.device
+        except Exception:  # noqa: BLE001 - no backend for this host/profile: the hint is optional
+            device = "cpu"
+        command = train_args.hint(caps, device)
     return DoctorReport(
         envkit_version=__version__, target=ctx.target.describe() if ctx.target else None, checks=list(results),
         profile=getattr(ctx.profile, "name", None),
@@ -29,6 +38,7 @@ def build(ctx: Context, results: list[CheckResult], fail_on: str = "fail") -> Do
         overrides=list(ctx.scratch.get("overrides") or []),
         no_pretrained_backbone=bool(ctx.scratch.get("no_pretrained_backbone")),
         probe_seconds=ctx.scratch.get("probe_seconds"), fail_on=fail_on, versions=versions(ctx),
+        lerobot_caps=caps.to_dict() if caps is not None else None, train_command=command,
     )
 
 
@@ -52,6 +62,7 @@ def versions(ctx: Context) -> dict[str, Any]:
     from envkit.doctor.layout import from_probe
 
     layout = from_probe(p)
+    caps = lerobot_caps.from_probe(p)
     found = {
         "python": (p.get("python") or {}).get("version"),
         **{name: dists.get(name) for name in ("torch", "torchvision", "torchcodec", "av", "lerobot")},
@@ -60,7 +71,7 @@ def versions(ctx: Context) -> dict[str, Any]:
     for share in accel.hooks("versions"):  # every installed backend's keys, None where it is absent
         found.update(share(ctx))
     # how this env's lerobot trains (lerobot-train, or `python -m ...` for old layouts and forks)
-    found["train_entry"] = layout.entry if layout else None
+    found["train_entry"] = (caps.entry if caps is not None and caps.entry else None) or (layout.entry if layout else None)
     return found
 
 

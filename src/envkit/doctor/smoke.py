@@ -18,14 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from envkit import lerobot_caps, train_args
 from envkit.doctor.layout import TRAIN_SCRIPT, Layout
 from envkit.doctor.model import Context
-
-SMALL_ACT = (
-    "--policy.dim_model=64", "--policy.n_heads=2", "--policy.dim_feedforward=128", "--policy.n_encoder_layers=1",
-    "--policy.n_decoder_layers=1", "--policy.n_vae_encoder_layers=1", "--policy.latent_dim=8",
-    "--policy.chunk_size=10", "--policy.n_action_steps=10",
-)
 STEP_LINE = re.compile(r"step:(\d+)\S*\s.*?loss:(\S+)")
 FALLBACK = re.compile(r"Device '(\w+)' is not available\. Switching to '(\w+)'")
 TRAIN_TIMEOUT_S = 900
@@ -115,40 +110,48 @@ def ensure_dataset(ctx: Context, lay: Layout) -> tuple[Path, str, RunResult | No
     return root, repo_id, result
 
 
+def caps_of(ctx: Context) -> "lerobot_caps.LerobotCaps | None":
+    """What the installed lerobot accepts (the capability probe in the doctor's probe); None: not probed."""
+    if "lerobot_caps" not in ctx.scratch:
+        ctx.scratch["lerobot_caps"] = lerobot_caps.from_probe(ctx.probe)
+    return ctx.scratch["lerobot_caps"]
+
+
 def entry_argv(ctx: Context, lay: Layout) -> list[str]:
     """The installed lerobot's own training entry: its lerobot-train console script when it declares
     one (and the env has it), else `python -m` its training module (forks, old trees)."""
-    script = ctx.target.script(TRAIN_SCRIPT) if ctx.target and lay.entry == TRAIN_SCRIPT else None
+    caps = caps_of(ctx)
+    declared = caps.train_script == TRAIN_SCRIPT if caps is not None else lay.entry == TRAIN_SCRIPT
+    script = ctx.target.script(TRAIN_SCRIPT) if ctx.target and declared else None
     if script:
         return [str(script)]
-    return [ctx.python_cmd(), "-m", lay.train_module or "lerobot.scripts.lerobot_train"]
+    module = (caps.train_module if caps is not None else None) or lay.train_module or "lerobot.scripts.lerobot_train"
+    return [ctx.python_cmd(), "-m", module]
 
 
 def train_argv(ctx: Context, lay: Layout, root: Path, repo_id: str, out_dir: Path, steps: int, weights_cached: bool) -> list[str]:
-    head = entry_argv(ctx, lay)
-    argv = head + [
-        "--policy.type=act", f"--policy.device={device_for(ctx)}", "--policy.push_to_hub=false",
-        "--wandb.enable=false", f"--dataset.repo_id={repo_id}", f"--dataset.root={root}",
-        f"--steps={steps}", "--batch_size=2", "--num_workers=0", f"--save_freq={steps}", "--eval_freq=0",
-        "--log_freq=1", f"--output_dir={out_dir}", *SMALL_ACT,
-    ]
-    if not weights_cached:
-        argv.append("--policy.pretrained_backbone_weights=null")  # no network: do not fetch ResNet18
-    if ctx.scratch.get("video_backend"):
-        argv.append(f"--dataset.video_backend={ctx.scratch['video_backend']}")
-    return argv
+    caps = caps_of(ctx)
+    reader = (ctx.section("video").get("torchvision") or {}).get("video_reader")
+    backend, ctx.scratch["smoke_video_why"] = train_args.video_backend(caps, ctx.scratch.get("video_backend"), reader)
+    built = train_args.smoke_train(caps, device=device_for(ctx), repo_id=repo_id, root=str(root),
+                                   out_dir=str(out_dir), steps=steps, weights_cached=weights_cached,
+                                   video_backend=backend)
+    ctx.scratch["smoke_dropped"] = built.dropped  # settings this tree does not have, named in the verdict
+    return entry_argv(ctx, lay) + list(built.args)
 
 
 def resume_argv(ctx: Context, lay: Layout, first: RunResult, steps: int) -> list[str]:
     config = first.out_dir / "checkpoints" / "last" / "pretrained_model" / "train_config.json"
-    return entry_argv(ctx, lay) + ["--resume=true", f"--config_path={config}", f"--steps={steps}"]
+    return entry_argv(ctx, lay) + list(train_args.smoke_resume(caps_of(ctx), config_path=str(config), steps=steps).args)
 
 
 def trained_device(out_dir: Path) -> str | None:
     config = out_dir / "checkpoints" / "last" / "pretrained_model" / "train_config.json"
     try:
-        return str(json.loads(config.read_text())["policy"]["device"])
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(config.read_text())
+        found = (data.get("policy") or {}).get("device") or data.get("device")  # trees before 2025-03: top level
+        return str(found) if found else None
+    except (OSError, ValueError, AttributeError, TypeError):
         return None
 
 

@@ -31,6 +31,10 @@ class DoctorReport:
     # The tuple the env resolved to, flat (torch, torchcodec, ffmpeg soname, driver, ...), so
     # `envkit fleet report` can compare hosts key by key.
     versions: dict[str, Any] = field(default_factory=dict)
+    # What the installed lerobot accepts and does, from its own config classes (envkit.lerobot_caps),
+    # and the training command envkit builds from it (setup's closing hint); None: not probed.
+    lerobot_caps: dict[str, Any] | None = None
+    train_command: str | None = None
 
     @property
     def bad_statuses(self) -> tuple[Status, ...]:
@@ -74,6 +78,8 @@ class DoctorReport:
             "probe_seconds": self.probe_seconds,
             "fail_on": self.fail_on,
             "versions": dict(self.versions),
+            "lerobot_caps": self.lerobot_caps,
+            "train_command": self.train_command,
             "checks": [c.to_dict() for c in self.checks],
             "summary": self.counts,
             "failed": [c.id for c in self.failed],
@@ -93,6 +99,8 @@ class DoctorReport:
             lerobot=data.get("lerobot"), overrides=list(data.get("overrides") or []),
             no_pretrained_backbone=bool(data.get("no_pretrained_backbone")), probe_seconds=data.get("probe_seconds"),
             fail_on=str(data.get("fail_on", "fail")), versions=dict(data.get("versions") or {}),
+            lerobot_caps=data.get("lerobot_caps") if isinstance(data.get("lerobot_caps"), dict) else None,
+            train_command=data.get("train_command"),
         )
 
     @classmethod

@@ -9,7 +9,11 @@ What goes into a plan, and why:
 - OMP_NUM_THREADS per process (each rank would otherwise start one OpenMP thread per core);
 - the training module the installed lerobot really has, with PYTHONPATH only for a source tree
   the environment cannot import;
-- --policy.device from the backend unless the user chose one; --mixed-precision for the children only.
+- whether it trains across processes, and how its precision is set, as its own code says (the
+  capability probe, envkit.lerobot_caps): `--accelerator.mixed_precision` on lerobot main,
+  ACCELERATE_MIXED_PRECISION for the 0.4 releases' Accelerator, `--policy.use_amp` in forks;
+- --policy.device from the backend unless the user chose one (envkit.train_args); --mixed-precision
+  for the children only.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envkit import train_args as targs_builder
 from envkit.errors import EnvkitError
 from envkit.launch import args as largs
 from envkit.launch.devices import Selection
@@ -27,6 +32,7 @@ from envkit.launch.rendezvous import Nodes, Route, node_env
 if TYPE_CHECKING:
     from envkit.backends.base import Backend
     from envkit.doctor.layout import Layout
+    from envkit.lerobot_caps import LerobotCaps
 
 LAUNCHERS = ("torchrun", "accelerate")
 PRECISIONS = ("no", "fp16", "bf16")
@@ -53,7 +59,7 @@ class EnvFacts:
     prefix: str
     python: str
     layout: "Layout | None"
-    distributed: bool | None  # the training module builds an Accelerator / uses torch.distributed; None: unreadable
+    caps: "LerobotCaps | None"  # what the tree's own code says it accepts and does; None: the probe could not ask it
     lerobot_importable: bool = True
     source_tree: str | None = None  # the lerobot tree setup recorded, for PYTHONPATH when not importable
     cpu_count: int = 1
@@ -79,6 +85,7 @@ class LaunchPlan:
     notes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()  # scripts each rank sources (the first that exists)
     nodes: Nodes | None = None
+    precision_by: str | None = None  # how --mixed-precision reaches lerobot (LerobotCaps.mixed_precision)
 
     @property
     def output_dir(self) -> str | None:
@@ -112,21 +119,25 @@ class LaunchPlan:
                 "devices": list(self.devices) if self.devices is not None else None, "port": self.port,
                 "argv": list(self.argv), "env": dict(self.env), "prefix": self.prefix, "entry": self.entry,
                 "train_args": list(self.train_args), "mixed_precision": self.mixed_precision,
+                "mixed_precision_by": self.precision_by,
                 "output_dir": self.output_dir, "notes": list(self.notes), "command": self.shell(),
                 "nodes": self.nodes.to_dict() if self.nodes is not None else None}
 
 
-def train_args(request: Request, backend: "Backend") -> tuple[tuple[str, ...], list[str]]:
-    """The user's lerobot-train arguments plus --policy.device when they chose none."""
-    out = list(request.train_args)
-    notes = []
-    if not largs.has(out, "policy.device"):
-        if largs.has(out, "config_path"):
-            notes.append(f"--policy.device left to --config_path's file (pass --policy.device={backend.device} to be sure)")
-        else:
-            out.append(f"--policy.device={backend.device}")
-            notes.append(f"--policy.device={backend.device}: the profile's device (pass --policy.device to choose)")
-    return tuple(out), notes
+def distributed(env: EnvFacts) -> bool:
+    """Whether the tree trains across processes: its training module builds an Accelerator (directly or
+    through lerobot.distributed.make_accelerator) or uses torch.distributed. Unknown counts as no."""
+    return env.caps is not None and env.caps.distributed in ("accelerate", "make_accelerator", "torch.distributed")
+
+
+def _why_single(env: EnvFacts, module: str) -> str:
+    caps = env.caps
+    if caps is None:
+        return f"envkit could not ask its training module {module} how it trains (the capability probe did not run)"
+    if caps.distributed is None:
+        why = caps.errors.get("train_module", "it did not import")
+        return f"its training module {module} did not import in the environment ({why}), so how it trains is unknown"
+    return f"its training module {module} builds no accelerate Accelerator and uses no torch.distributed"
 
 
 def single_command(env: EnvFacts, module: str, targs: tuple[str, ...], backend: "Backend", device: int = 0) -> str:
@@ -152,18 +163,21 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
         what = lay.describe() if lay is not None else "no lerobot is installed"
         raise EnvkitError(f"{env.prefix}: nothing to launch: {what}",
                           fix=f"install lerobot there (envkit setup --prefix {env.prefix} ...); envkit doctor --prefix {env.prefix} names the layout")
-    module = lay.train_module
-    targs, notes = train_args(request, backend)
+    caps = env.caps
+    module = (caps.train_module if caps is not None else None) or lay.train_module
+    is_distributed = distributed(env)
+    built = targs_builder.launch(caps, request.train_args, device=backend.device, mixed_precision=request.mixed_precision,
+                                 launcher=request.launcher if is_distributed else None)
+    targs, notes = built.args, list(built.notes)
     nproc = selection.nproc
     nodes = request.nodes
-    if nodes is not None and not env.distributed:
-        raise EnvkitError(f"lerobot {lay.version or '?'} ({lay.name}) cannot train across {nodes.nnodes} nodes: its training module "
-                          f"{module} has no accelerate or torch.distributed code",
+    if nodes is not None and not is_distributed:
+        raise EnvkitError(f"lerobot {lay.version or '?'} ({lay.name}) cannot train across {nodes.nnodes} nodes: {_why_single(env, module)}",
                           fix="set up a lerobot that trains with accelerate (>= 0.4.0) on every node, or train on one node")
-    if not env.distributed and nproc > 1:
+    if not is_distributed and nproc > 1:
         raise EnvkitError(
-            f"lerobot {lay.version or '?'} ({lay.name}) cannot train on {nproc} devices: its training module {module} has no "
-            "accelerate or torch.distributed code, so every process would be an independent run writing the same output directory",
+            f"lerobot {lay.version or '?'} ({lay.name}) cannot train on {nproc} devices: {_why_single(env, module)}, "
+            "so every process would be an independent run writing the same output directory",
             fix=f"train on one device: envkit launch --prefix {env.prefix} --devices 1 -- ..., i.e. "
                 f"`{single_command(env, module, targs, backend, (selection.ids or (0,))[0])}`; or set up lerobot >= 0.4.0 (it trains with accelerate)",
         )
@@ -197,7 +211,8 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
     wrapper = ["bash", "-c", RANK_SCRIPT, "envkit-rank", *sources, "--"] if sources else []
     if sources:
         notes.append("each process sources the first of " + ", ".join(sources) + " before Python starts")
-    if not env.distributed:
+    out_env.update(built.env)  # e.g. ACCELERATE_MIXED_PRECISION where the tree's Accelerator reads it
+    if not is_distributed:
         argv = tuple(wrapper + rank)
         launcher, port = None, None
         notes.append(f"lerobot {lay.version or '?'} has no distributed training: one process, started directly")
@@ -209,11 +224,6 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
             head = [python, "-m", "torch.distributed.run", "--nnodes=1", f"--nproc-per-node={nproc}",
                     "--master-addr=127.0.0.1", f"--master-port={port}"]
         argv = tuple(head + (["--no-python", *wrapper, *rank] if wrapper else ["-m", module, *targs]))
-        if request.mixed_precision != "no":
-            # lerobot trains through accelerate, which reads this in each rank; the user's shell never sees it.
-            out_env["ACCELERATE_MIXED_PRECISION"] = request.mixed_precision
-            if lay.version and _newer_than(lay.version, "0.6.1"):
-                out_env["LEROBOT_ALLOW_ACCELERATE_ENV"] = "1"  # lerobot > 0.6.1 refuses ACCELERATE_* otherwise
     else:
         launcher = "accelerate"
         machines = nodes.accelerate_args(nproc) if nodes is not None else [
@@ -223,23 +233,15 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
         if nproc > 1 or nodes is not None:
             head.append("--multi_gpu")  # without it accelerate starts one process (measured on CPU)
         argv = tuple(head + (["--no_python", *wrapper, *rank] if wrapper else ["-m", module, *targs]))
-    if env.distributed and request.mixed_precision != "no":
-        notes.append(f"--mixed-precision {request.mixed_precision} reaches the training processes only")
+    precision_by = caps.mixed_precision if caps is not None else None
+    if request.mixed_precision != "no" and precision_by:
+        how = f"--{precision_by}" if not precision_by.startswith("env:") else precision_by[4:]
+        if precision_by.startswith("env:") and launcher == "accelerate":
+            how = "accelerate launch --mixed_precision"
+        notes.append(f"--mixed-precision {request.mixed_precision} reaches the training processes only, as {how} "
+                     "(the setting this lerobot's own config/training module reads)")
     return LaunchPlan(profile=profile, backend=backend.name, launcher=launcher, nproc=nproc,
                       devices=selection.ids, port=port, argv=argv, env=dict(sorted(out_env.items())),
                       prefix=env.prefix, entry=f"python -m {module}", train_args=targs,
-                      mixed_precision=request.mixed_precision, notes=tuple(notes), sources=tuple(sources), nodes=nodes)
-
-
-def _newer_than(version: str, other: str) -> bool:
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return Version(version) > Version(other)
-    except InvalidVersion:
-        return False
-
-
-def distributed_support(module_text: str) -> bool:
-    """Whether a training module trains across processes: it builds an Accelerator or uses torch.distributed."""
-    return any(token in module_text for token in ("Accelerator(", "torch.distributed", "init_process_group"))
+                      mixed_precision=request.mixed_precision, notes=tuple(notes), sources=tuple(sources), nodes=nodes,
+                      precision_by=precision_by if request.mixed_precision != "no" else None)

@@ -238,10 +238,34 @@ def network(ctx: Context) -> Outcome:
     return ok(f"{nodes.host} is reached through {route.interface} ({route.address})" + (f"; {', '.join(told)}" if told else ""))
 
 
+def capabilities(ctx: Context) -> Outcome:
+    """How this lerobot trains across processes and reads its precision, as its own code said (the plan was
+    built from it); a probe that could not ask the tree is said, not hidden."""
+    from envkit.lerobot_caps import from_probe
+
+    i = _in(ctx)
+    caps = from_probe(i.probe)
+    if caps is None:
+        why = i.probe.get("lerobot_caps_error") or "no capability facts in the launch probe"
+        return warn(f"envkit could not ask the installed lerobot what it accepts ({why}): launch passes your arguments unchecked",
+                    f"envkit doctor --prefix {i.plan.prefix} --check lerobot shows why")
+    if caps.missing:
+        return fail(f"lerobot {caps.version or '?'} cannot run ACT training: it lacks {caps.missing_text()}",
+                    f"envkit doctor --prefix {i.plan.prefix} --check lerobot names the fix")
+    how = {"make_accelerator": "lerobot.distributed.make_accelerator", "accelerate": "an accelerate Accelerator",
+           "torch.distributed": "torch.distributed", "none": "one process only"}.get(caps.distributed or "", "unknown")
+    precision = f", --mixed-precision {i.plan.mixed_precision} as {i.plan.precision_by}" if i.plan.precision_by else ""
+    if i.plan.mixed_precision != "no" and not i.plan.precision_by:
+        return warn(f"lerobot {caps.version or '?'} has no mixed-precision setting: --mixed-precision {i.plan.mixed_precision} "
+                    "has no effect", "drop --mixed-precision, or set up a lerobot with accelerate (0.4.0 on)")
+    return ok(f"{caps.entry}: trains with {how}{precision}")
+
+
 CHECKS = [
     Check("launch.rendezvous", "the rendezvous host resolves and its port answers (multi-node)", rendezvous),
     Check("launch.network", "the collective's interface variables route to the other nodes (multi-node)", network),
     Check("launch.devices", "the selected devices exist and torch sees them", devices),
+    Check("launch.capabilities", "what the installed lerobot trains with (its own config and training module)", capabilities),
     Check("launch.sources", "the runtime scripts each process sources exist", sources),
     Check("launch.output_dir", "the output directory does not clash", output_dir),
     Check("launch.dataset", "the dataset resolves (offline too)", dataset),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,24 +19,31 @@ PROBE_TIMEOUT_S = 120
 
 def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str],
               environ: Mapping[str, str] | None = None, dists: Mapping[str, tuple[str, ...]] | None = None,
-              env_prefixes: tuple[str, ...] = ()) -> dict[str, Any]:
+              env_prefixes: tuple[str, ...] = (), caps: bool = True) -> dict[str, Any]:
     """The probe's JSON, from the env's own python with its activation hooks applied, then `extra_env`
     (set after the hooks, as the launch sets them). `dists` and `env_prefixes`: what the backend's
-    launch checks read (its probe fragment's DISTS and ENV_PREFIXES)."""
+    launch checks read (its probe fragment's DISTS and ENV_PREFIXES). `caps`: also the lerobot
+    capability probe (doctor/caps_probe.py), copied beside the script as the doctor's probe does."""
     from envkit.hooks import run_argv
 
-    script = Path(__file__).with_name("target_probe.py").read_text()
+    prefix = Path(prefix).absolute()  # the probe runs from an empty temporary directory
     python = _python(prefix)
     assigns = [f"{k}={v}" for k, v in extra_env.items()]
-    argv = run_argv(prefix, ["env", *assigns, str(python), "-c", script, json.dumps(
-        {"count": count_code, "dists": {k: list(v) for k, v in (dists or {}).items()}, "env_prefixes": list(env_prefixes),
-         "secret_names": secrets.probe_rule()})])
+    spec = {"count": count_code, "dists": {k: list(v) for k, v in (dists or {}).items()}, "env_prefixes": list(env_prefixes),
+            "secret_names": secrets.probe_rule(), "caps": "envkit_caps_probe" if caps else None}
     env = dict(os.environ if environ is None else environ)
-    try:
-        proc = procs.run_bounded(argv, env=env, timeout=PROBE_TIMEOUT_S)  # a flooding env is stopped, not buffered
-    except subprocess.TimeoutExpired:
-        raise EnvkitError(f"the environment at {prefix} did not answer within {PROBE_TIMEOUT_S} s",
-                          fix=f"check it with envkit doctor --prefix {prefix}") from None
+    with tempfile.TemporaryDirectory(prefix="envkit-launch-probe-") as tmp:
+        # Copies run from an empty directory: nothing of envkit's package can shadow the env's modules.
+        script = Path(tmp) / "envkit_target_probe.py"
+        shutil.copy(Path(__file__).with_name("target_probe.py"), script)
+        if caps:
+            shutil.copy(Path(__file__).parents[1] / "doctor" / "caps_probe.py", Path(tmp) / "envkit_caps_probe.py")
+        argv = run_argv(prefix, ["env", *assigns, str(python), str(script), json.dumps(spec)])
+        try:
+            proc = procs.run_bounded(argv, env=env, timeout=PROBE_TIMEOUT_S, cwd=tmp)  # a flooding env is stopped, not buffered
+        except subprocess.TimeoutExpired:
+            raise EnvkitError(f"the environment at {prefix} did not answer within {PROBE_TIMEOUT_S} s",
+                              fix=f"check it with envkit doctor --prefix {prefix}") from None
     try:
         return json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -53,26 +62,22 @@ def _python(prefix: Path) -> Path:
 
 def env_facts(prefix: Path, probe: dict[str, Any], source_tree: str | None, environ: Mapping[str, str],
               hook_env: Mapping[str, str] | None = None):
-    """EnvFacts for the plan: the installed lerobot's layout (doctor.layout) and whether it trains distributed."""
+    """EnvFacts for the plan: the installed lerobot's layout (doctor.layout) and what its own code says it
+    can do (the capability probe: training module, distributed machinery, mixed-precision setting)."""
     from envkit.doctor.layout import classify, package_dir
     from envkit.doctor.probe import tree_facts
-    from envkit.launch.plan import EnvFacts, distributed_support
+    from envkit.launch.plan import EnvFacts
+    from envkit.lerobot_caps import from_probe
 
     lerobot_dir = probe.get("lerobot_dir")
     importable = bool(lerobot_dir)
     if not lerobot_dir and source_tree:
         pkg = package_dir(Path(source_tree))
         lerobot_dir = str(pkg) if pkg else None
-    layout, distributed = None, None
+    layout = None
     if lerobot_dir:
         layout = classify(tree_facts(lerobot_dir), probe.get("lerobot_version"), probe.get("console_scripts"))
-        if layout.train_module:
-            rel = layout.train_module.split(".", 1)[1].replace(".", "/") + ".py"
-            try:
-                distributed = distributed_support((Path(lerobot_dir) / rel).read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                distributed = None
-    return EnvFacts(prefix=str(prefix), python=str(_python(prefix)), layout=layout, distributed=distributed,
+    return EnvFacts(prefix=str(prefix), python=str(_python(prefix)), layout=layout, caps=from_probe(probe),
                     lerobot_importable=importable, source_tree=source_tree,
                     cpu_count=int(probe.get("cpu_count") or os.cpu_count() or 1), environ=dict(environ),
                     hook_env=dict(hook_env or {}))

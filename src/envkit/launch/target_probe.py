@@ -1,13 +1,15 @@
 """Run BY THE TARGET interpreter (stdlib, plus torch when asked): what a launch needs from the env.
 
 Usage: python target_probe.py [SPEC_JSON], SPEC = {"count": EXPRESSION or null, "dists": {key:
-[names to try]}, "env_prefixes": [...], "secret_names": PATTERN}. Prints one JSON object: where lerobot is (found, not
+[names to try]}, "env_prefixes": [...], "secret_names": PATTERN, "caps": MODULE or null}. With "caps", the lerobot
+capability probe copied beside this file (doctor/caps_probe.py) adds its document as "lerobot_caps". Prints one JSON object: where lerobot is (found, not
 imported), its distribution's version and console scripts, the versions of torch and the backend's
 distributions, the CPUs this process may use, free shared memory, the HF/ACCELERATE and backend
 variables (never one that looks like a secret), and, with an expression, how many devices torch
 sees with the visible-devices variable the launch will set, and torch's CUDA version.
 """
 
+import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -60,7 +62,12 @@ def main(spec: dict) -> None:
         except BaseException as exc:  # a broken accelerator stack is a fact to report, not a crash
             out["device_count"] = None
             out["device_error"] = f"{type(exc).__name__}: {exc}"
-    print(json.dumps(out))
+    if spec.get("caps"):
+        try:
+            out["lerobot_caps"] = importlib.import_module(spec["caps"]).collect()
+        except BaseException as exc:  # the plan then falls back to what the layout says
+            out["lerobot_caps_error"] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(out, default=str))
 
 
 if __name__ == "__main__":

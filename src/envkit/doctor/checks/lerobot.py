@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from envkit import lerobot_caps
 from envkit.doctor.checks._util import err_text, first_line, pip_install, profile_get, q
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
@@ -72,6 +73,10 @@ def entrypoint(ctx: Context) -> Outcome:
     lay = from_probe(ctx.probe)
     if not ctx.dist("lerobot") or lay is None:
         return skip("lerobot is not installed")
+    caps = lerobot_caps.from_probe(ctx.probe)
+    if caps is not None and not caps.train_script and caps.train_module:
+        # what the tree's own metadata and modules say, over what its files look like
+        return ok(f"train with {caps.entry} (lerobot declares no {TRAIN_SCRIPT} console script; {caps.train_module} is its training module)")
     script = None
     if ctx.target is not None:
         found = ctx.target.script(TRAIN_SCRIPT)
@@ -109,9 +114,37 @@ def layout(ctx: Context) -> Outcome:
     return ok(lay.describe())
 
 
+def capabilities(ctx: Context) -> Outcome:
+    """What the installed lerobot accepts and does, asked of its own config classes and modules in the
+    target interpreter (envkit.lerobot_caps); the smoke and launch build their arguments from it."""
+    if not ctx.dist("lerobot"):
+        return skip("lerobot is not installed")
+    section = ctx.probe.get("lerobot_caps")
+    if isinstance(section, dict) and "probe_error" in section:
+        err = section["probe_error"]
+        return warn(f"the capability probe failed: {err.get('type')}: {first_line(str(err.get('message', '')))}",
+                    "envkit passes every training argument unchecked; report this with envkit doctor --report",
+                    err.get("traceback", ""))
+    caps = lerobot_caps.from_probe(ctx.probe)
+    if caps is None:
+        return skip("the probe did not ask the tree (an older envkit's record)")
+    extras = ",".join(caps.extras_needed)
+    if caps.missing:
+        fix = (pip_install(ctx, f"lerobot[{extras}]") + " (the training imports need these extras)") if extras else (
+            "set up a lerobot that can train ACT (envkit setup --lerobot lerobot==0.4.4, or a draccus-era fork tree)")
+        return fail(f"lerobot {caps.version or '?'} cannot run ACT training: it lacks " + caps.missing_text(), fix,
+                    "\n".join(f"{k}: {v}" for k, v in caps.errors.items()))
+    if extras:
+        return warn(f"{caps.summary()}; lerobot[{extras}]'s packages are not all installed",
+                    pip_install(ctx, f"lerobot[{extras}]"))
+    return ok(caps.summary())
+
+
 CHECKS = [
     Check("lerobot.import", "lerobot imports", importable),
     Check("lerobot.requirements", "lerobot's requirements satisfied", requirements),
     Check("lerobot.entrypoint", "training entry point", entrypoint),
     Check("lerobot.layout", "layout, dataset format, smoke support", layout, needs=("lerobot.import",)),
+    Check("lerobot.capabilities", "what the tree's config accepts: fields, distributed, precision", capabilities,
+          needs=("lerobot.import",)),
 ]

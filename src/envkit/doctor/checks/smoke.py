@@ -21,14 +21,36 @@ def _layout(ctx: Context) -> Layout:
     return lay
 
 
+def cannot_smoke(ctx: Context, lay: Layout) -> str | None:
+    """Why the smoke cannot run on this lerobot: what its own code lacks (the capability probe), else
+    what its files lack (the layout, when the probe could not ask the tree); None when it can."""
+    caps = run.caps_of(ctx)
+    if caps is not None:
+        if not caps.smoke_missing:
+            return None
+        return (f"cannot smoke-test this release: lerobot {caps.version or '?'} is {lay.name} and has no "
+                + ", no ".join(caps.smoke_missing) + "; the smoke writes a tiny dataset with LeRobotDataset.create, "
+                "trains ACT for 3 steps and resumes from the checkpoint")
+    return None if lay.smoke else lay.cannot_smoke()
+
+
 def dataset(ctx: Context) -> Outcome:
     if ctx.target is None:
         return skip("no target environment to run in")
     lay = _layout(ctx)
     if lay is None:
         return skip("lerobot is not installed")
-    if not lay.smoke:
-        return fail(lay.cannot_smoke(), SMOKE_FIX)
+    why = cannot_smoke(ctx, lay)
+    if why:
+        return fail(why, SMOKE_FIX)
+    caps = run.caps_of(ctx)
+    tv = ctx.section("video").get("torchvision") or {}
+    if caps is not None and caps.video_decoders == ("torchvision",) and tv.get("video_reader") is False:
+        # trees from before torchcodec (lerobot #798, 2025-03-14) decode only through torchvision.io.VideoReader
+        return fail(f"lerobot {caps.version or '?'} decodes video only through torchvision.io.VideoReader, which torchvision "
+                    f"{tv.get('version') or '?'} does not have: training on any video dataset stops at the first batch",
+                    "install a torchvision that still has torchvision.io.VideoReader, or move the fork to a lerobot commit "
+                    "with the torchcodec decoder (2025-03-14 on)")
     root, repo_id, result = run.ensure_dataset(ctx, lay)
     ctx.scratch["smoke_dataset"] = (root, repo_id)
     if result is not None and not (root / "meta" / "info.json").is_file():
@@ -49,7 +71,12 @@ def train(ctx: Context) -> Outcome:
     ctx.scratch["smoke_train"] = result
     losses = result.losses()
     command = " ".join(argv)
-    entry = lay.entry or "lerobot-train"
+    caps = run.caps_of(ctx)
+    entry = (caps.entry if caps is not None else None) or lay.entry or "lerobot-train"
+    dropped = ctx.scratch.get("smoke_dropped") or ()
+    not_passed = f" (not passed, this lerobot has no such setting: {', '.join(dropped)})" if dropped else ""
+    if ctx.scratch.get("smoke_video_why"):
+        not_passed += f" (--dataset.video_backend=torchcodec: {ctx.scratch['smoke_video_why']})"
     if result.returncode != 0:
         return fail(f"{entry} exited {result.returncode} after {result.seconds:.0f} s", f"reproduce: {command}", result.tail(40))
     if 3 not in losses:
@@ -60,7 +87,7 @@ def train(ctx: Context) -> Outcome:
     ckpt = out_dir / "checkpoints" / "000003" / "pretrained_model" / "model.safetensors"
     if not ckpt.is_file():
         return fail("no checkpoint was written at step 3", f"check disk space and permissions of {out_dir}", result.tail(40))
-    return ok(f"3 ACT steps with `{entry}` in {result.seconds:.1f} s, loss {losses[3]:.3f}, checkpoint written", command)
+    return ok(f"3 ACT steps with `{entry}` in {result.seconds:.1f} s, loss {losses[3]:.3f}, checkpoint written{not_passed}", command)
 
 
 def resume(ctx: Context) -> Outcome:

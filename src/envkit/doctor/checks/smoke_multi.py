@@ -11,6 +11,7 @@ import io
 import shutil
 
 from envkit.doctor import smoke as run
+from envkit.doctor.checks.smoke import cannot_smoke
 from envkit.doctor.layout import SMOKE_FIX, from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
 
@@ -32,8 +33,9 @@ def multi(ctx: Context) -> Outcome:
     lay = ctx.scratch.get("smoke_layout") or from_probe(ctx.probe)
     if lay is None:
         return skip("lerobot is not installed")
-    if not lay.smoke:
-        return fail(lay.cannot_smoke(), SMOKE_FIX)
+    why = cannot_smoke(ctx, lay)
+    if why:
+        return fail(why, SMOKE_FIX)
     if ctx.scratch.get("smoke_dataset"):
         root, repo_id = ctx.scratch["smoke_dataset"]
     else:
