@@ -237,7 +237,7 @@ def test_multi_node_plan_fills_the_collectives_interface_and_keeps_the_users() -
 
 def test_fork_without_distributed_training_cannot_go_multi_node() -> None:
     with pytest.raises(EnvkitError, match="cannot train across 2 nodes"):
-        build(Request(train_args=ARGS, nodes=parse(2, 0, "h:1")), facts("cpu", TREE_FORK, "0.1.0", distributed=False), "cpu",
+        build(Request(train_args=ARGS, nodes=parse(2, 0, "h:1")), facts("cpu", TREE_FORK, "0.1.0", caps="fork-483be9a"), "cpu",
               get_backend("cpu"), select("1", None, False), 1)
 
 
