@@ -564,3 +564,32 @@ def test_preflight_names_how_the_tree_trains_from_its_probe() -> None:
     assert "as accelerator.mixed_precision" in verdict.summary
     unasked = _preflight(plan, {"cpu_count": 4, "shm_free_bytes": 1 << 34, "lerobot_caps_error": "SyntaxError: x"}, counted=False)
     assert unasked["launch.capabilities"].status == Status.WARN and "SyntaxError" in unasked["launch.capabilities"].summary
+
+
+def test_launch_probe_keeps_the_capability_document_until_the_tree_changes(tmp_path: Path) -> None:
+    """The capability probe imports lerobot's training module (seconds): a launch reuses the last document
+    while the lerobot package's files and the installed distributions are unchanged."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    (site / "lerobot").mkdir(parents=True)
+    (site / "lerobot" / "__init__.py").write_text("")
+    calls = tmp_path / "calls"
+    (site / "fakecaps.py").write_text(f"def collect():\n    with open({str(calls)!r}, 'a') as fh:\n        fh.write('x')\n"
+                                      "    return {'caps_version': 1}\n")
+    shutil.copy(Path(__file__).parents[1] / "src" / "envkit" / "launch" / "target_probe.py", tmp_path / "tp.py")
+    spec = json.dumps({"caps": "fakecaps", "caps_cache": str(tmp_path / "cache" / "caps.json"), "secret_names": "TOKEN"})
+
+    def probe() -> dict:
+        out = subprocess.run([sys.executable, str(tmp_path / "tp.py"), spec], capture_output=True, text=True, check=True,
+                             env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+        return json.loads(out.stdout.splitlines()[-1])
+
+    assert probe()["lerobot_caps"] == {"caps_version": 1} and calls.read_text() == "x"
+    assert probe()["lerobot_caps"] == {"caps_version": 1} and calls.read_text() == "x"  # from the cache
+    (site / "lerobot" / "train.py").write_text("# a fork's edit\n")
+    probe()
+    assert calls.read_text() == "xx"  # the tree changed: asked again

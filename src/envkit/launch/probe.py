@@ -30,7 +30,8 @@ def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str]
     python = _python(prefix)
     assigns = [f"{k}={v}" for k, v in extra_env.items()]
     spec = {"count": count_code, "dists": {k: list(v) for k, v in (dists or {}).items()}, "env_prefixes": list(env_prefixes),
-            "secret_names": secrets.probe_rule(), "caps": "envkit_caps_probe" if caps else None}
+            "secret_names": secrets.probe_rule(), "caps": "envkit_caps_probe" if caps else None,
+            "caps_cache": str(caps_cache(prefix)) if caps else None}
     env = dict(os.environ if environ is None else environ)
     with tempfile.TemporaryDirectory(prefix="envkit-launch-probe-") as tmp:
         # Copies run from an empty directory: nothing of envkit's package can shadow the env's modules.
@@ -50,6 +51,15 @@ def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str]
         tail = (proc.stderr or proc.stdout).strip()[-800:]
         raise EnvkitError(f"{python} could not describe the environment (exit {proc.returncode}): {tail}",
                           fix=f"envkit doctor --prefix {prefix} shows what is broken") from None
+
+
+def caps_cache(prefix: Path) -> Path:
+    """Where the launch probe keeps this environment's capability document (envkit's cache, one file per prefix)."""
+    import hashlib
+
+    from envkit.cachedir import cache_root
+
+    return cache_root() / "caps" / (hashlib.sha256(str(prefix).encode()).hexdigest()[:24] + ".json")
 
 
 def _python(prefix: Path) -> Path:

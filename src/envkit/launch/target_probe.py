@@ -64,10 +64,56 @@ def main(spec: dict) -> None:
             out["device_error"] = f"{type(exc).__name__}: {exc}"
     if spec.get("caps"):
         try:
-            out["lerobot_caps"] = importlib.import_module(spec["caps"]).collect()
+            out["lerobot_caps"] = _caps(spec["caps"], spec.get("caps_cache"))
         except BaseException as exc:  # the plan then falls back to what the layout says
             out["lerobot_caps_error"] = f"{type(exc).__name__}: {exc}"
     print(json.dumps(out, default=str))
+
+
+def _fingerprint():
+    """What the capability document depends on, cheaply: this interpreter, the lerobot package's
+    files (names, sizes, mtimes) and the distributions installed beside it (their dist-info names)."""
+    import hashlib
+
+    h = hashlib.sha256(sys.executable.encode() + sys.version.encode())
+    spec = importlib.util.find_spec("lerobot")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    for root in roots:
+        for d, dirs, files in os.walk(root):
+            dirs[:] = sorted(x for x in dirs if x != "__pycache__")
+            for f in sorted(files):
+                if f.endswith(".py"):
+                    st = os.stat(os.path.join(d, f))
+                    h.update(f"{os.path.join(d, f)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for entry in sys.path:
+        if entry.endswith("site-packages") and os.path.isdir(entry):
+            h.update("\n".join(sorted(n for n in os.listdir(entry) if n.endswith((".dist-info", ".egg-info", ".egg-link", ".pth")))).encode())
+    return h.hexdigest()
+
+
+def _caps(module, cache):
+    """The capability document, from `cache` when nothing it depends on changed (a launch should not
+    import lerobot's training module every time), else collected and kept there."""
+    key = _fingerprint() if cache else None
+    if cache:
+        try:
+            with open(cache, encoding="utf-8") as fh:
+                kept = json.load(fh)
+            if kept.get("fingerprint") == key and isinstance(kept.get("caps"), dict):
+                return kept["caps"]
+        except (OSError, ValueError, AttributeError):
+            pass
+    caps = importlib.import_module(module).collect()
+    if cache:
+        try:
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            tmp = f"{cache}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump({"fingerprint": key, "caps": caps}, fh, default=str)
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # a read-only cache costs time, not correctness
+    return caps
 
 
 if __name__ == "__main__":
