@@ -594,7 +594,7 @@ def _record(view: "Profile", resolved: "Resolved", options: SetupOptions, torch_
     if options.weights is not None and torch_home is not None:
         name = view.assets.get("resnet18", {}).get("file") or Path(options.weights).name
         weights = str(torch_home / "hub" / "checkpoints" / name)
-    return {"profile": view.name, "profile_file": profile_file, "platform": resolved.platform,
+    return {"profile": view.name, "profile_file": profile_file, "platform": resolved.platform, "python": resolved.python,
             "lerobot": lerobot, "overrides": list(resolved.overrides),
             "no_pretrained_backbone": options.no_pretrained_backbone, "weights": weights,
             "from_lock": str(options.from_lock) if options.from_lock else None}

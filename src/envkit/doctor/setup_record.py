@@ -23,6 +23,7 @@ class RecordedChoices:
     no_pretrained_backbone: bool = False
     weights: str | None = None  # where setup placed the ResNet18 file (TORCH_HOME, set by the hooks)
     platform: str | None = None
+    python: str | None = None  # the Python minor setup resolved (a profile may allow several)
 
     def profile_ref(self) -> str | None:
         """What to pass to load_profile: the recorded file for a user's profile, else the name."""
@@ -39,6 +40,7 @@ class RecordedChoices:
             no_pretrained_backbone=bool(request.get("no_pretrained_backbone")),
             weights=request.get("weights"),
             platform=request.get("platform"),
+            python=request.get("python"),
         )
 
 
