@@ -39,7 +39,8 @@ def _uv_pythons() -> dict[str, str]:
         uv = find_uv()
     except EnvkitError:
         return {}
-    downloads = os.environ.get("UV_PYTHON_DOWNLOADS", "automatic") != "never"
+    # setup runs uv with UV_PYTHON_DOWNLOADS=never unless the user allows downloads explicitly.
+    downloads = os.environ.get("UV_PYTHON_DOWNLOADS", "never") != "never"
     # Only uv's own Pythons: PATH is searched here already (uv would run every pyenv shim again).
     argv = [uv, "python", "list", "--output-format", "json", "--python-preference", "only-managed"] + ([] if downloads else ["--only-installed"])
     try:
