@@ -17,8 +17,13 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from envkit.errors import EnvkitError
 from envkit.pyversions import KNOWN_MINORS, UV_DOWNLOAD, minor_of
+
+if TYPE_CHECKING:
+    from envkit.hostfacts import HostFacts
 
 
 def probe(executable: str) -> tuple[str, str] | None:
@@ -139,17 +144,34 @@ def parse_request(value: str) -> tuple[str, str | None]:
     return got
 
 
-def for_resolve(request: str | None, environment: str, other_host: bool) -> tuple[str | None, Mapping[str, str] | None]:
+def for_resolve(request: str | None, environment: str, other_host: bool,
+                host: "HostFacts | None" = None) -> tuple[str | None, Mapping[str, str] | None]:
     """(--python as a minor, the interpreters a venv may use) for resolve(); None where not known.
 
-    A plan for another machine (--host FILE) cannot see that machine's interpreters: it is not
-    filtered by this host's. --python PATH is the one interpreter then."""
-    if request is None:
-        return None, (HostPythons() if environment == "venv" and not other_host else None)
-    minor, exe = parse_request(request)
-    if exe is not None:
-        return minor, {minor: exe}
-    return minor, (HostPythons() if environment == "venv" and not other_host else None)
+    A plan for another machine (--host FILE) sees only the interpreter its facts name (the one
+    envkit ran on there), not this host's. --python PATH is the one interpreter then."""
+    if request is not None:
+        minor, exe = parse_request(request) if not other_host or not Path(request).is_absolute() else (None, None)
+        if minor is None:  # a path on the other machine: its version is in the path's name, or unknown
+            minor = minor_of(Path(request).name.removeprefix("python")) if Path(request).name.startswith("python3.") else None
+            if minor is None:
+                raise EnvkitError(f"--python {request} with --host: a path on that machine cannot be run here",
+                                  fix="pass --python X.Y with --host, or a path named python3.X")
+            return minor, {minor: request}
+        if exe is not None:
+            return minor, {minor: exe}
+        return minor, _interpreters(environment, other_host, host)
+    return None, _interpreters(environment, other_host, host)
+
+
+def _interpreters(environment: str, other_host: bool, host: "HostFacts | None") -> Mapping[str, str] | None:
+    if environment != "venv":
+        return None  # conda provides any Python
+    if not other_host:
+        return HostPythons()
+    if host is not None and host.python.version:
+        return {minor_of(host.python.version): host.python.executable or f"python{minor_of(host.python.version)}"}
+    return None
 
 
 def venv_interpreter(minor: str, pythons: Mapping[str, str] | None) -> str | None:

@@ -32,8 +32,9 @@ def register(app: typer.Typer) -> None:
         from envkit.pythons import for_resolve
 
         prof = load_profile(profile)
-        minor, pythons = for_resolve(python, prof.environment, other_host=host is not None)
-        resolved = resolve(prof, host_facts(host), lerobot, platform, python=minor, pythons=pythons)
+        facts = host_facts(host)
+        minor, pythons = for_resolve(python, prof.environment, other_host=host is not None, host=facts)
+        resolved = resolve(prof, facts, lerobot, platform, python=minor, pythons=pythons)
         if as_json:
             emit_json(resolved.to_dict())
             return

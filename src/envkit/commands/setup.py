@@ -85,7 +85,7 @@ def setup(
     facts = host_facts(host) if host or not dry_run else _quiet_facts()
     from envkit.pythons import for_resolve, venv_interpreter
 
-    minor, pythons = for_resolve(python, prof.environment, other_host=host is not None)
+    minor, pythons = for_resolve(python, prof.environment, other_host=host is not None, host=facts)
     resolved = resolve(prof, facts, lerobot, platform, python=minor, pythons=pythons)
     python_exe = None
     if prof.for_platform(resolved.platform).environment == "venv" and not dry_run:
