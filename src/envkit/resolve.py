@@ -317,7 +317,8 @@ def _training_extras(source: LerobotSource, version: str | None, extras_of: "Ext
 
 
 def _patch_for(view: "Profile", version: str | None) -> tuple[str | None, str | None]:
-    """The profile's patch is written against the profile's own lerobot release: another release goes unpatched, said so."""
+    """The profile's patch is written against the profile's own lerobot release: another release from the index goes
+    unpatched, said so (a tree or git source still gets it: a fork may be that release under another version)."""
     patch = view.lerobot.get("patch")
     own = view.lerobot.get("source", "")
     own_version = own.split("==", 1)[1] if own.startswith("lerobot==") else None
@@ -560,7 +561,7 @@ def _resolve_for(profile: "Profile", backend: "Backend", platform: str, warnings
     if extras_reason.startswith("unknown"):
         warnings.append(f"lerobot {lerobot_version}'s extras are {extras_reason}")
     extras = sorted(set(view.lerobot.get("extras", [])) | set(source.extras) | set(needed))
-    patch, patch_note = _patch_for(view, lerobot_version)
+    patch, patch_note = _patch_for(view, lerobot_version) if source.kind == "pypi" else (view.lerobot.get("patch"), None)
     if patch_note:
         warnings.append(patch_note)
     extra_text = f"[{','.join(extras)}]" if extras else ""
