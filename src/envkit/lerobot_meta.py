@@ -53,7 +53,7 @@ def from_index(version: str) -> list[str] | None:
 
     index = sources.index_url or matrix().index_url("pypi")  # pip's own default when none is configured
     try:
-        with IndexClient(index, timeout=10.0, cert=sources.cert) as client:
+        with IndexClient(index, timeout=10.0, cert=_trust(sources.cert)) as client:
             wheels = [f for f in client.files("lerobot") if f.version == version and f.is_wheel and not f.yanked]
             if not wheels:
                 return None
@@ -62,6 +62,19 @@ def from_index(version: str) -> list[str] | None:
         return None
     write_quietly(_cache_file(version), text.encode())
     return provides_extra(text)
+
+
+def _trust(cert: str | None) -> str | None:
+    """The CA bundle pip would trust: its `cert`, REQUESTS_CA_BUNDLE/SSL_CERT_FILE, else the system's (requests'
+    own certifi bundle lacks a lab's TLS-intercepting CA, which the system store holds)."""
+    import os
+    import ssl
+
+    paths = ssl.get_default_verify_paths()
+    for candidate in (cert, os.environ.get("REQUESTS_CA_BUNDLE"), os.environ.get("SSL_CERT_FILE"), paths.cafile, paths.openssl_cafile):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    return None
 
 
 def from_pyproject(data: dict) -> list[str]:
