@@ -263,8 +263,8 @@ def test_unreachable_index_fails_within_seconds(tmp_path: Path) -> None:
     # progress without a TTY: the log path first, then each step's start and end with its elapsed time
     lines = res.err.splitlines()
     assert lines[0] == f"log: {tmp_path / 'env' / '.envkit' / 'setup.log'} (every command and its output)", lines[:3]
-    assert lines[1].startswith("start [1/7] environment: ") and lines[2].startswith("done  [1/6] environment: ")
-    assert lines[2].endswith(" s)") and any(ln.startswith("start [3/6] torch: ") for ln in lines)
+    assert lines[1].startswith("start [1/7] environment: ") and lines[2].startswith("done  [1/7] environment: ")
+    assert lines[2].endswith(" s)") and any(ln.startswith("start [4/7] torch: ") for ln in lines)
 
 
 def _lerobot_tree(tmp_path: Path, version: str) -> Path:
