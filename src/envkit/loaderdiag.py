@@ -32,7 +32,7 @@ _PYOPENGL_NONE = re.compile(r"'NoneType' object has no attribute '(?P<what>egl|O
 
 @dataclass(frozen=True)
 class LoaderFinding:
-    kind: str  # "libpython" | "ffmpeg" | "egl" | "osmesa" | "gl" | "cuda" | "gomp" | "libstdc++" | "symbol" | "other"
+    kind: str  # "libpython" | "ffmpeg" | "egl" | "osmesa" | "gl" | "gpu-runtime" | "gomp" | "libstdc++" | "symbol" | "other"
     soname: str | None  # what is missing (a soname, or a symbol version such as GLIBCXX_3.4.32)
     needed_by: str | None  # the object whose dependency it is (None: it was loaded directly)
     line: str  # the loader's own line
@@ -56,7 +56,7 @@ _KINDS = (
     (re.compile(r"^libEGL"), "egl"),
     (re.compile(r"^libOSMesa"), "osmesa"),
     (re.compile(r"^lib(GL|GLX|OpenGL|GLdispatch)\.so"), "gl"),
-    (re.compile(r"^lib(cuda|cudart|nvrtc|cudnn|cublas|cublasLt|cufft|curand|cusolver|cusparse|nccl|nvJitLink|npp\w*|nvToolsExt|cupti)"), "cuda"),
+    (re.compile(r"^lib(cuda|cudart|nvrtc|cudnn|cublas|cublasLt|cufft|curand|cusolver|cusparse|nccl|nvJitLink|npp\w*|nvToolsExt|cupti)"), "gpu-runtime"),
     (re.compile(r"^libgomp"), "gomp"),
     (re.compile(r"^GLIBCXX_|^CXXABI_"), "libstdc++"),
 )

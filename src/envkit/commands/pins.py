@@ -69,7 +69,11 @@ def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str 
     from envkit.source import parse_source
 
     source = parse_source(lerobot)
-    resolved = resolve(load_profile(profile), host_facts(host), source, platform)
+    from envkit.pythons import for_resolve
+
+    prof, facts = load_profile(profile), host_facts(host)
+    minor, pythons = for_resolve(None, prof.environment, other_host=host is not None, host=facts)
+    resolved = resolve(prof, facts, source, platform, python=minor, pythons=pythons)
     if source.kind != "path" or source.pyproject is None:
         return _index_source(resolved, as_json)
     pyproject = source.pyproject

@@ -28,7 +28,7 @@ def _cause(text: str) -> str:
     """From the loader's own words (envkit.loaderdiag): never FFmpeg when it names another library."""
     found = loaderdiag.cause(text)
     if found is not None:
-        return {"symbol": "abi", "ffmpeg": "ffmpeg", "cuda": "gpu_runtime"}.get(found.kind, "library")
+        return {"symbol": "abi", "ffmpeg": "ffmpeg", "gpu-runtime": "gpu_runtime"}.get(found.kind, "library")
     if "undefined symbol" in text:
         return "abi"
     if "libavutil" in text or "libavcodec" in text or "FFmpeg is not properly installed" in text:
@@ -39,9 +39,9 @@ def _cause(text: str) -> str:
 
 
 def missing_library(text: str) -> tuple[str, str] | None:
-    """(what the loader says is missing, the fix) for a library that is not FFmpeg nor NVIDIA's runtime."""
+    """(what the loader says is missing, the fix) for a library that is not FFmpeg nor a GPU runtime."""
     found = loaderdiag.cause(text)
-    if found is None or found.kind in ("symbol", "ffmpeg", "cuda"):
+    if found is None or found.kind in ("symbol", "ffmpeg", "gpu-runtime"):
         return None
     package = found.debian_package
     if package:
