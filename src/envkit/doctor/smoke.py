@@ -129,14 +129,29 @@ def train_argv(ctx: Context, lay: Layout, root: Path, repo_id: str, out_dir: Pat
     argv = head + [
         "--policy.type=act", f"--policy.device={device_for(ctx)}", "--policy.push_to_hub=false",
         "--wandb.enable=false", f"--dataset.repo_id={repo_id}", f"--dataset.root={root}",
-        f"--steps={steps}", "--batch_size=2", "--num_workers=0", f"--save_freq={steps}", "--eval_freq=0",
-        "--log_freq=1", f"--output_dir={out_dir}", *SMALL_ACT,
+        f"--steps={steps}", "--batch_size=2", "--num_workers=0", f"--save_freq={steps}",
+        *_no_eval(ctx), "--log_freq=1", f"--output_dir={out_dir}", *SMALL_ACT,
     ]
     if not weights_cached:
         argv.append("--policy.pretrained_backbone_weights=null")  # no network: do not fetch ResNet18
     if ctx.scratch.get("video_backend"):
         argv.append(f"--dataset.video_backend={ctx.scratch['video_backend']}")
     return argv
+
+
+def _no_eval(ctx: Context) -> list[str]:
+    """Turn simulation eval off by the field the installed TrainPipelineConfig has: `eval_freq` until 0.5,
+    `env_eval_freq` from 0.6 (draccus refuses an unknown flag). Interim, until issue #22's capability
+    probe builds every argument from the tree."""
+    location = ctx.section("lerobot_dist").get("location")
+    try:
+        text = (Path(location) / "lerobot" / "configs" / "train.py").read_text(encoding="utf-8", errors="replace") if location else ""
+    except OSError:
+        text = ""
+    for name in ("eval_freq", "env_eval_freq"):
+        if re.search(rf"^\s+{name}\s*:", text, re.M):
+            return [f"--{name}=0"]
+    return [] if text else ["--eval_freq=0"]
 
 
 def resume_argv(ctx: Context, lay: Layout, first: RunResult, steps: int) -> list[str]:
