@@ -113,3 +113,27 @@ def test_another_release_goes_without_the_profiles_patch() -> None:
 def test_unknown_extras_are_a_warning_not_a_guess() -> None:
     r = resolve(load_profile("cpu"), None, "lerobot==0.6.0", pythons=DEBIAN13, extras_of=recorded_extras)
     assert r.lerobot["extras"] == [] and any("lerobot.requirements" in w for w in r.warnings)
+
+
+def test_python_flag_takes_a_version_or_an_interpreter(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from envkit.pythons import for_resolve, parse_request
+
+    minor = "%d.%d" % sys.version_info[:2]
+    assert parse_request(sys.executable) == (minor, os.path.realpath(sys.executable))
+    assert parse_request("3.12") == ("3.12", None)
+    with pytest.raises(EnvkitError, match="not a minor version"):
+        parse_request(str(tmp_path / "no-python"))
+    assert for_resolve(sys.executable, "venv", other_host=False) == (minor, {minor: os.path.realpath(sys.executable)})
+    assert for_resolve(None, "conda", other_host=False) == (None, None)  # conda provides any Python
+
+
+def test_a_host_file_brings_its_own_interpreter() -> None:
+    from envkit.pythons import for_resolve
+
+    facts = host("atlas-a2-cann83")
+    minor = ".".join(facts.python.version.split(".")[:2])
+    got = for_resolve(None, "venv", other_host=True, host=facts)
+    assert got[0] is None and list(got[1]) == [minor]
