@@ -53,7 +53,7 @@ def test_make_demo_then_lerobot_061_on_python_313(trixie: tuple[Session, Path]) 
     demo_s = time.monotonic() - started
     assert demo.returncode == 0, f"make demo failed on Debian 13 after {demo_s:.0f} s (log: {log}):\n{demo.stdout[-3000:]}{demo.stderr[-3000:]}"
     report = _doctor(session, f"{CHECKOUT}/.demo/cpu", log)
-    assert report["verdict"] == "green", json.dumps([c for c in report["checks"] if c["status"] == "fail"], indent=1)[:4000]
+    assert report["ok"] is True, json.dumps([c for c in report["checks"] if c["status"] == "fail"], indent=1)[:4000]
     state = json.loads(session.host_path(f"{CHECKOUT}/.demo/cpu/.envkit/state.json").read_text())
     assert state["request"]["python"] == "3.13"  # the only Python a fresh Debian 13 has, resolved not pinned
 
@@ -64,7 +64,7 @@ def test_make_demo_then_lerobot_061_on_python_313(trixie: tuple[Session, Path]) 
     setup_s = time.monotonic() - started
     assert setup.returncode == 0, f"setup lerobot 0.6.1 failed after {setup_s:.0f} s (log: {log}):\n{setup.stderr[-4000:]}"
     report = _doctor(session, prefix, log)
-    assert report["verdict"] == "green", json.dumps([c for c in report["checks"] if c["status"] == "fail"], indent=1)[:4000]
+    assert report["ok"] is True, json.dumps([c for c in report["checks"] if c["status"] == "fail"], indent=1)[:4000]
     for check in ("smoke.train", "smoke.resume", "torchcodec.load", "lerobot.requirements"):
         assert _status(report, check) == "ok", (check, _status(report, check))
     installed = session.run([f"{prefix}/bin/python", "-c", "import importlib.metadata as m; print(m.version('lerobot'), m.version('datasets'))"],
