@@ -36,3 +36,8 @@ def assert_user_error(result: Result, *needles: str, code: int = 2) -> None:
     assert result.err.strip().count("\n") == 0, f"not one paragraph: {result.err!r}"
     for needle in needles:
         assert needle in result.err, (needle, result.err)
+
+
+# The cpu profile with this development machine's limits (Python 3.11, its local torch 2.14.1 wheels):
+# real environments built by the tests use it, so they install from the local wheel cache.
+CPU_DEV = str(Path(__file__).resolve().parent / "data" / "profiles" / "cpu-dev.toml")

@@ -63,8 +63,10 @@ def _ffmpeg(version: str, cuda: bool) -> Pkg:
 SPEC: tuple[Pkg, ...] = (
     _python("3.10.14"),
     _python("3.11.9"),
+    _python("3.13.9"),  # the 5090 profile resolves the newest Python torch 2.8 supports
     Pkg("python_abi", "3.10", "8_cp310"),
     Pkg("python_abi", "3.11", "8_cp311"),
+    Pkg("python_abi", "3.13", "8_cp313"),
     *(_ffmpeg(v, cuda) for v in ("5.1.2", "6.1.2", "7.0.1") for cuda in (False, True)),
     Pkg("tzdata", "2025b", "h0_0", noarch=True, files=(("share/zoneinfo/README", "stand-in\n", False),)),
 )

@@ -149,7 +149,9 @@ class Loopback:
             "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.files['known_hosts']} -o StrictHostKeyChecking=yes "
                                        "-o BatchMode=yes -o ConnectTimeout=10",
             "ansible_python_interpreter": "/usr/bin/python3",
-            "envkit_profile": "cpu", "envkit_no_pretrained_backbone": True,
+            # cpu with this machine's limits (Python 3.11, its local torch wheels): tests/data/profiles/cpu-dev.toml
+            "envkit_profile": str(Path(__file__).resolve().parent / "data" / "profiles" / "cpu-dev.toml"),
+            "envkit_no_pretrained_backbone": True,
             "envkit_install_source": "wheel", "envkit_wheel": str(wheel),
             "envkit_report_dir": str(self.workdir / "reports"),
             "envkit_environment": env,

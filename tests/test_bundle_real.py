@@ -63,8 +63,9 @@ def test_cpu_bundle_sets_up_doctor_green_offline_and_a_changed_wheel_is_refused(
     bundle = tmp_path / "cpu.tar"
     prefix = tmp_path / "offline env"
     try:
-        built = subprocess.run([str(ENVKIT), "bundle", "--profile", "cpu", "--platform", "linux-64", "--from-lock",
-                                str(REPO / "lockfiles" / "cpu"), "-o", str(bundle), "--json"], capture_output=True, text=True, timeout=1800)
+        # cpu-dev: the cpu profile with this machine's limits, locked to its local wheels (tests/data/lockfiles/cpu-dev)
+        built = subprocess.run([str(ENVKIT), "bundle", "--profile", str(REPO / "tests/data/profiles/cpu-dev.toml"), "--platform", "linux-64",
+                                "--from-lock", str(REPO / "tests/data/lockfiles/cpu-dev"), "-o", str(bundle), "--json"], capture_output=True, text=True, timeout=1800)
         assert built.returncode == 0, built.stderr[-3000:]
         env = {"ENVKIT_CACHE_DIR": str(doctor_cache), "ENVKIT_TEST_KILL_AT": ""}
         probe = subprocess.run(["unshare", "-n", "python3", "-c", "import socket; socket.create_connection(('1.1.1.1', 443), timeout=3)"],

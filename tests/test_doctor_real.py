@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.cli_util import CPU_DEV
+
 import json
 import shutil
 import subprocess
@@ -73,7 +75,7 @@ def test_red_doctor_fails_setups_doctor_step_with_its_fix(healthy_env: Path, doc
     for key, value in doctor_env(doctor_cache, PYTHONPATH=str(shadow)).items():
         monkeypatch.setenv(key, value)
     argv = (sys.executable, "-c", "from envkit.cli import run_main; run_main()", "doctor", "--prefix", str(healthy_env),
-            "--profile", "cpu", "--no-pretrained-backbone", "--no-smoke", "--json")
+            "--profile", CPU_DEV, "--no-pretrained-backbone", "--no-smoke", "--json")
     prefix = tmp_path / "runner state"
     plan = Plan("cpu", prefix, "venv", "x", _finalize([Step("doctor", "envkit doctor", "test", "doctor", commands=(argv,))]))
     with pytest.raises(StepFailed) as failed:

@@ -75,7 +75,7 @@ def test_fleet_of_three_loopback_hosts(tmp_path: Path, doctor_cache: Path) -> No
         assert all(h["verdict"] == "green" for h in doc["hosts"].values())
         for node in NODES:  # each host set up its own prefix, and setup's state says so
             state = json.loads((tmp_path / node / "env" / ".envkit" / "state.json").read_text())
-            assert state["doctor"]["verdict"] == "green" and state["profile"] == "cpu"
+            assert state["doctor"]["verdict"] == "green" and state["profile"] == "cpu-dev"
 
         again = run_playbook(inventory, tmp_path, timeout=900)
         print(f"second run: {again.seconds:.0f} s")

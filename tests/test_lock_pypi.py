@@ -218,7 +218,7 @@ def test_wheels_dir_stands_in_for_unreachable_index(tmp_path: Path) -> None:
     torch = _fake_wheel(wheels, "torch", "2.7.1+cpu", tag)
     _fake_wheel(wheels, "torchvision", "0.22.1+cpu", tag, ("torch==2.7.1",))
     out = tmp_path / "l"
-    res = run_envkit("lock", "--profile", "atlas-a2", "--platform", "linux-64", "--layer", "pypi",
+    res = run_envkit("lock", "--profile", "atlas-a2", "--platform", "linux-64", "--layer", "pypi", "--python", "3.10",
                      "--wheels", str(wheels), "--lockfiles", str(out), timeout=180)
     assert res.code == 0, res.err
     sha = hashlib.sha256(torch.read_bytes()).hexdigest()

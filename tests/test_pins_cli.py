@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_util import ENVKIT, assert_user_error, run_envkit
+from tests.cli_util import CPU_DEV, ENVKIT, assert_user_error, run_envkit
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "pins"
@@ -150,6 +150,6 @@ def _run_as_nobody(root: Path, tmp_path: Path) -> None:
 
 
 def test_index_installed_lerobot_gives_overrides() -> None:
-    result = run_envkit("pins", "--profile", "cpu", "--host", HOST_5090, "--lerobot", "lerobot==0.4.4")
+    result = run_envkit("pins", "--profile", CPU_DEV, "--host", str(REPO / "docs" / "examples" / "host-cpu.json"), "--lerobot", "lerobot==0.4.4")
     assert result.code == 1
     assert "--override 'torch==2.14.1'" in result.out

@@ -167,13 +167,9 @@ def test_uv_sources_point_at_the_profiles_index() -> None:
 _HOSTS = {"5090": "host-5090.json", "cpu": "host-cpu.json", "atlas-a2": "host-atlas-a2.json"}
 
 
-def _profile_for(release: str, profile: str, tmp: Path) -> str:
-    """lerobot 0.5+ needs Python >= 3.12: run those through the same profile with python 3.12."""
-    if release < "0.5":
-        return profile
-    path = tmp / f"{profile}-py312.toml"
-    path.write_text(f'schema_version = 1\nname = "{profile}-py312"\nversion = 1\nextends = "{profile}"\npython = "3.12"\n')
-    return str(path)
+def _python_for(release: str) -> list[str]:
+    """lerobot 0.5+ needs Python >= 3.12: the same profile, with --python 3.12 (no profile of its own)."""
+    return [] if release < "0.5" else ["--python", "3.12"]
 
 
 @pytest.mark.network
@@ -187,7 +183,7 @@ def test_cli_check_write_restore(release: str, profile: str, tmp_path: Path) -> 
     tree.mkdir()
     original = lerobot_pyproject(release).read_bytes()
     shutil.copyfile(lerobot_pyproject(release), tree / "pyproject.toml")
-    args = ["pins", "--profile", _profile_for(release, profile, tmp_path), "--lerobot", str(tree),
+    args = ["pins", "--profile", profile, "--lerobot", str(tree), *_python_for(release),
             "--host", str(REPO / "docs" / "examples" / _HOSTS[profile])]
     before = run_envkit(*args, "--check")
     must_change = (release, profile) not in NO_CHANGE

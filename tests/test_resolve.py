@@ -14,6 +14,8 @@ from envkit.profiles import load_profile
 from envkit.resolve import Conflict, resolve
 from tests.cli_util import assert_user_error, run_envkit
 
+CPU_DEV = Path(__file__).parent / "data" / "profiles" / "cpu-dev.toml"  # cpu with this machine's limits (Python 3.11, torch 2.14.1)
+
 HOSTS = Path(__file__).parent / "data" / "host"
 
 
@@ -35,7 +37,8 @@ def here() -> HostFacts:
 def test_5090_on_this_gpu_less_machine(here: HostFacts) -> None:
     r = resolve(load_profile("5090"), here)
     assert (r.torch["version"], r.torch["build"], r.torchvision) == ("2.8.0", "cu128", "0.23.0")
-    assert r.torchcodec in ("0.6.0", "0.7.0") and r.ffmpeg["major"] == 6 and r.python == "3.10"
+    # conda provides any Python: the newest that torch 2.8 (cp39-cp313) and lerobot 0.4.4 support
+    assert r.torchcodec in ("0.6.0", "0.7.0") and r.ffmpeg["major"] == 6 and r.python == "3.13"
     assert r.lerobot["version"] == "0.4.4" and r.lerobot["pin_changes"] == []
     assert "sm_120" in r.torch["arch_list"]
     assert any("no NVIDIA GPU" in w for w in r.warnings)
@@ -58,7 +61,7 @@ def test_5090_with_lerobot_042_reports_upper_bounds(here: HostFacts) -> None:
 
 
 def test_cpu_on_this_machine(here: HostFacts) -> None:
-    r = resolve(load_profile("cpu"), here)
+    r = resolve(load_profile(str(CPU_DEV)), here)  # this machine's limits: Python 3.11, its local torch 2.14.1
     assert (r.torch["version"], r.torchvision, r.torchcodec) == ("2.14.1", "0.29.1", "0.17.0")
     assert r.platform == "linux-64" and r.python == "3.11" and r.ffmpeg["source"] == "system"
     assert {c["package"] for c in r.lerobot["pin_changes"]} == {"torch", "torchvision", "torchcodec"}
@@ -134,11 +137,11 @@ def test_rtx4090_runs_cu128_by_binary_compatibility(tmp_path: Path) -> None:
 
 def test_conflict_lerobot_05_on_python_311(here: HostFacts) -> None:
     with pytest.raises(Conflict, match="requires Python >=3.12"):
-        resolve(load_profile("cpu"), here, "lerobot==0.5.0")
+        resolve(load_profile("cpu"), here, "lerobot==0.5.0", pythons={"3.11": "/usr/bin/python3.11"})
 
 
 def test_conflict_torchcodec_010_with_torch_214(tmp_path: Path, here: HostFacts) -> None:
-    profile = load_profile(custom(tmp_path, "extends = 'cpu'\n[packages]\ntorchcodec = '==0.10.0'\n"))
+    profile = load_profile(custom(tmp_path, f"extends = '{CPU_DEV}'\n[packages]\ntorchcodec = '==0.10.0'\n"))
     with pytest.raises(Conflict, match="0.10") as info:
         resolve(profile, here)
     assert "0.11.1" in info.value.paragraph()

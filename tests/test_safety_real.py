@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_util import run_envkit
+from tests.cli_util import CPU_DEV, run_envkit
 from tests.test_safety_prefix import snapshot
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("python3.11") is None, reason="the cpu profile builds its venv on python3.11")]
+              pytest.mark.skipif(shutil.which("python3.11") is None, reason="the cpu-dev profile builds its venv on python3.11")]
 
 
 def test_real_setup_killed_at_several_points_then_undo_restores_the_directory(tmp_path: Path, doctor_cache: Path) -> None:
@@ -32,7 +32,7 @@ def test_real_setup_killed_at_several_points_then_undo_restores_the_directory(tm
     # environment: right after uv venv rewrote the user's files; torch@N / lerobot@N: N seconds into
     # uv's install, with uv killed too; hooks: between the two hook files.
     for kill in ("environment", "torch@3", "lerobot@3", "hooks"):
-        res = run_envkit("setup", "--profile", "cpu", "--prefix", str(lab), "--yes", "--no-pretrained-backbone",
+        res = run_envkit("setup", "--profile", CPU_DEV, "--prefix", str(lab), "--yes", "--no-pretrained-backbone",
                          env={**env, "ENVKIT_TEST_KILL_AT": kill}, timeout=1200)
         assert res.code == -9, (kill, res.err[-2000:])
     assert (lab / ".gitignore").read_text() != "outputs/\n"  # uv did rewrite it

@@ -19,7 +19,7 @@ import pytest
 
 from envkit.plan import Plan, SetupOptions, build_plan
 from envkit.state import load_state
-from tests.cli_util import assert_user_error, run_envkit
+from tests.cli_util import CPU_DEV, assert_user_error, run_envkit
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANS = Path(__file__).parent / "data" / "plans"
@@ -74,12 +74,13 @@ def test_wheels_dir_without_torch_npu_is_refused(tmp_path: Path) -> None:
     wheels.mkdir()
     _fake_wheel(wheels, "torch-2.7.1-cp310-cp310-manylinux_2_28_aarch64.whl")
     host = str(HOSTS / "host-atlas-a2.json")
-    res = run_envkit("setup", "--profile", "atlas-a2", "--dry-run", "--host", host, "--wheels", str(wheels), env=NO_PIP_CONFIG)
+    py310 = ("--python", "3.10")  # the Python these wheels are for
+    res = run_envkit("setup", "--profile", "atlas-a2", "--dry-run", "--host", host, "--wheels", str(wheels), *py310, env=NO_PIP_CONFIG)
     assert_user_error(res, "torch_npu", str(wheels))
     _fake_wheel(wheels, "torch_npu-2.7.1-cp310-cp310-manylinux_2_28_x86_64.whl")  # wrong arch still refused
-    assert run_envkit("setup", "--profile", "atlas-a2", "--dry-run", "--host", host, "--wheels", str(wheels), env=NO_PIP_CONFIG).code == 2
+    assert run_envkit("setup", "--profile", "atlas-a2", "--dry-run", "--host", host, "--wheels", str(wheels), *py310, env=NO_PIP_CONFIG).code == 2
     npu = _fake_wheel(wheels, "torch_npu-2.7.1-cp310-cp310-manylinux_2_17_aarch64.manylinux2014_aarch64.whl")
-    ok = run_envkit("setup", "--profile", "atlas-a2", "--dry-run", "--host", host, "--wheels", str(wheels), env=NO_PIP_CONFIG)
+    ok = run_envkit("setup", "--profile", "atlas-a2", "--dry-run", "--host", host, "--wheels", str(wheels), *py310, env=NO_PIP_CONFIG)
     assert ok.code == 0, ok.err
     assert str(npu) in ok.out and f"{wheels}/torch-2.7.1-cp310" in ok.out and "torchvision==0.22.1" in ok.out
 
@@ -262,8 +263,8 @@ def test_unreachable_index_fails_within_seconds(tmp_path: Path) -> None:
     # progress without a TTY: the log path first, then each step's start and end with its elapsed time
     lines = res.err.splitlines()
     assert lines[0] == f"log: {tmp_path / 'env' / '.envkit' / 'setup.log'} (every command and its output)", lines[:3]
-    assert lines[1].startswith("start [1/6] environment: ") and lines[2].startswith("done  [1/6] environment: ")
-    assert lines[2].endswith(" s)") and any(ln.startswith("start [3/6] torch: ") for ln in lines)
+    assert lines[1].startswith("start [1/7] environment: ") and lines[2].startswith("done  [1/7] environment: ")
+    assert lines[2].endswith(" s)") and any(ln.startswith("start [4/7] torch: ") for ln in lines)
 
 
 def _lerobot_tree(tmp_path: Path, version: str) -> Path:
@@ -313,7 +314,7 @@ def test_conda_environment_and_ffmpeg_steps_against_local_channel(tmp_path: Path
     from envkit.runner import execute
 
     profile = load_profile("5090")
-    resolved = resolve(profile, None, None, "linux-64")
+    resolved = resolve(profile, None, None, "linux-64", python="3.10")  # the local channel's Pythons are 3.10 and 3.11
     prefix = tmp_path / "conda env 'x'"
     plan = build_plan(profile, resolved, SetupOptions(prefix=prefix, channels=(url,)))
     first = Plan(plan.profile, prefix, plan.environment, plan.resolved_digest, plan.steps[:2])
@@ -424,7 +425,8 @@ def test_cpu_profile_takes_cpu_builds_where_the_index_answers(tmp_path: Path) ->
     (mirror / "torch").mkdir(parents=True)
     (mirror / "torch" / "index.html").write_text('<a href="torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl">'
                                                  "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl</a>\n")
-    common = ("setup", "--profile", "cpu", "--dry-run", "--json", "--prefix", PLAN_PREFIX, "--host", str(HOSTS / "host-cpu.json"))
+    # cpu-dev: torch 2.14.1, whose download sizes envkit/torch_sizes.toml records
+    common = ("setup", "--profile", CPU_DEV, "--dry-run", "--json", "--prefix", PLAN_PREFIX, "--host", str(HOSTS / "host-cpu.json"))
     reach = run_envkit(*common, "--cpu-index", mirror.as_uri(), env=NO_PIP_CONFIG)
     assert reach.code == 0, reach.err
     torch = {s["id"]: s for s in json.loads(reach.out)["steps"]}["torch"]
@@ -444,7 +446,7 @@ def test_cpu_profile_takes_cpu_builds_where_the_index_answers(tmp_path: Path) ->
 
 
 def test_same_python_through_another_path_entry_is_the_same_interpreter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from envkit.commands.setup import _interpreter
+    from envkit.pythons import _on_path as _interpreter
 
     minor = f"{sys.version_info.major}.{sys.version_info.minor}"
     real = os.path.realpath(sys.executable)

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from envkit.state import load_state
-from tests.cli_util import run_envkit
+from tests.cli_util import CPU_DEV, run_envkit
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(shutil.which("python3.11") is None, reason="the cpu profile builds its venv on python3.11")]
+              pytest.mark.skipif(shutil.which("python3.11") is None, reason="the cpu-dev profile builds its venv on python3.11")]
 
-STEPS = ["environment", "ffmpeg", "torch", "lerobot", "hooks", "doctor"]
+STEPS = ["environment", "ffmpeg", "libpython", "torch", "lerobot", "hooks", "doctor"]
 
 
 def _env(doctor_cache: Path, **extra: str) -> dict[str, str]:
@@ -26,28 +26,29 @@ def _env(doctor_cache: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _setup(prefix: Path, doctor_cache: Path, *more: str, profile: str = "cpu", **env: str):
+def _setup(prefix: Path, doctor_cache: Path, *more: str, profile: str = CPU_DEV, **env: str):
     return run_envkit("setup", "--profile", profile, "--prefix", str(prefix), "--no-pretrained-backbone", "--json", *more,
                       env=_env(doctor_cache, **env), timeout=1800)
 
 
-def _no_leftovers(prefix: Path) -> None:
+def _no_leftovers(prefix: Path, mujoco_gl: int = 0) -> None:
     activate = (prefix / "etc/conda/activate.d/envkit.sh").read_text()
-    assert activate.count("_ENVKIT_ACTIVE=") == 1 and activate.count("MUJOCO_GL='egl'") == 1
+    assert activate.count("_ENVKIT_ACTIVE=") == 1 and activate.count("MUJOCO_GL='egl'") == mujoco_gl
     assert not list((prefix / ".envkit").glob("*.tmp")) and not list((prefix / "etc").rglob("*.tmp"))
 
 
 def test_setup_cpu_from_nothing_to_doctor_green_then_noop(tmp_path: Path, doctor_cache: Path) -> None:
     """Through a user's profile that extends cpu: setup, then the README's `envkit doctor --prefix ENV`, no other flag."""
     user = tmp_path / "lab-cpu.toml"
-    user.write_text('schema_version = 1\nname = "lab-cpu"\nextends = "cpu"\n')
+    # The lab asks for MUJOCO_GL itself (the cpu profile sets it only where asked).
+    user.write_text(f'schema_version = 1\nname = "lab-cpu"\nextends = "{CPU_DEV}"\n[env]\nMUJOCO_GL = "egl"\n')
     prefix = tmp_path / "cpu env 'q'"
     first = _setup(prefix, doctor_cache, profile=str(user))
     assert first.code == 0, first.err[-3000:]
     summary = json.loads(first.out)
     assert summary["ran"] == STEPS
     assert summary["doctor"]["verdict"] == "green"
-    _no_leftovers(prefix)
+    _no_leftovers(prefix, mujoco_gl=1)
     doctor = run_envkit("doctor", "--prefix", str(prefix), "--json", env=_env(doctor_cache), timeout=1800)
     doc = json.loads(doctor.out)
     assert doctor.code == 0, ([(c["id"], c["summary"]) for c in doc["checks"] if c["status"] != "ok"], doctor.err[-2000:])
@@ -81,12 +82,12 @@ def test_setup_killed_inside_each_step_resumes_green(tmp_path: Path, doctor_cach
 
 
 def test_setup_from_lock_cpu_ends_doctor_green(tmp_path: Path, doctor_cache: Path) -> None:
-    lockdir = Path(__file__).resolve().parents[1] / "lockfiles" / "cpu"
+    lockdir = Path(__file__).resolve().parent / "data" / "lockfiles" / "cpu-dev"  # cpu-dev's lock: this machine's wheels
     if not (lockdir / "manifest.json").is_file():
-        pytest.skip("lockfiles/cpu not locked yet")
+        pytest.skip("tests/data/lockfiles/cpu-dev not locked yet")
     prefix = tmp_path / "locked env"
     res = _setup(prefix, doctor_cache, "--from-lock", str(lockdir))
     assert res.code == 0, res.err[-3000:]
     summary = json.loads(res.out)
-    assert summary["ran"] == ["environment", "ffmpeg", "packages", "hooks", "doctor"]
+    assert summary["ran"] == ["environment", "ffmpeg", "libpython", "packages", "hooks", "doctor"]
     assert summary["doctor"]["verdict"] == "green"

@@ -47,21 +47,48 @@ class PipSources:
             args += ["--index-url", self.index_url]
         for url in self.extra_index_urls:
             args += ["--extra-index-url", url]
-        for link in self.find_links:
+        for link in self.usable_find_links():
             args += ["--find-links", link]
         for host in self.trusted_hosts:
             args += ["--allow-insecure-host", host]
         for constraint in self.constraints:
             args += ["--constraint", constraint]
-        if self.extra_index_urls or self.find_links:
+        if self.extra_index_urls or self.usable_find_links():
             # pip merges every index and picks the best version; uv's default stops at the
             # first index that has the name, which would hide a mirror's newer wheels.
             args += ["--index-strategy", "unsafe-best-match"]
         return args
 
-    def uv_env(self) -> dict[str, str]:
-        """Environment for uv: pip's `cert` becomes uv's SSL_CERT_FILE."""
-        return {"SSL_CERT_FILE": self.cert} if self.cert else {}
+    def usable_find_links(self) -> tuple[str, ...]:
+        """pip skips a find-links directory that does not exist (with a warning); uv would fail on it."""
+        return tuple(link for link in self.find_links if not _missing_dir(link))
+
+    def warnings(self) -> list[str]:
+        return [f"pip's find-links {link} (from {', '.join(self.files) or 'PIP_FIND_LINKS'}) does not exist: skipped, as pip does"
+                for link in self.find_links if _missing_dir(link)]
+
+    def uv_env(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment for uv: the trust pip has. pip's `cert` (or requests' REQUESTS_CA_BUNDLE, which pip
+        honours) becomes uv's SSL_CERT_FILE; and uv reads the system's trust store (UV_SYSTEM_CERTS), as pip does
+        through truststore, so a lab's TLS-intercepting proxy whose CA the system trusts works for both."""
+        env = os.environ if environ is None else environ
+        out: dict[str, str] = {}
+        bundle = self.cert or (env.get("REQUESTS_CA_BUNDLE") if not env.get("SSL_CERT_FILE") else None)
+        if bundle:
+            out["SSL_CERT_FILE"] = bundle
+        if "UV_NATIVE_TLS" not in env and "UV_SYSTEM_CERTS" not in env:
+            # uv >= 0.13 reads UV_SYSTEM_CERTS (--system-certs); older releases UV_NATIVE_TLS (--native-tls).
+            out["UV_SYSTEM_CERTS"] = "1"
+            out["UV_NATIVE_TLS"] = "1"
+        return out
+
+
+def _missing_dir(link: str) -> bool:
+    """A find-links entry that names a local path (or file: URL) which does not exist."""
+    if "://" in link and not link.startswith("file://"):
+        return False
+    path = link[len("file://"):] if link.startswith("file://") else link
+    return not Path(path).expanduser().exists()
 
 
 def config_files(environ: Mapping[str, str] | None = None, home: Path | None = None) -> list[Path]:

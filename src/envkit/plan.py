@@ -242,6 +242,27 @@ def _ffmpeg_step(resolved: "Resolved", options: SetupOptions) -> Step:
     )
 
 
+def _libpython_steps(view: "Profile", resolved: "Resolved") -> list[Step]:
+    """A venv on a distribution's python3 lacks libpython3.X.so (Debian ships it apart, package libpython3.X);
+    torchcodec's custom-ops library links it. Installed the way FFmpeg is: only when the env's Python cannot load it."""
+    if view.environment != "venv" or not resolved.torchcodec:
+        return []
+    soname, package = f"libpython{resolved.python}.so.1.0", f"libpython{resolved.python}"
+    install = ["apt-get", "install", "-y", "--no-install-recommends", package]
+    return [Step(
+        "libpython", f"the shared {soname} torchcodec's custom ops link",
+        f"torchcodec {resolved.torchcodec}'s libtorchcodec_custom_ops links {soname}; Debian's and Ubuntu's python3 "
+        f"do not ship it (package {package})",
+        "system-lib",
+        commands=(("bin/python", "-c", f"import ctypes; ctypes.CDLL({soname!r})"),),
+        inputs={"soname": soname, "package": package},
+        params={"install": install},
+        depends=("environment",),
+        notes=(f"checked by loading it with the environment's Python; installed with `{' '.join(install)}` only when "
+               "missing, with --yes and as root; otherwise the step fails and prints that command",),
+    )]
+
+
 def _torch_step(resolved: "Resolved", options: SetupOptions, sources: "PipSources", inputs: PlanInputs) -> Step:
     accel = resolved.accel
     wanted = list(accel.requirements)
@@ -450,6 +471,7 @@ def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, so
     else:
         steps += _environment_steps(view, resolved, options)
         steps.append(_ffmpeg_step(resolved, options))
+    steps += _libpython_steps(view, resolved)
     requirements = lock.pip_requirements[platform]
     install = [UV, "pip", "install", "--python", str(options.prefix / "bin" / "python"), "--compile-bytecode",
                "--require-hashes", "--no-deps", *_without_constraints(_index_args(resolved, options, sources))]
@@ -519,7 +541,7 @@ def build_plan(
         raise ValueError("build_plan with --wheels needs PlanInputs.local_wheels (envkit.plan_inputs.gather finds them)")
     view = profile.for_platform(resolved.platform)
     prefix = options.prefix
-    warnings = list(resolved.warnings)
+    warnings = list(resolved.warnings) + list(getattr(sources, "warnings", lambda: [])())
     if options.from_lock is not None:
         steps, said = _lock_steps(view, resolved, options, sources, inputs)
         warnings += said
@@ -529,6 +551,7 @@ def build_plan(
         steps = [s for s in lerobot_steps if s.id != "lerobot"]
         steps += _environment_steps(view, resolved, options)
         steps.append(_ffmpeg_step(resolved, options))
+        steps += _libpython_steps(view, resolved)
         steps.append(_torch_step(resolved, options, sources, inputs))
         steps += [s for s in lerobot_steps if s.id == "lerobot"]
 
@@ -599,7 +622,7 @@ def _record(view: "Profile", resolved: "Resolved", options: SetupOptions, torch_
     if options.weights is not None and torch_home is not None:
         name = view.assets.get("resnet18", {}).get("file") or Path(options.weights).name
         weights = str(torch_home / "hub" / "checkpoints" / name)
-    return {"profile": view.name, "profile_file": profile_file, "platform": resolved.platform,
+    return {"profile": view.name, "profile_file": profile_file, "platform": resolved.platform, "python": resolved.python,
             "lerobot": lerobot, "overrides": list(resolved.overrides),
             "no_pretrained_backbone": options.no_pretrained_backbone, "weights": weights,
             "extras": sorted(set(resolved.lerobot.get("extras", [])) | set(options.extras)),

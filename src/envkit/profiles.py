@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from envkit import secrets
+from envkit import pyversions, secrets
 from envkit.errors import EnvkitError
 from envkit.fields import Field, each, enum, matches, specifier
 from envkit.resources import data_dir
@@ -118,7 +118,8 @@ SPEC: dict[str, Field] = {
     "extends": Field("str", "the name or path of the profile this one builds on"),
     "accelerator": Field("str", "the accelerator", check=_accelerator),
     "platforms": Field("list[str]", "conda platforms", check=_each(_enum(*PLATFORMS))),
-    "python": Field("str", "a Python minor version like '3.10'", check=_matches(r"3\.\d+", "a version like '3.10'")),
+    "python": Field("str|list[str]", "a minor version ('3.11'), a range ('>=3.10') or a preference list (['3.12', '3.11'])",
+                    check=pyversions.check_value),
     "environment": Field("str", "the environment kind", check=_enum("conda", "venv")),
     "hardware": _OVERLAY["hardware"],
     "packages": _OVERLAY["packages"],
@@ -144,6 +145,8 @@ REQUIRED = ("schema_version", "name", "accelerator", "platforms", "python", "env
 def _type_ok(kind: str, value: Any) -> bool:
     if kind == "str":
         return isinstance(value, str)
+    if kind == "str|list[str]":
+        return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "bool":
@@ -223,7 +226,9 @@ class Profile:
     description = property(lambda self: self.data.get("description", ""))
     accelerator = property(lambda self: self.data["accelerator"])
     platforms = property(lambda self: tuple(self.data["platforms"]))
-    python = property(lambda self: self.data["python"])
+    python_value = property(lambda self: self.data["python"])  # "3.11", ">=3.10" or ["3.12", "3.11"]
+    python = property(lambda self: pyversions.describe(self.data["python"]) if not isinstance(self.data["python"], str)
+                      or not pyversions.MINOR.fullmatch(self.data["python"]) else self.data["python"])
     environment = property(lambda self: self.data["environment"])
     hardware = property(lambda self: dict(self.data.get("hardware", {})))
     packages = property(lambda self: dict(self.data.get("packages", {})))

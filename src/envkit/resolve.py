@@ -9,17 +9,23 @@ for its block of the tuple (what install needs); nothing here knows an accelerat
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from packaging.version import Version
+
+from envkit import pyversions
 from envkit.backends import get_backend
 from envkit.backends.base import ARCH_OF_PLATFORM, LEGACY_BLOCK_KEYS, AcceleratorBlock, Context, TorchChoice
 from envkit.errors import Conflict, EnvkitError
 from envkit.source import LerobotSource, parse_source, ref_kind
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
     from envkit.backends.base import Backend
     from envkit.hostfacts import HostFacts
+    from envkit.lerobot_meta import ExtrasOf
     from envkit.profiles import Profile
 
 SCHEMA_VERSION = 1
@@ -252,8 +258,8 @@ def _lerobot(view: "Profile", source: LerobotSource, python: str) -> tuple[str |
         requires_python = data.get("project", {}).get("requires-python")
         if requires_python and not SpecifierSet(requires_python).contains(python + ".0", prereleases=True):
             raise Conflict(
-                f"lerobot {version} at {source.pyproject} requires Python {requires_python}; profile '{view.name}' uses Python {python}",
-                fix="use a lerobot release for this Python (0.4.4 is the newest for Python < 3.12), or a profile with Python >= 3.12",
+                f"lerobot {version} at {source.pyproject} requires Python {requires_python}, not {python}",
+                fix=f"pass --python with a version in {requires_python} (a conda profile has any; a venv needs it on the host), or a lerobot tree for Python {python}",
             )
         return version, [], [f"lerobot {version} from the tree at {source.path}"]
     if source.kind == "git":
@@ -281,9 +287,45 @@ def _lerobot(view: "Profile", source: LerobotSource, python: str) -> tuple[str |
 def _check_python(view: "Profile", version: str, requires_python: Any, python: str) -> None:
     if not requires_python.contains(python + ".0", prereleases=True):
         raise Conflict(
-            f"lerobot {version} requires Python {requires_python}; profile '{view.name}' uses Python {python}",
-            fix="use lerobot <= 0.4.4 with this profile (0.5+ need Python >= 3.12), or a profile with python = \"3.12\"",
+            f"lerobot {version} requires Python {requires_python}, not {python}",
+            fix=f"pass --python with a version in {requires_python}, or --lerobot with a release for Python {python}",
         )
+
+
+def _training_extras(source: LerobotSource, version: str | None, extras_of: "ExtrasOf") -> tuple[list[str], str]:
+    """(the extras lerobot-train needs, why) from the release's own Provides-Extra."""
+    from envkit import lerobot_meta
+
+    if source.kind == "path":
+        from envkit.source import parse_project
+
+        assert source.pyproject is not None and source.pyproject_text is not None
+        provided: list[str] | None = lerobot_meta.from_pyproject(parse_project(source.pyproject_text, source.pyproject))
+        where = f"the tree's [project.optional-dependencies] ({source.pyproject})"
+    elif version is None:
+        return [], "unknown until the checkout (the doctor's lerobot.requirements check names a missing one)"
+    else:
+        provided = extras_of(version)
+        where = f"lerobot {version}'s metadata (Provides-Extra)"
+    if provided is None:
+        return [], (f"unknown: lerobot {version}'s metadata could not be read from the index (offline?); installed without "
+                    "extras, the doctor's lerobot.requirements check names a missing one")
+    needed = lerobot_meta.training_extras(provided)
+    if needed:
+        return needed, f"lerobot extras {needed}: {where} provides '{lerobot_meta.TRAINING_EXTRA}', what lerobot-train needs (datasets, video decoding, accelerate)"
+    return [], f"no extra needed for training: {where} has no '{lerobot_meta.TRAINING_EXTRA}' extra (its base requirements train)"
+
+
+def _patch_for(view: "Profile", version: str | None) -> tuple[str | None, str | None]:
+    """The profile's patch is written against the profile's own lerobot release: another release from the index goes
+    unpatched, said so (a tree or git source still gets it: a fork may be that release under another version)."""
+    patch = view.lerobot.get("patch")
+    own = view.lerobot.get("source", "")
+    own_version = own.split("==", 1)[1] if own.startswith("lerobot==") else None
+    if not patch or own_version is None or version is None or version == own_version:
+        return patch, None
+    return None, (f"envkit's patch {patch} is written for lerobot {own_version}; lerobot {version} is installed without it "
+                  "(the doctor's smoke step shows whether it trains on this accelerator)")
 
 
 def _version_of_commit(view: "Profile", source: LerobotSource) -> str | None:
@@ -323,32 +365,163 @@ def _indexes(view: "Profile", choice: TorchChoice) -> list[dict[str, Any]]:
     return out
 
 
+def python_minors() -> tuple[str, ...]:
+    """The Python minors any torch release in the matrix has wheels for (a profile's range is cut to these)."""
+    from envkit.compat import matrix
+
+    m = matrix()
+    return tuple(py for py in pyversions.KNOWN_MINORS if any(m.torch_python_ok(v, py) for v in m.torch_versions()))
+
+
 def resolve(
     profile: "Profile",
     host: "HostFacts | None",
     source: LerobotSource | str | None = None,
     platform: str | None = None,
+    python: str | None = None,
+    pythons: "Mapping[str, str] | None" = None,
+    extras_of: "ExtrasOf | None" = None,
 ) -> Resolved:
     """Turn a profile's ranges into one exact tuple for its target platform.
 
     `host` is this machine's facts (or a --host file); it constrains the choice only when it is the
     profile's target platform and has the profile's accelerator, otherwise it yields warnings.
+    `python` is the user's --python (a minor); `pythons` the interpreters a venv can use on the
+    target (minor -> path; None: not known, e.g. a plan for another machine). The Python is the
+    first of the profile's (newest first for a range) that lerobot, the torch tuple and the
+    accelerator's wheels all support; a venv also needs it on the host. `extras_of` gives a
+    release's Provides-Extra (default: its METADATA from the cache or the index, envkit.lerobot_meta).
     """
-    from envkit.compat import matrix
-    from envkit.pins import overrides
+    from envkit import lerobot_meta
 
+    extras_of = extras_of or lerobot_meta.from_index
     backend = get_backend(profile.accelerator, f"profile {profile.path}")  # the one lookup along resolve and setup
     platform, warnings = _choose_platform(profile, backend, host, platform)
     view = profile.for_platform(platform)
-    arch = ARCH_OF_PLATFORM[platform]
-    python = view.python
     if isinstance(source, str):
         source = parse_source(source)
     source = source or parse_source(view.lerobot["source"])
     if source.kind == "git" and source.ref and ref_kind(source.ref) == "branch":
         warnings.append(f"lerobot comes from git ref {source.ref!r}, a branch (allowed by --allow-branch): it moves, so this "
                         "environment cannot be rebuilt as it is; pin a commit to make it reproducible")
+    venv_pythons = pythons if view.environment == "venv" else None
+    # Only the Pythons some torch in the profile's range has wheels for: the others need no reason each.
+    allowed = [py for py in pyversions.candidates(view.python_value, python_minors()) if _torch_candidates(view, py)]
+    if python:
+        order = [python]
+        if python not in allowed:
+            warnings.append(f"--python {python} is outside the python of profile '{view.name}' ({view.python}): used as you asked")
+    else:
+        order = _venv_order(allowed, venv_pythons)
+    tried: list[tuple[str, Conflict]] = []
+    for py in order:
+        try:
+            resolved = _resolve_for(profile, backend, platform, list(warnings), source, py, host, extras_of)
+        except Conflict as exc:
+            tried.append((py, exc))
+            continue
+        why = _python_reason(view, py, python, venv_pythons, allowed, tried, resolved)
+        return replace(resolved, reasons=[why, *resolved.reasons])
+    raise _python_conflict(profile, backend, platform, source, host, view, python, allowed, venv_pythons, tried, extras_of)
 
+
+def _present(pythons: "Mapping[str, str]", py: str) -> bool:
+    """An interpreter the host has (not one uv would download); a lazy map is asked without uv."""
+    present = getattr(pythons, "present", None)
+    found = present(py) if present is not None else pythons.get(py)
+    return bool(found) and found != pyversions.UV_DOWNLOAD
+
+
+def _venv_order(allowed: list[str], pythons: "Mapping[str, str] | None") -> "Iterator[str]":
+    """The Pythons to try, lazily: every one when the host is unknown; else the host's interpreters
+    first, then (only when none of those fit) the ones uv would download."""
+    if pythons is None:
+        yield from allowed
+        return
+    yield from (py for py in allowed if _present(pythons, py))
+    yield from (py for py in allowed if not _present(pythons, py) and pythons.get(py) == pyversions.UV_DOWNLOAD)
+
+
+def _python_reason(view: "Profile", py: str, asked: str | None, venv_pythons: "Mapping[str, str] | None", allowed: list[str],
+                   tried: list[tuple[str, Conflict]], resolved: Resolved) -> str:
+    exe = venv_pythons.get(py) if venv_pythons is not None else None
+    where = "conda provides it" if view.environment == "conda" else (
+        "uv downloads it (UV_PYTHON_DOWNLOADS allows)" if exe == pyversions.UV_DOWNLOAD else
+        f"{exe} on this host" if exe else f"a venv on the target's python{py}")
+    if asked:
+        head = f"Python {py}: --python {asked}"
+    else:
+        rule = "the newest" if not isinstance(view.python_value, list) else "the first"
+        head = (f"Python {py}: {rule} of the profile's python ({view.python}"
+                + (f"; on this host: {', '.join(_host_list(venv_pythons)) or 'none'}" if venv_pythons is not None else "")
+                + f") that lerobot {resolved.lerobot['version'] or '(from its source)'}, torch {resolved.torch['version']} and the "
+                f"{resolved.accelerator} wheels all support")
+    skipped = "".join(f"; not {p}: {c.message}" for p, c in tried)
+    return f"{head}; {where}{skipped}"
+
+
+def _host_list(pythons: "Mapping[str, str]") -> list[str]:
+    probed = getattr(pythons, "probed", None)
+    return pyversions.newest_first(probed() if probed is not None else [p for p, e in pythons.items() if e != pyversions.UV_DOWNLOAD])
+
+
+def _python_conflict(profile: "Profile", backend: "Backend", platform: str, source: LerobotSource, host: "HostFacts | None",
+                     view: "Profile", asked: str | None, allowed: list[str], venv_pythons: "Mapping[str, str] | None",
+                     tried: list[tuple[str, Conflict]], extras_of: "ExtrasOf") -> Conflict:
+    """No Python fits: say why for each one tried, and the flags that would work (never "write another profile")."""
+    if len(tried) == 1 and (asked or (venv_pythons is None and len(allowed) == 1)) and "--python" in tried[0][1].fix:
+        return tried[0][1]
+    ways: list[str] = []
+    # The oldest Python that works: the likeliest to be packaged by the host's distribution.
+    others = [py for py in reversed(pyversions.newest_first(list(python_minors()))) if py not in {p for p, _ in tried}
+              and _torch_candidates(view, py)]
+    for py in others:  # a Python this host lacks, or one outside the profile's list, that resolves
+        if not _resolves(profile, backend, platform, source, py, host, extras_of):
+            continue
+        if venv_pythons is not None and not _present(venv_pythons, py):
+            ways.append(f"install Python {py} (apt-get install python{py}-venv, or uv python install {py}) and pass --python {py}")
+        else:
+            ways.append(f"--python {py}")
+        break
+    if source.kind == "pypi":  # an older release that resolves on one of the Pythons this profile (and host) allows
+        from envkit.compat import matrix
+
+        m = matrix()
+        for py in [p for p, _ in tried]:
+            fitting = [v for v in m.lerobot_versions() if m.lerobot(v).requires_python.contains(py + ".0", prereleases=True)]
+            fitting = [v for v in sorted(fitting, key=Version, reverse=True) if f"lerobot=={v}" != source.requirement][:1]
+            if fitting and _resolves(profile, backend, platform, parse_source(f"lerobot=={fitting[0]}"), py, host, extras_of):
+                ways.append(f"--lerobot lerobot=={fitting[0]} (the newest release for Python {py})")
+                break
+    # The accelerator's own way out for the newest Python lerobot accepts (e.g. the CANN whose torch_npu has its wheel).
+    ways += [c.fix for _, c in tried if "requires Python" not in c.message][:1]
+    if not tried:
+        have = ", ".join(_host_list(venv_pythons) if venv_pythons is not None else []) or "none"
+        message = (f"profile '{view.name}' builds a venv on Python {view.python}, and this host has none of those "
+                   f"(its Pythons: {have})")
+    else:
+        message = (f"No Python fits profile '{view.name}' (python {asked or view.python}): "
+                   + "; ".join(f"Python {p}: {c.message}" for p, c in tried))
+    fix = "; or ".join(dict.fromkeys(ways)) or (tried[0][1].fix if tried else "pass --python PATH with an interpreter of a version the profile allows")
+    return Conflict(message, fix=fix)
+
+
+def _resolves(profile: "Profile", backend: "Backend", platform: str, source: LerobotSource, python: str,
+              host: "HostFacts | None", extras_of: "ExtrasOf") -> bool:
+    try:
+        _resolve_for(profile, backend, platform, [], source, python, host, extras_of)
+    except (Conflict, EnvkitError):
+        return False
+    return True
+
+
+def _resolve_for(profile: "Profile", backend: "Backend", platform: str, warnings: list[str], source: LerobotSource,
+                 python: str, host: "HostFacts | None", extras_of: "ExtrasOf") -> Resolved:
+    from envkit.compat import matrix
+    from envkit.pins import overrides
+
+    view = profile.for_platform(platform)
+    arch = ARCH_OF_PLATFORM[platform]
     target_host = host if host is not None and host.platform == platform and backend.detected(host) else None
     if host is not None:
         warnings += backend.host_warnings(Context(view, target_host, arch, python), host)
@@ -384,7 +557,13 @@ def resolve(
     if torchcodec:
         requirements.append(f"torchcodec=={torchcodec}")
     requirements += accel.resolved_requirements
-    extras = sorted(set(view.lerobot.get("extras", [])) | set(source.extras))
+    needed, extras_reason = _training_extras(source, lerobot_version, extras_of)
+    if extras_reason.startswith("unknown"):
+        warnings.append(f"lerobot {lerobot_version}'s extras are {extras_reason}")
+    extras = sorted(set(view.lerobot.get("extras", [])) | set(source.extras) | set(needed))
+    patch, patch_note = _patch_for(view, lerobot_version) if source.kind == "pypi" else (view.lerobot.get("patch"), None)
+    if patch_note:
+        warnings.append(patch_note)
     extra_text = f"[{','.join(extras)}]" if extras else ""
     if source.kind == "pypi":
         requirements.append(f"lerobot{extra_text}=={lerobot_version}")
@@ -404,6 +583,7 @@ def resolve(
 
     reasons = [*choice.reasons, f"torchvision {torchvision}: the release built for torch {choice.version}", *video_reasons,
                f"FFmpeg {ffmpeg_major} ({view.ffmpeg.get('source')}): libavutil.so.{sonames['avutil']}", *lerobot_reasons]
+    reasons.append(extras_reason)
     if pin_changes:
         reasons.append("lerobot's pins exclude the tuple and must be widened: " + ", ".join(f"{c['package']} '{c['old']}' -> '{c['new']}'" for c in pin_changes))
     else:
@@ -428,7 +608,7 @@ def resolve(
         accel=accel,
         indexes=indexes,
         lerobot={"source": source.to_dict(), "version": lerobot_version, "extras": extras,
-                 "patch": view.lerobot.get("patch"), "git": view.lerobot.get("git"), "pin_changes": pin_changes},
+                 "patch": patch, "git": view.lerobot.get("git"), "pin_changes": pin_changes},
         requirements=requirements,
         overrides=overrides(override_targets),
         conda={"channels": list(conda.get("channels", ["conda-forge"])), "specs": conda_specs,

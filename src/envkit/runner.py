@@ -191,6 +191,35 @@ def _system_ffmpeg(ctx: RunContext, step: Step) -> None:
         raise _CommandFailed(install, 1, f"{command} finished but no libavutil in {sonames} is known to the loader")
 
 
+def _system_lib(ctx: RunContext, step: Step) -> None:
+    """A shared library the environment's Python must load (libpython3.X): apt-get installs its package
+    as root with --yes, else the step fails with the exact command (as for the system FFmpeg)."""
+    argv = [str(ctx.prefix / step.commands[0][0]), *step.commands[0][1:]]
+
+    def loads() -> bool:
+        try:
+            ctx.run(step, argv, capture=True)
+        except _CommandFailed:
+            return False
+        return True
+
+    ctx.checkpoint(step.id)
+    if loads():
+        ctx.write(f"# {step.inputs['soname']} loads\n")
+        return
+    install = step.params["install"]
+    command = shlex.join(["sudo", *install] if os.geteuid() != 0 else install)
+    if not ctx.yes or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        why = ("pass --yes to let envkit install it" if os.geteuid() == 0 and shutil.which("apt-get")
+               else "envkit installs system packages only as root with apt-get")
+        raise _CommandFailed(argv, 1, f"{step.inputs['soname']} does not load (package {step.inputs['package']}); {why}: run `{command}` and rerun")
+    env = {**ctx.env, "DEBIAN_FRONTEND": "noninteractive"}
+    ctx.run(step, ["apt-get", "update", "-qq"], env=env)
+    ctx.run(step, install, env=env)
+    if not loads():
+        raise _CommandFailed(install, 1, f"{command} finished but {step.inputs['soname']} still does not load")
+
+
 def _pins(ctx: RunContext, step: Step) -> None:
     """Write the pins plan the resolver made (step.params["plan"]); the file must still be what it judged."""
     from envkit import pins
@@ -350,7 +379,7 @@ def _doctor(ctx: RunContext, step: Step) -> None:
 
 
 EXECUTORS: dict[str, Callable[[RunContext, Step], None]] = {
-    "commands": _commands, "conda": _commands, "venv": _venv, "system-ffmpeg": _system_ffmpeg, "pins": _pins,
+    "commands": _commands, "conda": _commands, "venv": _venv, "system-ffmpeg": _system_ffmpeg, "system-lib": _system_lib, "pins": _pins,
     "patch": _patch, "lerobot-source": _lerobot_source, "lerobot": _lerobot, "hooks": _hooks, "weights": _weights,
     "doctor": _doctor,
 }

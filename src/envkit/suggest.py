@@ -112,6 +112,7 @@ def suggest(host: "HostFacts", profiles: list["Profile"]) -> Suggestion:
     warnings: tuple[str, ...] = ()
     if host.platform in profile.platforms:
         view = profile.for_platform(host.platform)
-        ctx = Context(view, host, ARCH_OF_PLATFORM[host.platform], view.python)
+        python = ".".join(host.python.version.split(".")[:2]) if host.python.version else view.python  # the host's, as resolve would take
+        ctx = Context(view, host, ARCH_OF_PLATFORM[host.platform], python)
         warnings = tuple(f"profile {profile.name}: {w}" for w in backend.host_warnings(ctx, host))
     return Suggestion(profile.name, reason, warnings, profile.user_file)

@@ -19,6 +19,7 @@ from envkit.lerobot_caps import LerobotCaps
 ALIASES: dict[str, tuple[str, ...]] = {
     "policy.device": ("policy.device", "device"),  # moved onto the policy config in lerobot #812 (2025-03)
     "policy.use_amp": ("policy.use_amp", "use_amp"),
+    "eval_freq": ("eval_freq", "env_eval_freq"),  # renamed env_eval_freq in lerobot 0.6
 }
 # The ACT model made small enough to train 3 steps on a CPU in seconds.
 SMALL_ACT: tuple[tuple[str, Any], ...] = (

@@ -159,9 +159,14 @@ class AscendBackend:
                 f"torch_npu {npu}: built for torch {row.torch} and CANN {row.cann}; {cann_reason}",
             )
             return TorchChoice(version, "cpu", local=local, index=index, reasons=reasons, extra={"torch_npu": npu, "cann": str(cann)})
+        # Which newer CANN has a torch_npu for these torch releases with a wheel for this Python (the way out).
+        newer = sorted((r for r in m.torch_npu_rows() if r.torch in candidates and r.python.contains(ctx.python, prereleases=True)
+                        and npu_spec.contains(r.torch_npu, prereleases=True)), key=lambda r: r.cann)
+        hint = (f"run on a host with CANN >= {newer[0].cann} (torch_npu {newer[0].torch_npu} has a Python {ctx.python} wheel), "
+                "or resolve for one with --host FILE (its envkit detect --json); " if newer else "")
         raise Conflict(
             f"No torch/torch_npu pair fits profile '{ctx.profile.name}' on {ctx.arch} with CANN {cann}: " + "; ".join(rejected),
-            fix="upgrade CANN to a release that has a torch_npu for this torch (Ascend/pytorch COMPATIBILITY), or widen packages.torch/torch_npu",
+            fix=hint + "or upgrade CANN to a release that has a torch_npu for this torch (Ascend/pytorch COMPATIBILITY)",
         )
 
     def hook_env(self, ctx: Context) -> dict[str, str]:

@@ -111,7 +111,8 @@ def _dataset_wants(dataset: Path | None) -> list[Want]:
 
 def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: Path | None = None, weights: Path | None = None,
           dataset: Path | None = None, envkit_wheel_file: Path | None = None, jobs: int = 4,
-          say: Callable[[str], None] = lambda s: None) -> BuildResult:
+          say: Callable[[str], None] = lambda s: None, python: str | None = None) -> BuildResult:
+    from envkit.lock import _resolve as lock_resolve
     from envkit.lock import read_lock
     from envkit.pipconfig import read_pip_config
     from envkit.profiles import load_profile
@@ -126,7 +127,7 @@ def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: P
     if platform not in prof.platforms:
         raise EnvkitError(f"profile '{prof.name}' targets {', '.join(prof.platforms)}, not --platform {platform}",
                           fix=f"pass --platform {prof.platforms[0]}")
-    resolved = resolve(prof, None, None, platform)
+    resolved = lock_resolve(prof, platform, python)  # the Python the lock was made for (venv: this host's, or --python)
     view = prof.for_platform(platform)
     lock_dir = Path(from_lock) if from_lock else Path("lockfiles") / prof.name
     if not (lock_dir / "manifest.json").is_file():

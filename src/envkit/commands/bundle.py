@@ -21,6 +21,7 @@ def bundle(
     envkit_wheel: Optional[Path] = typer.Option(None, "--envkit-wheel", help="envkit's own wheel (default: built from this checkout)."),
     out: Optional[Path] = typer.Option(None, "--output", "-o", help="The bundle to write (FILE.tar)."),
     check: Optional[Path] = typer.Option(None, "--check", help="Verify FILE.tar and list what it holds and lacks."),
+    python: Optional[str] = typer.Option(None, "--python", help="X.Y or an interpreter PATH: the Python the lock was made for (default: as `envkit lock`)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Build a reproducible offline bundle (wheels by the lock's hashes, envkit, profile, lock, patch, weights) or check one."""
@@ -47,7 +48,7 @@ def bundle(
 
     say = (lambda s: None) if as_json else (lambda s: typer.echo(s, err=True))
     result = build(profile, out.expanduser().absolute(), platform, from_lock, weights.expanduser().absolute() if weights else None,
-                   dataset.expanduser().absolute() if dataset else None, envkit_wheel, say=say)
+                   dataset.expanduser().absolute() if dataset else None, envkit_wheel, say=say, python=python)
     data = result.to_dict()
     if as_json:
         emit_json(data)

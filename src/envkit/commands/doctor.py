@@ -104,7 +104,7 @@ def _context(prefix: Path | None, python: Path | None, profile_ref: str | None, 
         profile = load_profile(ref)  # a bad name raises EnvkitError (exit 2)
         same = recorded.profile is not None and profile.name == recorded.profile
         lerobot = recorded.lerobot if same else None  # the recorded source belongs to the recorded profile
-        resolved = _resolve(profile, host, lerobot, recorded.platform if same else None)
+        resolved = _resolve(profile, host, lerobot, recorded.platform if same else None, _env_python(target, recorded))
     from envkit.assets import act_backbone
 
     started = time.monotonic()
@@ -124,12 +124,21 @@ def _context(prefix: Path | None, python: Path | None, profile_ref: str | None, 
     return ctx
 
 
-def _resolve(profile, host, lerobot: str | None = None, platform: str | None = None):  # type: ignore[no-untyped-def]
+def _env_python(target, recorded) -> str | None:  # type: ignore[no-untyped-def]
+    """The environment's Python minor: what setup recorded, else its lib/pythonX.Y (a profile may allow several)."""
+    if recorded.python:
+        return recorded.python
+    base = target.prefix if target.prefix is not None else target.python.parent.parent
+    found = sorted(p.name[len("python"):] for p in (base / "lib").glob("python3.*") if p.is_dir())
+    return found[0] if len(found) == 1 else None
+
+
+def _resolve(profile, host, lerobot: str | None = None, platform: str | None = None, python: str | None = None):  # type: ignore[no-untyped-def]
     """The profile's tuple for this host (HostFacts); None when it does not resolve (torch.profile says so)."""
     from envkit.errors import EnvkitError
     from envkit.resolve import resolve
 
     try:
-        return resolve(profile, host, lerobot, platform)
+        return resolve(profile, host, lerobot, platform, python=python)
     except (EnvkitError, ValueError, TypeError, KeyError):
         return None

@@ -23,19 +23,21 @@ def register(app: typer.Typer) -> None:
         skip_unreachable: bool = typer.Option(False, "--skip-unreachable", help="Lock what answers; report (not fail on) unreachable indexes/channels. "
                                               "With --check: a layer recorded as unreachable when locked is reported, not failed."),
         check_only: bool = typer.Option(False, "--check", help="Do not lock: exit 1 if a layer is missing or stale, naming it and the command that locks it."),
+        python: str = typer.Option(None, "--python", help="X.Y or an interpreter PATH (default: what setup takes here: a venv profile's "
+                                   "newest interpreter on this host that fits, a conda profile's newest Python that fits)."),
         reresolve: bool = typer.Option(False, "--resolve", help="With --check: re-resolve each PyPI layer with today's uv (network) "
                                        "and call it stale only if the packages differ."),
     ) -> None:
         """Write reproducible lockfiles per profile: conda layer (py-rattler) + PyPI layer (uv), one conda-lock.yml."""
         if check_only:
-            _check(profile, platform, layer, channel, exclude_newer, wheels, lockfiles, skip_unreachable, reresolve)
+            _check(profile, platform, layer, channel, exclude_newer, wheels, lockfiles, skip_unreachable, reresolve, python)
             return
         if reresolve:
             raise EnvkitError("--resolve only goes with --check", fix="envkit lock --check --resolve ...")
         from envkit.lock import lock
 
         reports = lock(profile or None, platform or None, layer, channel or None, exclude_newer, wheels, lockfiles,
-                       skip_unreachable=skip_unreachable)
+                       skip_unreachable=skip_unreachable, python=python)
         for report in reports:
             for lay, plat, count, seconds in report.locked:
                 typer.echo(f"{report.root}: {lay} layer for {plat}: {count} packages ({seconds:.1f} s)")
@@ -43,12 +45,12 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{report.root}: {lay} layer for {plat}: skipped: {exc.paragraph()}", err=True)
 
 
-def _check(profile, platform, layer, channel, exclude_newer, wheels, lockfiles, skip_unreachable=False, reresolve=False) -> None:
+def _check(profile, platform, layer, channel, exclude_newer, wheels, lockfiles, skip_unreachable=False, reresolve=False, python=None) -> None:
     from envkit.lock import check
 
     stale = False
     for result in check(profile or None, platform or None, layer, channel or None, exclude_newer, wheels, lockfiles,
-                        skip_unreachable=skip_unreachable, reresolve=reresolve):
+                        skip_unreachable=skip_unreachable, reresolve=reresolve, python=python):
         for line in result.notes:
             typer.echo(f"{result.root}: note: {line}", err=True)
         for line in result.unlocked:

@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="With --restore: restore even if the file changed since envkit wrote it."),
         host: str = typer.Option(None, "--host", help="Resolve against these host facts (envkit detect --json output)."),
         platform: str = typer.Option(None, "--platform", help="linux-64 or linux-aarch64 (default: as resolve chooses)."),
+        python: str = typer.Option(None, "--python", help="X.Y or an interpreter PATH: the Python the markers are judged for (default: as resolve chooses)."),
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     ) -> None:
         """Rewrite lerobot's torch/torchvision/torchcodec pins for a profile: minimal, exact, reversible."""
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
             from envkit.errors import EnvkitError
 
             raise EnvkitError(f"envkit pins --{mode} needs --profile", fix="pass --profile 5090, atlas-a2, cpu or a profile .toml path")
-        _exit(_run(mode, profile, lerobot, host, platform, as_json))
+        _exit(_run(mode, profile, lerobot, host, platform, as_json, python))
 
 
 def _exit(code: int) -> None:
@@ -61,7 +62,7 @@ def _mode(**flags: bool) -> str:
     return chosen[0] if chosen else "check"
 
 
-def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str | None, as_json: bool) -> int:
+def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str | None, as_json: bool, python: str | None = None) -> int:
     from envkit import pin_files, pins
     from envkit.commands.common import host_facts
     from envkit.profiles import load_profile
@@ -69,7 +70,11 @@ def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str 
     from envkit.source import parse_source
 
     source = parse_source(lerobot)
-    resolved = resolve(load_profile(profile), host_facts(host), source, platform)
+    from envkit.pythons import for_resolve
+
+    prof, facts = load_profile(profile), host_facts(host)
+    minor, pythons = for_resolve(python, prof.environment, other_host=host is not None, host=facts)
+    resolved = resolve(prof, facts, source, platform, python=minor, pythons=pythons)
     if source.kind != "path" or source.pyproject is None:
         return _index_source(resolved, as_json)
     pyproject = source.pyproject

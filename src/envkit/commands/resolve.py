@@ -14,6 +14,7 @@ def register(app: typer.Typer) -> None:
         lerobot: str = typer.Option(None, "--lerobot", help="lerobot SRC: 'lerobot==0.4.2', a git URL@commit, or a path."),
         host: str = typer.Option(None, "--host", help="Resolve against these host facts (envkit detect --json output)."),
         platform: str = typer.Option(None, "--platform", help="linux-64 or linux-aarch64 (default: this host's, if the profile targets it)."),
+        python: str = typer.Option(None, "--python", help="X.Y or an interpreter PATH (default: the newest the profile, lerobot, torch and the host allow)."),
         as_json: bool = typer.Option(False, "--json", help="Print the resolved tuple as JSON."),
         allow_branch: bool = typer.Option(False, "--allow-branch", help="Accept a --lerobot git ref that is a branch (not reproducible: warned)."),
     ) -> None:
@@ -28,7 +29,12 @@ def register(app: typer.Typer) -> None:
 
             os.environ[ALLOW_BRANCH_VAR] = "1"
 
-        resolved = resolve(load_profile(profile), host_facts(host), lerobot, platform)
+        from envkit.pythons import for_resolve
+
+        prof = load_profile(profile)
+        facts = host_facts(host)
+        minor, pythons = for_resolve(python, prof.environment, other_host=host is not None, host=facts)
+        resolved = resolve(prof, facts, lerobot, platform, python=minor, pythons=pythons)
         if as_json:
             emit_json(resolved.to_dict())
             return

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -16,22 +14,6 @@ DEFAULT_PREFIX = Path(".envkit-env")
 
 def register(app: typer.Typer) -> None:
     app.command("setup")(setup)
-
-
-def _interpreter(python: str) -> str | None:
-    """The real interpreter behind `python3.X` on PATH (a pyenv shim resolves to its target).
-
-    Its resolved real path is its identity: the same Python reached through another PATH entry
-    (/bin vs /usr/bin, a symlink farm) must not look like a new interpreter and rebuild the env."""
-    found = shutil.which(f"python{python}")
-    if not found:
-        return None
-    try:
-        out = subprocess.run([found, "-c", "import os, sys; print(os.path.realpath(sys.executable))"],
-                             capture_output=True, text=True, timeout=30, check=True)
-        return out.stdout.strip() or found
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def setup(
@@ -59,6 +41,7 @@ def setup(
                                                 help="You train with --policy.pretrained_backbone_weights=null: the doctor does not ask for ResNet18 weights."),
     allow_branch: bool = typer.Option(False, "--allow-branch", help="Accept a --lerobot git ref that is a branch (not reproducible: warned)."),
     undo: bool = typer.Option(False, "--undo", help="Remove exactly what setup recorded at --prefix, restore what it replaced, leave the rest (docs/safety.md)."),
+    python: Optional[str] = typer.Option(None, "--python", help="X.Y or an interpreter PATH (default: the newest the profile, lerobot, torch and this host allow)."),
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Install offline from an `envkit bundle` tar (every member's hash is checked first)."),
 ) -> None:
     """Set up a LeRobot training environment from a profile, step by step, resumable, ending with the doctor."""
@@ -100,14 +83,18 @@ def setup(
 
     prof = load_profile(profile)
     facts = host_facts(host) if host or not dry_run else _quiet_facts()
-    resolved = resolve(prof, facts, lerobot, platform)
+    from envkit.pythons import for_resolve, venv_interpreter
+
+    minor, pythons = for_resolve(python, prof.environment, other_host=host is not None, host=facts)
+    resolved = resolve(prof, facts, lerobot, platform, python=minor, pythons=pythons)
     python_exe = None
     if prof.for_platform(resolved.platform).environment == "venv" and not dry_run:
-        python_exe = _interpreter(resolved.python)
+        python_exe = venv_interpreter(resolved.python, pythons)
         if python_exe is None:
             raise EnvkitError(
-                f"profile '{resolved.profile}' builds a venv on python{resolved.python}, and there is no python{resolved.python} on PATH",
-                fix=f"install Python {resolved.python} (apt-get install python{resolved.python}-venv, pyenv install {resolved.python}) and rerun",
+                f"profile '{resolved.profile}' builds a venv on Python {resolved.python} (--python), and this host has no python{resolved.python}",
+                fix=f"install Python {resolved.python} (apt-get install python{resolved.python}-venv, or uv python install {resolved.python}) "
+                    "and rerun, or pass --python PATH to an interpreter",
             )
     options = SetupOptions(
         prefix=prefix, lerobot=lerobot, extras=tuple(e.strip() for e in (extras or "").split(",") if e.strip()),

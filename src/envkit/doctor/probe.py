@@ -154,7 +154,8 @@ def lerobot_dist() -> dict:
     metadata = next((f for f in dist.files or [] if f.name == "METADATA" and f.parent.name.endswith(".dist-info")), None)
     return {"installed": True, "version": dist.version, "requires": requires, "versions": installed,
             "console_scripts": scripts, "location": str(dist.locate_file("")), "direct_url": direct_url,
-            "metadata_path": str(dist.locate_file(metadata)) if metadata is not None else None}
+            "metadata_path": str(dist.locate_file(metadata)) if metadata is not None else None,
+            "provides_extra": list(dist.metadata.get_all("Provides-Extra") or [])}
 
 
 def torch_facts(fragments: list = (), fragment_errors: dict = None) -> dict:

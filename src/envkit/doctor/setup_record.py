@@ -24,6 +24,7 @@ class RecordedChoices:
     weights: str | None = None  # where setup placed the ResNet18 file (TORCH_HOME, set by the hooks)
     platform: str | None = None
     extras: tuple[str, ...] = ()  # lerobot extras setup installed (--extras and the profile's)
+    python: str | None = None  # the Python minor setup resolved (a profile may allow several)
 
     def profile_ref(self) -> str | None:
         """What to pass to load_profile: the recorded file for a user's profile, else the name."""
@@ -41,6 +42,7 @@ class RecordedChoices:
             weights=request.get("weights"),
             platform=request.get("platform"),
             extras=tuple(request.get("extras") or ()),
+            python=request.get("python"),
         )
 
 

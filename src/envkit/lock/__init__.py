@@ -72,6 +72,15 @@ def _select(refs: list[str] | None, platforms: list[str] | None, layers: list[st
     return out
 
 
+def _resolve(prof: "Profile", plat: str, python: str | None) -> "Resolved":
+    """The tuple a layer locks: for a venv profile on the Python setup would take on this host (or --python)."""
+    from envkit.pythons import for_resolve
+    from envkit.resolve import resolve
+
+    minor, pythons = for_resolve(python, prof.environment, other_host=False)
+    return resolve(prof, None, None, plat, python=minor, pythons=pythons)
+
+
 def lock(
     profiles: list[str] | None = None,
     platforms: list[str] | None = None,
@@ -82,6 +91,7 @@ def lock(
     out_dir: Path = Path("lockfiles"),
     jobs: int = 4,
     skip_unreachable: bool = False,
+    python: str | None = None,
 ) -> list[LockReport]:
     """Lock the layers of the selected profiles; write what succeeded; raise StepFailed if any failed."""
     from envkit.lock import conda, pypi
@@ -94,7 +104,7 @@ def lock(
     tasks: list[_Task] = []
     for prof, plats in _select(profiles, platforms, layers):
         for plat in plats:
-            r = resolve(prof, None, None, plat)
+            r = _resolve(prof, plat, python)
             date = exclude_newer or r.exclude_newer
             if not date:
                 raise EnvkitError(f"Profile '{prof.name}' ({prof.path}) has no [lock] exclude_newer, so a re-lock would not be reproducible",
@@ -266,6 +276,7 @@ def check(
     out_dir: Path = Path("lockfiles"),
     skip_unreachable: bool = False,
     reresolve: bool = False,
+    python: str | None = None,
 ) -> list[CheckResult]:
     """Judge every (layer, platform) the selection asks for: a missing one is named with its recorded
     reason and the command that locks it; a present one is compared with its inputs. No network.
@@ -311,7 +322,7 @@ def check(
                     res.stale.append(f"{where}: profile '{prof.name}' no longer targets {plat}")
                     continue
                 old = manifest.inputs_of(entry)
-                r = resolve(prof, None, None, plat)
+                r = _resolve(prof, plat, python)
                 date = pypi.normalize_date(exclude_newer or r.exclude_newer or old.get("exclude_newer", ""))
                 edited = False
                 if lay == "pypi":

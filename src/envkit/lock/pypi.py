@@ -145,6 +145,9 @@ def _unreachable(profile: str, platform: str, index: dict[str, Any], why: str) -
 def _environ() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _UV_SOURCE_VARS}
     env["UV_PYTHON_DOWNLOADS"] = "never"  # resolving for a --python-version never needs an interpreter download
+    from envkit.pipconfig import read_pip_config
+
+    env.update(read_pip_config().uv_env())  # the trust pip has (its cert, the system store)
     env.setdefault("UV_HTTP_TIMEOUT", "30")
     return env
 

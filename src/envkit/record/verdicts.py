@@ -47,7 +47,9 @@ def replay_context(directory: Path) -> Context:
             profile = load_profile(inputs["profile"])
         except EnvkitError:
             profile = None  # a user's own profile file stayed behind: its verdicts do not replay
-        resolved = _resolve(profile, host) if profile is not None else None
+        # The environment's own Python, as the live doctor resolves with (a profile may allow several).
+        python = (probe.get("marker_env") or {}).get("python_version")
+        resolved = _resolve(profile, host, python) if profile is not None else None
     ctx = Context(probe=probe, host=host, profile=profile, resolved=resolved,
                   dataset=Path(inputs["dataset"]) if inputs.get("dataset") else None)
     ctx.scratch["no_pretrained_backbone"] = bool(inputs.get("no_pretrained_backbone"))
@@ -57,13 +59,13 @@ def replay_context(directory: Path) -> Context:
     return ctx
 
 
-def _resolve(profile: Any, host: "HostFacts") -> Any:
+def _resolve(profile: Any, host: "HostFacts", python: str | None = None) -> Any:
     # As the doctor does: a profile that does not resolve for this host leaves torch.profile to say so.
     from envkit.errors import EnvkitError
     from envkit.resolve import resolve
 
     try:
-        return resolve(profile, host)
+        return resolve(profile, host, python=python)
     except (EnvkitError, ValueError, TypeError, KeyError):
         return None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from envkit import loaderdiag
 from envkit.doctor.checks._util import vtuple
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
@@ -123,8 +124,14 @@ def mujoco_gl(ctx: Context) -> Outcome:
         return fail(f"MUJOCO_GL={gl['value']} is not one of egl, osmesa, glfw", "export MUJOCO_GL=egl")
     if gl.get("loaded"):
         return ok(f"MUJOCO_GL={gl['value']}: {gl['loaded']} loads")
-    pkg = {"egl": "libegl1", "osmesa": "libosmesa6", "glfw": "libglfw3"}[gl["value"].lower()]
-    return fail(f"MUJOCO_GL={gl['value']} but its library does not load", f"apt-get install -y {pkg}", "\n".join(gl.get("errors") or []))
+    errors = "\n".join(gl.get("errors") or [])
+    if not ctx.dist("mujoco"):
+        # Only MuJoCo reads MUJOCO_GL: a server without libEGL trains fine until simulation eval is installed.
+        return skip(f"MUJOCO_GL={gl['value']} is set but MuJoCo is not installed, so its library is not needed", errors)
+    found = loaderdiag.cause(errors)
+    pkg = (found.debian_package if found else None) or {"egl": "libegl1", "osmesa": "libosmesa6", "glfw": "libglfw3"}[gl["value"].lower()]
+    said = f": the loader says {found.summary()}" if found else ""
+    return fail(f"MUJOCO_GL={gl['value']} but its library does not load{said}", f"apt-get install -y --no-install-recommends {pkg}", errors)
 
 
 def accelerate(ctx: Context) -> Outcome:

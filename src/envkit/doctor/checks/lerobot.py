@@ -60,11 +60,60 @@ def requirements(ctx: Context) -> Outcome:
         listed = ", ".join(f"{r.name}{r.specifier} (installed: {h or 'missing'})" for r, h in unmet)
         specs = [f"{r.name}{r.specifier}" for r, _ in unmet]
         return fail(f"lerobot {dist.get('version')}'s requirements are not met: {listed}", pip_install(ctx, *specs))
+    missing_extra = _missing_training_extra(dist, env, versions)
+    if missing_extra is not None:
+        extra, lacking = missing_extra
+        listed = ", ".join(f"{r.name}{r.specifier} (installed: {h or 'missing'})" for r, h in lacking)
+        return fail(f"lerobot {dist.get('version')}'s '{extra}' extra, which lerobot-train needs, is not installed: {listed}",
+                    pip_install(ctx, *[f"{r.name}{r.specifier}" for r, _ in lacking])
+                    + f" (what lerobot[{extra}]=={dist.get('version')} adds, leaving torch as it is; `envkit setup` installs "
+                    f"lerobot[{extra}] itself)")
     note = ""
     if deliberate:
         why = "overrides recorded by the profile/envkit" if overrides else "a tuple envkit's matrix says works"
         note = f"; deliberate overrides ({why}): " + ", ".join(deliberate)
     return ok(f"every requirement of lerobot {dist.get('version')} is satisfied{note}")
+
+
+def _missing_training_extra(dist: dict, env: dict, versions: dict) -> tuple[str, list] | None:
+    """(the training extra, its requirements that are unmet) when the release provides one (lerobot >= 0.6)
+    and it is not installed. The extra's own `lerobot[dataset]` references are followed; the torch tuple
+    is judged by lerobot.requirements' overrides, not here."""
+    from packaging.markers import Marker
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from envkit.lerobot_meta import training_extras
+
+    wanted = training_extras(list(dist.get("provides_extra") or []))
+    if not wanted:
+        return None
+    parsed = []
+    for text in dist.get("requires") or []:
+        try:
+            parsed.append(Requirement(text))
+        except InvalidRequirement:
+            continue
+
+    def applies(req: Requirement, extra: str) -> bool:
+        return req.marker is not None and Marker(str(req.marker)).evaluate({**env, "extra": extra}) \
+            and not Marker(str(req.marker)).evaluate({**env, "extra": ""})
+
+    extras, queue = set(wanted), list(wanted)
+    while queue:  # lerobot[training] -> lerobot[dataset] -> lerobot[av-dep] ...
+        extra = queue.pop()
+        for req in parsed:
+            if req.name.lower() == "lerobot" and applies(req, extra):
+                for sub in req.extras - extras:
+                    extras.add(sub)
+                    queue.append(sub)
+    lacking = []
+    for req in parsed:
+        if req.name.lower() in TUPLE or req.name.lower() == "lerobot" or not any(applies(req, e) for e in extras):
+            continue
+        have = versions.get(req.name)
+        if have is None or (req.specifier and not req.specifier.contains(have.split("+")[0], prereleases=True)):
+            lacking.append((req, have))
+    return (wanted[0], lacking) if lacking else None
 
 
 def entrypoint(ctx: Context) -> Outcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from envkit import pyversions
 from envkit.doctor.checks._util import known, matrix, q
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
@@ -20,9 +21,14 @@ def python_version(ctx: Context) -> Outcome:
     if row is not None and Version(py) not in row.requires_python:
         return fail(f"Python {py} is outside lerobot {lerobot}'s Requires-Python {row.requires_python}",
                     "recreate the env with a matching Python (envkit setup --profile P picks it)")
-    wanted = getattr(ctx.profile, "python", None)
-    if wanted and not py.startswith(str(wanted) + ".") and py != str(wanted):
-        return warn(f"Python {py}, the profile expects {wanted}", f"recreate the env with Python {wanted}")
+    # The profile allows a range or list of Pythons; the resolved tuple names the one setup chose.
+    minor = ".".join(py.split(".")[:2])
+    resolved = getattr(ctx.resolved, "python", None)
+    value = getattr(ctx.profile, "python_value", None)
+    if resolved and minor != resolved:
+        return warn(f"Python {py}, the resolved tuple expects {resolved}", f"recreate the env with Python {resolved} (envkit setup --python {resolved})")
+    if not resolved and value is not None and minor not in pyversions.candidates(value):
+        return warn(f"Python {py}, outside the profile's python ({ctx.profile.python})", "recreate the env with a Python the profile allows (envkit setup --python X.Y)")
     return ok(f"Python {py}" + (f" (lerobot {lerobot} needs {row.requires_python})" if row else ""))
 
 

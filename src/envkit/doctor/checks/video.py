@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from envkit import loaderdiag
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, matrix, pip_install, profile_get, vtuple
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
@@ -24,13 +25,32 @@ def _tc_error(tc: dict[str, Any]) -> str:
 
 
 def _cause(text: str) -> str:
+    """From the loader's own words (envkit.loaderdiag): never FFmpeg when it names another library."""
+    found = loaderdiag.cause(text)
+    if found is not None:
+        return {"symbol": "abi", "ffmpeg": "ffmpeg", "gpu-runtime": "gpu_runtime"}.get(found.kind, "library")
     if "undefined symbol" in text:
         return "abi"
     if "libavutil" in text or "libavcodec" in text or "FFmpeg is not properly installed" in text:
         return "ffmpeg"
-    if "libcudart" in text or "libnvrtc" in text or "libc10_cuda" in text or "libnpp" in text:
+    if "libc10_cuda" in text:
         return "gpu_runtime"  # NVIDIA runtime libraries a torch build without them does not ship
     return "other"
+
+
+def missing_library(text: str) -> tuple[str, str] | None:
+    """(what the loader says is missing, the fix) for a library that is not FFmpeg nor a GPU runtime."""
+    found = loaderdiag.cause(text)
+    if found is None or found.kind in ("symbol", "ffmpeg", "gpu-runtime"):
+        return None
+    package = found.debian_package
+    if package:
+        fix = (f"apt-get install -y --no-install-recommends {package} (as root; `envkit setup --yes` installs it)"
+               + (": Debian's and Ubuntu's python3 do not ship the shared libpython that torchcodec's custom ops link"
+                  if found.kind == "libpython" else ""))
+    else:
+        fix = f"install the package that provides {found.soname} (Debian/Ubuntu: apt-file search {found.soname})"
+    return found.summary(), fix
 
 
 def shadowing_dirs(ctx: Context, text: str = "") -> list[dict[str, Any]]:
@@ -88,6 +108,10 @@ def load(ctx: Context) -> Outcome:
     if cause in ("ffmpeg", "abi") and shadow:
         return fail(f"{head}: the LD_LIBRARY_PATH entry {shadow[0]['dir']} provides {', '.join(shadow[0]['libavutil'])}, "
                     f"which torchcodec cannot use ({first_line(_symbol(text))})", _ffmpeg_fix(ctx, text), text)
+    if cause == "library":
+        missing = missing_library(text)
+        if missing:
+            return fail(f"{head}: the loader says {missing[0]}", missing[1], text)
     if cause == "ffmpeg":
         return fail(f"{head}: no FFmpeg shared libraries it supports are findable (libavutil.so.N)", _ffmpeg_fix(ctx), text)
     if cause == "gpu_runtime":

@@ -1,0 +1,73 @@
+"""A fresh Debian 13 server, as a new user meets it: a minimal trixie root (only python3 3.13,
+python3-venv, make, git and CA certificates; tests/debian13.py), this checkout cloned into it,
+then the README's `make demo` to a green doctor, and in the same root the cpu profile with
+`--lerobot lerobot==0.6.1` on Python 3.13 to a green smoke train and resume.
+
+Everything runs under chroot with a clean environment: no pip configuration, no local wheels, PyPI
+only (torch for Python 3.13 is a real download, kept once in the shared uv cache under
+${ENVKIT_TEST_CACHE:-/var/cache/envkit-tests}). Times: see the issue #23 report / README.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.debian13 import Session, copy_checkout, debian_root, unavailable
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+CHECKOUT = "/root/envkit"
+ENVKIT = f"{CHECKOUT}/.demo/venv/bin/envkit"
+
+
+@pytest.fixture(scope="module")
+def trixie(tmp_path_factory: pytest.TempPathFactory) -> tuple[Session, Path]:
+    why = unavailable()
+    if why:
+        pytest.skip(f"a Debian 13 root {why}")
+    root = debian_root()
+    session = root.session("test-debian13")
+    session.reset()  # each run starts from the pristine root; the caches stay warm
+    copy_checkout(session, REPO, CHECKOUT)
+    log = tmp_path_factory.mktemp("debian13") / "debian13.log"
+    return session, log  # left in the cache for a look after a failure; the next run resets it
+
+
+def _doctor(session: Session, prefix: str, log: Path) -> dict:
+    proc = session.run([ENVKIT, "doctor", "--prefix", prefix, "--json"], cwd=CHECKOUT, log=log, timeout=1200)
+    return json.loads(proc.stdout)
+
+
+def _status(report: dict, check: str) -> str:
+    return next((c["status"] for c in report["checks"] if c["id"] == check), "absent")
+
+
+def test_make_demo_then_lerobot_061_on_python_313(trixie: tuple[Session, Path]) -> None:
+    session, log = trixie
+    started = time.monotonic()
+    demo = session.run("make demo", cwd=CHECKOUT, log=log, timeout=2400)
+    demo_s = time.monotonic() - started
+    assert demo.returncode == 0, f"make demo failed on Debian 13 after {demo_s:.0f} s (log: {log}):\n{demo.stdout[-3000:]}{demo.stderr[-3000:]}"
+    report = _doctor(session, f"{CHECKOUT}/.demo/cpu", log)
+    assert report["ok"] is True, json.dumps([c for c in report["checks"] if c["status"] == "fail"], indent=1)[:4000]
+    state = json.loads(session.host_path(f"{CHECKOUT}/.demo/cpu/.envkit/state.json").read_text())
+    assert state["request"]["python"] == "3.13"  # the only Python a fresh Debian 13 has, resolved not pinned
+
+    started = time.monotonic()
+    prefix = "/root/lerobot-061"
+    setup = session.run([ENVKIT, "setup", "--profile", "cpu", "--lerobot", "lerobot==0.6.1", "--python", "3.13", "--prefix", prefix,
+                         "--yes", "--no-pretrained-backbone"], cwd=CHECKOUT, log=log, timeout=2400)
+    setup_s = time.monotonic() - started
+    assert setup.returncode == 0, f"setup lerobot 0.6.1 failed after {setup_s:.0f} s (log: {log}):\n{setup.stderr[-4000:]}"
+    report = _doctor(session, prefix, log)
+    assert report["ok"] is True, json.dumps([c for c in report["checks"] if c["status"] == "fail"], indent=1)[:4000]
+    for check in ("smoke.train", "smoke.resume", "torchcodec.load", "lerobot.requirements"):
+        assert _status(report, check) == "ok", (check, _status(report, check))
+    installed = session.run([f"{prefix}/bin/python", "-c", "import importlib.metadata as m; print(m.version('lerobot'), m.version('datasets'))"],
+                            log=log, timeout=120)
+    assert installed.stdout.split()[0] == "0.6.1"  # with [training]: datasets is there
+    print(f"Debian 13: make demo {demo_s:.0f} s, lerobot 0.6.1 setup {setup_s:.0f} s")
