@@ -116,12 +116,12 @@ def test_setup_records_the_async_extra_for_the_doctor(tmp_path: Path) -> None:
 
     profile = load_profile("cpu")
     plan = build_plan(profile, resolve(profile, None, None, "linux-64"), SetupOptions(prefix=tmp_path / "env", extras=("async",)))
-    assert plan.record["extras"] == ["async"]
+    assert "async" in plan.record["extras"]  # beside the training extras the release itself declares
     lerobot = {s.id: s for s in plan.steps}["lerobot"].commands[0]
-    assert any(a.startswith("lerobot[async]==") for a in lerobot) and "--override" in lerobot
+    assert any(a.startswith("lerobot[") and "async" in a.split("]")[0] for a in lerobot) and "--override" in lerobot
     from envkit.doctor.setup_record import RecordedChoices
 
-    assert RecordedChoices.from_request(None, "cpu", plan.record).extras == ("async",)
+    assert "async" in RecordedChoices.from_request(None, "cpu", plan.record).extras
     lockdir = Path(__file__).resolve().parents[1] / "lockfiles" / "cpu"
     if (lockdir / "manifest.json").is_file():
         from tests.cli_util import assert_user_error, run_envkit
