@@ -65,9 +65,50 @@ def test_make_demo_then_lerobot_061_on_python_313(trixie: tuple[Session, Path]) 
     assert setup.returncode == 0, f"setup lerobot 0.6.1 failed after {setup_s:.0f} s (log: {log}):\n{setup.stderr[-4000:]}"
     report = _doctor(session, prefix, log)
     assert report["ok"] is True, json.dumps([c for c in report["checks"] if c["status"] == "fail"], indent=1)[:4000]
-    for check in ("smoke.train", "smoke.resume", "torchcodec.load", "lerobot.requirements"):
+    for check in ("smoke.train", "smoke.resume", "smoke.infer", "torchcodec.load", "lerobot.requirements"):
         assert _status(report, check) == "ok", (check, _status(report, check))
     installed = session.run([f"{prefix}/bin/python", "-c", "import importlib.metadata as m; print(m.version('lerobot'), m.version('datasets'))"],
                             log=log, timeout=120)
     assert installed.stdout.split()[0] == "0.6.1"  # with [training]: datasets is there
     print(f"Debian 13: make demo {demo_s:.0f} s, lerobot 0.6.1 setup {setup_s:.0f} s")
+
+
+MAIN_TREE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "lerobot-main-7427f31.tar.gz"
+
+
+def test_lerobot_main_snapshot_on_python_313_trains_resumes_and_plans_a_launch(trixie: tuple[Session, Path]) -> None:
+    """The tree a fork started today vendors (main at 7427f31: make_accelerator, --accelerator.*, Python >= 3.12),
+    set up from its source on Python 3.13 in the same root: the smoke trains and resumes with arguments the
+    capability probe took from the tree, smoke.infer returns actions, and launch plans 2 processes with the
+    tree's own precision field."""
+    import tarfile
+
+    session, log = trixie
+    if not MAIN_TREE.is_file():
+        pytest.skip(f"fixture {MAIN_TREE} is missing")
+    if not session.host_path(ENVKIT).exists():
+        pytest.skip("needs the envkit that make demo installed in this root (the test above)")
+    unpack = session.host_path("/root/trees")
+    unpack.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(MAIN_TREE) as tar:
+        tar.extractall(unpack, filter="data")
+        top = {m.name.split("/")[0] for m in tar.getmembers()}.pop()
+    tree = f"/root/trees/{top}"
+    prefix = "/root/lerobot-main"
+    started = time.monotonic()
+    setup = session.run([ENVKIT, "setup", "--profile", "cpu", "--lerobot", tree, "--python", "3.13", "--extras", "training",
+                         "--prefix", prefix, "--yes", "--no-pretrained-backbone"], cwd=CHECKOUT, log=log, timeout=2400)
+    setup_s = time.monotonic() - started
+    assert setup.returncode == 0, f"setup of lerobot main failed after {setup_s:.0f} s (log: {log}):\n{setup.stderr[-4000:]}"
+    report = _doctor(session, prefix, log)
+    for check in ("smoke.train", "smoke.resume", "smoke.infer", "lerobot.capabilities"):
+        assert _status(report, check) == "ok", (check, json.dumps([c for c in report["checks"] if c["id"] == check], indent=1)[:3000])
+    caps = report.get("lerobot_caps") or {}
+    assert caps.get("modules", {}).get("distributed") == "lerobot.distributed", caps.get("modules")
+    plan = session.run([ENVKIT, "launch", "--prefix", prefix, "--devices", "2", "--mixed-precision", "bf16", "--dry-run", "--json",
+                        "--", "--dataset.repo_id=envkit/tiny", "--policy.type=act"], cwd=CHECKOUT, log=log, timeout=600)
+    doc = json.loads(plan.stdout)
+    assert doc["plan"]["nproc"] == 2 and doc["plan"]["launcher"] == "torchrun", doc["plan"]
+    assert "--accelerator.mixed_precision=bf16" in doc["plan"]["train_args"]
+    assert not any(k.startswith("ACCELERATE_") for k in doc["plan"]["env"]), doc["plan"]["env"]
+    print(f"Debian 13: lerobot main 7427f31 setup {setup_s:.0f} s")

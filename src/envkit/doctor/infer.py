@@ -94,7 +94,8 @@ def load_config(pkg, ckpt):
         known = {f.name for f in dataclasses.fields(config_cls)}
         st["unknown_fields"] = sorted(k for k in raw if k != "type" and k not in known)
         st["config_class"] = config_cls.__name__
-    base = importlib.import_module(pkg + ".configs.policies").PreTrainedConfig
+    # The configs sit at lerobot.configs in every draccus-era tree, also where the rest is under lerobot.common.
+    base = importlib.import_module("lerobot.configs.policies").PreTrainedConfig
     try:
         config = base.from_pretrained(ckpt)
     except BaseException as exc:  # draccus reports bad fields through argparse: SystemExit
