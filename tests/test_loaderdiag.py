@@ -50,3 +50,16 @@ def test_symbol_version_and_undefined_symbol() -> None:
 def test_nothing_to_say() -> None:
     assert classify("ModuleNotFoundError: No module named 'torchcodec'") == [] and cause("") is None
     assert debian_package("other", "libfoo.so.1") is None
+
+
+def test_hidden_ffmpeg_is_ffmpeg_not_torchcodecs_own_library() -> None:
+    """FFmpeg present but unusable (tests/test_doctor_real.py binds /dev/null over each libav*.so.*): the
+    loader says "file too short" for the installed major and torchcodec's per-major libraries fail for
+    the others; none of that is a library to install besides FFmpeg."""
+    text = ("/venv/lib/python3.11/site-packages/torchcodec/libtorchcodec_custom_ops4.so: libtorchcodec_core4.so: "
+            "cannot open shared object file: No such file or directory\n"
+            "/venv/lib/python3.11/site-packages/torchcodec/libtorchcodec_core5.so: libavutil.so.57: file too short\n"
+            "libavutil.so.60: cannot open shared object file: No such file or directory")
+    found = loaderdiag.cause(text)
+    assert found is not None and found.kind == "ffmpeg"
+    assert {f.kind for f in loaderdiag.classify(text)} == {"ffmpeg"}

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 # "<object>: <soname>: cannot open shared object file" or "<soname>: cannot open shared object file"
 _CANNOT_OPEN = re.compile(r"(?:(?P<needed_by>[^\s:'\"(]+\.so[^\s:'\"]*): )?(?P<soname>[A-Za-z0-9_.+-]+?\.so(?:\.[0-9.]+)?)"
                           r": cannot open shared object file")
+# A library that is there but unusable (truncated, another architecture, not ELF at all).
+_BROKEN = re.compile(r"(?P<soname>lib[A-Za-z0-9_.+-]+?\.so(?:\.[0-9.]+)?): (?:file too short|invalid ELF header|wrong ELF class)")
 _WHILE_LOADING = re.compile(r"error while loading shared libraries: (?P<soname>[A-Za-z0-9_.+-]+\.so[0-9.]*)")
 _VERSION = re.compile(r"version `(?P<version>[^']+)' not found \(required by (?P<needed_by>[^)]+)\)")
 _UNDEFINED = re.compile(r"(?P<needed_by>[^\s:'\"]+\.so[^\s:'\"]*): undefined symbol: (?P<symbol>\S+)")
@@ -53,6 +55,9 @@ class LoaderFinding:
 _KINDS = (
     (re.compile(r"^libpython3\.\d+"), "libpython"),
     (re.compile(r"^lib(avutil|avcodec|avformat|avdevice|avfilter|swscale|swresample|postproc)\.so"), "ffmpeg"),
+    # torchcodec's own per-FFmpeg-major libraries: one fails to load wherever that major is absent or
+    # unusable, and torchcodec tries every major, so they are FFmpeg noise like the absent libav*.
+    (re.compile(r"^libtorchcodec_\w*?\d+\.so"), "ffmpeg"),
     (re.compile(r"^libEGL"), "egl"),
     (re.compile(r"^libOSMesa"), "osmesa"),
     (re.compile(r"^lib(GL|GLX|OpenGL|GLdispatch)\.so"), "gl"),
@@ -85,6 +90,8 @@ def classify(text: str) -> list[LoaderFinding]:
         for m in _CANNOT_OPEN.finditer(line):
             soname = m.group("soname")
             hits.append(LoaderFinding(_kind(soname), soname, m.group("needed_by"), line))
+        for m in _BROKEN.finditer(line):
+            hits.append(LoaderFinding(_kind(m.group("soname")), m.group("soname"), None, line))
         if not hits:
             m = _WHILE_LOADING.search(line)
             if m:
