@@ -60,6 +60,6 @@ def test_hidden_ffmpeg_is_ffmpeg_not_torchcodecs_own_library() -> None:
             "cannot open shared object file: No such file or directory\n"
             "/venv/lib/python3.11/site-packages/torchcodec/libtorchcodec_core5.so: libavutil.so.57: file too short\n"
             "libavutil.so.60: cannot open shared object file: No such file or directory")
-    found = loaderdiag.cause(text)
+    found = cause(text)
     assert found is not None and found.kind == "ffmpeg"
-    assert {f.kind for f in loaderdiag.classify(text)} == {"ffmpeg"}
+    assert {f.kind for f in classify(text)} == {"ffmpeg"}
