@@ -20,6 +20,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from envkit.train_args import SMALL_ACT
+
 from envkit.doctor import serving
 from tests.conftest import by_id, doctor_env, run_doctor
 
@@ -64,14 +66,14 @@ def dataset(healthy_env: Path, doctor_cache: Path) -> Path:
 @pytest.fixture(scope="module")
 def checkpoint(healthy_env: Path, dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 ACT steps with the env's lerobot-train, as the smoke trains (its small ACT)."""
-    from envkit.doctor.smoke import SMALL_ACT
+    small_act = [f"--{name}={value}" for name, value in SMALL_ACT]
 
     out = tmp_path_factory.mktemp("train") / "out"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "TQDM_DISABLE": "1"}
     proc = subprocess.run([str(healthy_env / "bin" / "lerobot-train"), "--policy.type=act", "--policy.device=cpu",
                            "--policy.push_to_hub=false", "--wandb.enable=false", "--dataset.repo_id=envkit/tiny",
                            f"--dataset.root={dataset}", "--steps=3", "--batch_size=2", "--num_workers=0", "--save_freq=3",
-                           "--eval_freq=0", f"--output_dir={out}", *SMALL_ACT, "--policy.pretrained_backbone_weights=null"],
+                           "--eval_freq=0", f"--output_dir={out}", *small_act, "--policy.pretrained_backbone_weights=null"],
                           capture_output=True, text=True, env=env, timeout=900, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out / "checkpoints" / "last" / "pretrained_model"
@@ -200,7 +202,9 @@ def test_setup_extras_async_resolves_lerobots_pins_beside_the_tuple(healthy_env:
     from envkit.resolve import resolve
     from envkit.uvbin import find_uv
 
-    profile = load_profile("cpu")
+    from tests.cli_util import CPU_DEV
+
+    profile = load_profile(CPU_DEV)  # this machine's Python 3.11 and its local torch wheels, like the healthy env
     resolved = resolve(profile, None, None, "linux-64")
     plan = build_plan(profile, resolved, SetupOptions(prefix=tmp_path / "env", extras=("async",)))
     argv = list({s.id: s for s in plan.steps}["lerobot"].commands[0])

@@ -68,6 +68,27 @@ def device_available(device):
     return bool(mod is not None and getattr(mod, "is_available", lambda: False)()), kind
 
 
+def _saved_type(ckpt, raw, pkg):
+    """The policy type of a checkpoint whose config.json does not name it (trees of early 2025 saved
+    none): the train_config.json beside it, else the one registered config class whose fields cover it."""
+    try:
+        with open(os.path.join(ckpt, "train_config.json"), encoding="utf-8") as f:
+            named = (json.load(f).get("policy") or {}).get("type")
+        if named:
+            return named
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        importlib.import_module(pkg + ".policies")  # registers the policy configs with draccus
+        choices = importlib.import_module("lerobot.configs.policies").PreTrainedConfig.get_known_choices()
+    except Exception:
+        return None
+    keys = set(raw) - {"type"}
+    fits = [name for name, cls in choices.items()
+            if dataclasses.is_dataclass(cls) and keys <= {f.name for f in dataclasses.fields(cls)}]
+    return fits[0] if len(fits) == 1 else None
+
+
 def load_config(pkg, ckpt):
     st = _stage("config")
     path = os.path.join(ckpt, "config.json")
@@ -80,7 +101,7 @@ def load_config(pkg, ckpt):
     if not isinstance(raw, dict):
         st["error"] = {"type": "ValueError", "message": f"{path} holds {type(raw).__name__}, not a JSON object"}
         _finish()
-    st["type"], st["saved_device"] = raw.get("type"), raw.get("device")
+    st["type"], st["saved_device"] = raw.get("type") or _saved_type(ckpt, raw, pkg), raw.get("device")
     factory = importlib.import_module(pkg + ".policies.factory")
     st["processors_api"] = hasattr(factory, "make_pre_post_processors")
     try:
@@ -96,8 +117,10 @@ def load_config(pkg, ckpt):
         st["config_class"] = config_cls.__name__
     # The configs sit at lerobot.configs in every draccus-era tree, also where the rest is under lerobot.common.
     base = importlib.import_module("lerobot.configs.policies").PreTrainedConfig
+    # A config.json without its type parses only through the policy's own config class.
+    loader = config_cls if "type" not in raw and config_cls is not None else base
     try:
-        config = base.from_pretrained(ckpt)
+        config = loader.from_pretrained(ckpt)
     except BaseException as exc:  # draccus reports bad fields through argparse: SystemExit
         st["error"] = _err(exc)
         _finish()
