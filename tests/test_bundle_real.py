@@ -77,7 +77,7 @@ def test_cpu_bundle_sets_up_doctor_green_offline_and_a_changed_wheel_is_refused(
         assert not any(p.exists() for p in stages)  # the killed run's gigabytes were swept, not left beside the prefix
         assert not list(tmp_path.glob(".*envkit-bundle-*"))
         summary = json.loads(res.out)
-        assert summary["ran"] == ["environment", "ffmpeg", "packages", "hooks", "doctor"]
+        assert summary["ran"] == ["environment", "ffmpeg", "libpython", "packages", "hooks", "doctor"]
         assert summary["doctor"]["verdict"] == "green"
         log = (prefix / ".envkit" / "setup.log").read_text()
         assert "--no-index --find-links" in log and "https://" not in log.split("## step packages", 1)[1].split("## step hooks")[0]
