@@ -178,17 +178,23 @@ def _system_ffmpeg(ctx: RunContext, step: Step) -> None:
         ctx.write(f"# system FFmpeg found: {found}\n")
         return
     install = step.params["install"]
+    command = _apt_install(ctx, step, install, ["ldconfig", "-p"], f"no system FFmpeg library ({' or '.join(sonames[:2])}...) found")
+    if not present():
+        raise _CommandFailed(install, 1, f"{command} finished but no libavutil in {sonames} is known to the loader")
+
+
+def _apt_install(ctx: RunContext, step: Step, install: list[str], checked: list[str], missing: str) -> str:
+    """Install a system package with apt-get as root with --yes; otherwise fail with the exact command.
+    Returns that command (for the message when the package did not help)."""
     command = shlex.join(["sudo", *install] if os.geteuid() != 0 else install)
     if not ctx.yes or os.geteuid() != 0 or shutil.which("apt-get") is None:
         why = ("pass --yes to let envkit install it" if os.geteuid() == 0 and shutil.which("apt-get")
                else "envkit installs system packages only as root with apt-get")
-        raise _CommandFailed(["ldconfig", "-p"], 1,
-                             f"no system FFmpeg library ({' or '.join(sonames[:2])}...) found; {why}: run `{command}` and rerun")
+        raise _CommandFailed(checked, 1, f"{missing}; {why}: run `{command}` and rerun")
     env = {**ctx.env, "DEBIAN_FRONTEND": "noninteractive"}
     ctx.run(step, ["apt-get", "update", "-qq"], env=env)
     ctx.run(step, install, env=env)
-    if not present():
-        raise _CommandFailed(install, 1, f"{command} finished but no libavutil in {sonames} is known to the loader")
+    return command
 
 
 def _system_lib(ctx: RunContext, step: Step) -> None:
@@ -208,14 +214,7 @@ def _system_lib(ctx: RunContext, step: Step) -> None:
         ctx.write(f"# {step.inputs['soname']} loads\n")
         return
     install = step.params["install"]
-    command = shlex.join(["sudo", *install] if os.geteuid() != 0 else install)
-    if not ctx.yes or os.geteuid() != 0 or shutil.which("apt-get") is None:
-        why = ("pass --yes to let envkit install it" if os.geteuid() == 0 and shutil.which("apt-get")
-               else "envkit installs system packages only as root with apt-get")
-        raise _CommandFailed(argv, 1, f"{step.inputs['soname']} does not load (package {step.inputs['package']}); {why}: run `{command}` and rerun")
-    env = {**ctx.env, "DEBIAN_FRONTEND": "noninteractive"}
-    ctx.run(step, ["apt-get", "update", "-qq"], env=env)
-    ctx.run(step, install, env=env)
+    command = _apt_install(ctx, step, install, argv, f"{step.inputs['soname']} does not load (package {step.inputs['package']})")
     if not loads():
         raise _CommandFailed(install, 1, f"{command} finished but {step.inputs['soname']} still does not load")
 
