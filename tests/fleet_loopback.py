@@ -137,6 +137,8 @@ class Loopback:
                   **group_vars: object) -> Path:
         """An Ansible inventory (YAML's JSON subset): one host per loopback address, each its own prefix."""
         env = {"ENVKIT_CACHE_DIR": str(cache)} if cache else {}
+        if os.environ.get("ENVKIT_DISK_WARN_GIB"):
+            env["ENVKIT_DISK_WARN_GIB"] = os.environ["ENVKIT_DISK_WARN_GIB"]  # the host's disk is not under test
         uv_cache = _uv_cache_dir()
         if uv_cache:
             env["UV_CACHE_DIR"] = uv_cache  # the controller's cache: hosts after the first reuse its wheels

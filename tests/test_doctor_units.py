@@ -205,3 +205,18 @@ def test_versions_name_the_installed_training_entry_point() -> None:
     assert report.versions(Context(probe=fork, host={}))["train_entry"] == "python -m lerobot.scripts.train"
     assert report.versions(Context(probe=release, host={}))["train_entry"] == "lerobot-train"
     assert report.versions(Context(probe={}, host={}))["train_entry"] is None
+
+
+def test_disk_threshold_follows_the_variable_and_names_a_bad_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from envkit.doctor.checks.system import GB, disk
+
+    ctx = Context(probe={"system": {"disk_free_bytes": 5 * GB}}, host={})
+    monkeypatch.delenv("ENVKIT_DISK_WARN_GIB", raising=False)
+    assert disk(ctx).status == "warn"  # 5 GiB is below the default 10
+    monkeypatch.setenv("ENVKIT_DISK_WARN_GIB", "4")
+    assert disk(ctx).status == "ok"
+    monkeypatch.setenv("ENVKIT_DISK_WARN_GIB", "lots")
+    out = disk(ctx)
+    assert out.status == "warn" and "ENVKIT_DISK_WARN_GIB='lots'" in out.summary
+    # Below 2 GiB is a failure whatever the variable says.
+    assert disk(Context(probe={"system": {"disk_free_bytes": GB}}, host={})).status == "fail"

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import os
+
 from envkit import pyversions
 from envkit.doctor.checks._util import known, matrix, q
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
 GB = 1024**3
+# Below this much free space the doctor warns; a lab whose runs keep few checkpoints can lower it.
+DISK_WARN_VAR = "ENVKIT_DISK_WARN_GIB"
+DISK_WARN_GIB = 10.0
+
+
+def _disk_warn_gib() -> tuple[float, str]:
+    """The warn threshold and, where the variable is unusable, why it was ignored."""
+    raw = os.environ.get(DISK_WARN_VAR, "").strip()
+    if not raw:
+        return DISK_WARN_GIB, ""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e6:
+        return DISK_WARN_GIB, f"; {DISK_WARN_VAR}={raw!r} is not a size in GiB, so {DISK_WARN_GIB:g} GiB applies"
+    return value, ""
 
 
 def python_version(ctx: Context) -> Outcome:
@@ -36,12 +55,17 @@ def disk(ctx: Context) -> Outcome:
     free = ctx.section("system").get("disk_free_bytes")
     if free is None:
         return skip("free disk space unknown")
+    warn_gib, bad_var = _disk_warn_gib()
     text = f"{free / GB:.1f} GiB free beside the env"
     # A full ACT checkpoint is ~0.6 GB per save; a training run writes several.
     if free < 2 * GB:
         return fail(text, "free disk space (checkpoints of full ACT are ~600 MB each) or move --output_dir")
-    if free < 10 * GB:
-        return warn(text, "free some space: each full ACT checkpoint is ~600 MB")
+    if free < warn_gib * GB:
+        return warn(text + f" (warns below {warn_gib:g} GiB){bad_var}",
+                    f"free some space: each full ACT checkpoint is ~600 MB (or set {DISK_WARN_VAR} lower "
+                    "where runs keep few checkpoints)")
+    if bad_var:
+        return warn(text + bad_var, f"export {DISK_WARN_VAR}=N with N a number of GiB, or unset it")
     return ok(text)
 
 
