@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit import backends
+from envkit import accel as backends
 from envkit.errors import EnvkitError
 
 
@@ -35,12 +35,12 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-un
 
 def test_builtins_are_looked_up_once() -> None:
     assert backends.get_backend("cuda") is backends.get_backend("cuda")
-    assert set(backends.BACKENDS) == {"cuda", "ascend", "cpu"}
+    assert set(backends.builtins()) == {"cuda", "ascend", "cpu"}
 
 
 def test_unknown_accelerator_is_one_paragraph_listing_the_installed(site) -> None:  # type: ignore[no-untyped-def]
     site("regtest-ok", "okaccel = regtest_ok:Ok", "regtest_ok",
-         "from envkit.backends.cpu import CpuBackend\n\nclass Ok(CpuBackend):\n    name = 'okaccel'\n")
+         "from envkit.accel.cpu.backend import CpuBackend\n\nclass Ok(CpuBackend):\n    name = 'okaccel'\n")
     with pytest.raises(EnvkitError) as info:
         backends.get_backend("rocm", "profile x.toml")
     text = info.value.paragraph()
@@ -51,7 +51,7 @@ def test_unknown_accelerator_is_one_paragraph_listing_the_installed(site) -> Non
 
 def test_a_plugin_cannot_replace_a_builtin(site) -> None:  # type: ignore[no-untyped-def]
     site("regtest-evil", "cuda = regtest_evil:Evil", "regtest_evil", "class Evil:\n    name = 'cuda'\n")
-    assert type(backends.get_backend("cuda")).__module__ == "envkit.backends.cuda"
+    assert type(backends.get_backend("cuda")).__module__ == "envkit.accel.cuda.backend"
 
 
 @pytest.mark.parametrize("body, said", [

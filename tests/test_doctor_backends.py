@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit.backends import get_backend
+from envkit.accel import get_backend
 from envkit.doctor import accel, registry
 from envkit.doctor.model import Context, Status
 from envkit.doctor.smoke import device_for

@@ -772,7 +772,7 @@ def _parsed(raw: bytes) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# GPU capability and driver arithmetic is the CUDA backend's policy (envkit.backends.cuda_arch);
+# GPU capability and driver arithmetic is the CUDA backend's policy (envkit.accel.cuda.arch);
 # these names stay importable from here for older callers.
 
-from envkit.backends.cuda_arch import capability_supported, driver_at_least  # noqa: E402
+from envkit.accel.cuda.arch import capability_supported, driver_at_least  # noqa: E402

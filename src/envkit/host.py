@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from envkit.backends.cuda import MIN_COMPUTE_CAPABILITY as MIN_CUDA_COMPUTE_CAPABILITY
+from envkit.accel.cuda.backend import MIN_COMPUTE_CAPABILITY as MIN_CUDA_COMPUTE_CAPABILITY
 from envkit.hostfacts import (
     AscendFacts,
     CannFacts,
@@ -383,7 +383,7 @@ def detect(boundary: Boundary | None = None, profiles: list | None = None, sugge
 
 def _plugin_facts(b: Boundary) -> dict:
     """Facts plug-in backends read through the same boundary (so their scenarios replay too)."""
-    from envkit.backends import get_backend, plugins
+    from envkit.accel import get_backend, plugins
 
     out = {}
     for name in plugins():

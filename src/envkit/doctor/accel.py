@@ -28,19 +28,19 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from envkit.backends.base import Backend
+    from envkit.accel.base import Backend
     from envkit.hostfacts import HostFacts
 
 
 def installed() -> list["Backend"]:
     """Every installed backend (built-ins, then entry points), in the registry's order."""
-    from envkit.backends import all_backends
+    from envkit.accel import all_backends
 
     return all_backends()
 
 
 def named(name: str) -> "Backend":
-    from envkit.backends import get_backend
+    from envkit.accel import get_backend
 
     return get_backend(name)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from envkit.backends.base import Backend
+    from envkit.accel.base import Backend
     from envkit.hostfacts import HostFacts
     from envkit.profiles import Profile
     from envkit.resolve import Resolved

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
 from envkit.fields import Field, matches, regex
 
 NAME = "fakeaccel"
@@ -122,6 +122,7 @@ class FakeAccelBackend:
     # --- doctor ---
     checks_module: str | None = "envkit_fakeaccel.doctor_checks"
     probe_fragment: str | None = "envkit_fakeaccel.doctor_checks:probe"
+    patch_markers: dict[str, tuple[str, ...]] = {}
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:
@@ -140,7 +141,7 @@ class FakeAccelBackend:
         return len(self._facts(host).get("device_nodes") or ()) or None
 
     def failure_hints(self) -> list:
-        from envkit.backends.base import LaunchHint
+        from envkit.accel.base import LaunchHint
 
         return [LaunchHint("fakeaccel.link", r"FAKEACCEL_LINK_DOWN", "a FakeAccel chip link is down",
                            "run `fakeaccel-smi --list` and reseat the chip")]

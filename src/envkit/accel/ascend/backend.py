@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
+from envkit.accel.ascend.patch import PATCH_MARKERS
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
 from envkit.fields import Field, regex, specifier
 
 if TYPE_CHECKING:
@@ -189,8 +190,9 @@ class AscendBackend:
                             matrix_keys=(("torch_npu", npu),), summary=(("torch_npu", f"{npu} (CANN {cann})"),))
 
     # --- doctor ---
-    checks_module: str | None = "envkit.doctor.checks.npu"
-    probe_fragment: str | None = "envkit.doctor.fragments.npu"
+    checks_module: str | None = "envkit.accel.ascend.checks"
+    probe_fragment: str | None = "envkit.accel.ascend.fragment"
+    patch_markers: dict[str, tuple[str, ...]] = PATCH_MARKERS  # what proves its lerobot patch is installed
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:
@@ -220,7 +222,7 @@ class AscendBackend:
         return len(chips) or len(host.ascend.chip_nodes()) or None
 
     def failure_hints(self) -> list:
-        from envkit.backends.base import LaunchHint
+        from envkit.accel.base import LaunchHint
 
         return [
             LaunchHint("hccl.timeout", r"EI0006|Getting socket times out|socket establish timeout",

@@ -168,6 +168,9 @@ class Backend(Protocol):
     # says what each must export. None: the doctor has nothing specific to check for this backend.
     checks_module: str | None  # its doctor checks (CHECKS) and hooks the generic checks consult
     probe_fragment: str | None  # stdlib-only module with probe(torch) -> dict, run inside the target interpreter
+    # Markers (file under lerobot/ -> strings) its lerobot patch plants; envkit.lerobot_patch checks them
+    # after install. {}: the backend ships no patch.
+    patch_markers: dict[str, tuple[str, ...]]
 
     # --- launch ---
     # What `envkit launch` asks of an accelerator (src/envkit/launch/): nothing there branches on its name.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -34,7 +34,7 @@ class CpuBackend:
         return "every host has a CPU"
 
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
-        from envkit.backends import all_backends
+        from envkit.accel import all_backends
 
         # Whatever accelerator this host has goes unused; name it (plug-ins included).
         for other in all_backends():
@@ -82,6 +82,7 @@ class CpuBackend:
     # --- doctor ---
     checks_module: str | None = None
     probe_fragment: str | None = None
+    patch_markers: dict[str, tuple[str, ...]] = {}  # what proves its lerobot patch is installed
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:
@@ -100,7 +101,7 @@ class CpuBackend:
         return None
 
     def failure_hints(self) -> list:
-        from envkit.backends.base import LaunchHint
+        from envkit.accel.base import LaunchHint
 
         return [
             LaunchHint("gloo.connect", r"Gloo connectFullMesh failed|gloo/transport/tcp/pair\.cc",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
 from envkit.fields import Field, matches, regex, specifier
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class CudaBackend:
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
         if not self.detected(host):
             return [f"this host has no NVIDIA GPU; the tuple is for the profile's target ({ctx.profile.hardware.get('gpu', 'a CUDA GPU')}), not this machine"]
-        from envkit.backends.cuda_arch import driver_at_least
+        from envkit.accel.cuda.arch import driver_at_least
 
         out = []
         want = ctx.profile.hardware.get("compute_capability")
@@ -117,7 +117,7 @@ class CudaBackend:
         return needs
 
     def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
-        from envkit.backends.cuda_arch import capability_supported
+        from envkit.accel.cuda.arch import capability_supported
         from envkit.compat import matrix
 
         m = matrix()
@@ -187,7 +187,7 @@ class CudaBackend:
         )
 
     def _check_driver(self, ctx: Context, choice: TorchChoice) -> None:
-        from envkit.backends.cuda_arch import driver_at_least
+        from envkit.accel.cuda.arch import driver_at_least
         from envkit.compat import matrix
 
         host = ctx.host
@@ -223,8 +223,9 @@ class CudaBackend:
                             summary=(("cuda", f"{cuda} (driver >= {data['min_driver']})"),))
 
     # --- doctor ---
-    checks_module: str | None = "envkit.doctor.checks.cuda"
-    probe_fragment: str | None = "envkit.doctor.fragments.cuda"
+    checks_module: str | None = "envkit.accel.cuda.checks"
+    probe_fragment: str | None = "envkit.accel.cuda.fragment"
+    patch_markers: dict[str, tuple[str, ...]] = {}  # what proves its lerobot patch is installed
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:
@@ -245,7 +246,7 @@ class CudaBackend:
         return len(host.nvidia.gpus) if host is not None and host.nvidia.gpus else None
 
     def failure_hints(self) -> list:
-        from envkit.backends.base import LaunchHint
+        from envkit.accel.base import LaunchHint
 
         return [
             LaunchHint("nccl.timeout", r"Watchdog caught collective operation timeout|WorkNCCL\(.*Timeout\(ms\)",
