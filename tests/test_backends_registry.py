@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from envkit import accel as backends
+from envkit import accel
+from envkit.accel import registry as backends
 from envkit.errors import EnvkitError
 
 
@@ -15,7 +16,7 @@ from envkit.errors import EnvkitError
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """A site directory on sys.path whose distributions `add` declares; the registry's cache is reset."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    backends._entry_points.cache_clear()
+    accel.entry_points.cache_clear()
     backends._load.cache_clear()
 
     def add(dist: str, entry: str, module: str = "", body: str = "") -> None:
@@ -29,13 +30,13 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-un
     yield add
     for name in [m for m in sys.modules if m.startswith("regtest_")]:
         del sys.modules[name]
-    backends._entry_points.cache_clear()
+    accel.entry_points.cache_clear()
     backends._load.cache_clear()
 
 
 def test_builtins_are_looked_up_once() -> None:
     assert backends.get_backend("cuda") is backends.get_backend("cuda")
-    assert set(backends.builtins()) == {"cuda", "ascend", "cpu"}
+    assert set(accel.builtins()) == {"cuda", "ascend", "cpu"}
 
 
 def test_unknown_accelerator_is_one_paragraph_listing_the_installed(site) -> None:  # type: ignore[no-untyped-def]

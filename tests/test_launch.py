@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit.accel import get_backend
+from envkit.accel.registry import get_backend
 from envkit.doctor.layout import classify
 from envkit.doctor.model import Status
 from envkit.errors import EnvkitError

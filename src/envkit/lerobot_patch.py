@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from envkit.accel import patch_markers
+from envkit.accel.registry import patch_markers
 from envkit.errors import EnvkitError, StepFailed
 from envkit.resources import data_dir
 

@@ -299,7 +299,8 @@ _PATH = {"packages": "packages", "hardware": "hardware", "match": "hardware.matc
 
 def _check_backend_keys(p: Profile, backend: Any) -> None:
     """Keys of [packages], [hardware], [hardware.match] beyond the common ones belong to the backend."""
-    from envkit.accel import builtins, get_backend
+    from envkit.accel import builtins
+    from envkit.accel.registry import get_backend
 
     for section, table in _sections(p).items():
         own = dict(backend.profile_fields.get(section, {}))
@@ -336,7 +337,7 @@ def _check_combinations(p: Profile) -> None:
 
     if "torch" not in pk:
         raise bad("'packages.torch' is missing", "add packages.torch, e.g. torch = \"==2.8.0\"")
-    from envkit.accel import get_backend
+    from envkit.accel.registry import get_backend
 
     backend = get_backend(p.accelerator, f"Profile {p.path}: key 'accelerator'")
     _check_backend_keys(p, backend)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.version import Version
 
 from envkit import pyversions
-from envkit.accel import get_backend
+from envkit.accel.registry import get_backend
 from envkit.accel.base import ARCH_OF_PLATFORM, LEGACY_BLOCK_KEYS, AcceleratorBlock, Context, TorchChoice
 from envkit.errors import Conflict, EnvkitError
 from envkit.source import LerobotSource, parse_source, ref_kind

@@ -78,7 +78,8 @@ def _may_match(path: Path, host: "HostFacts") -> bool:
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
-    from envkit.accel import get_backend, known
+    from envkit.accel import known
+    from envkit.accel.registry import get_backend
 
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -94,7 +95,7 @@ def _may_match(path: Path, host: "HostFacts") -> bool:
 
 
 def suggest(host: "HostFacts", profiles: list["Profile"]) -> Suggestion:
-    from envkit.accel import get_backend
+    from envkit.accel.registry import get_backend
     from envkit.accel.base import ARCH_OF_PLATFORM, Context
 
     ranked = []

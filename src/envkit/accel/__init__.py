@@ -11,36 +11,59 @@ Generic code asks this module; it never imports an accelerator's folder.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import Any
 
 from envkit.errors import EnvkitError
-
-if TYPE_CHECKING:
-    from envkit.accel.base import Backend
 
 ENTRY_POINT_GROUP = "envkit.backends"
 
 
 
 @lru_cache(maxsize=1)
-def builtins() -> dict[str, str]:
-    """name -> "module:Class" of the built-in accelerators: each subpackage of envkit.accel that
-    declares BACKEND. Only those small `__init__` modules are imported here; a backend module is
-    imported when asked for (envkit --help imports none)."""
-    import importlib
-    import pkgutil
-
-    found: list[tuple[int, str, str]] = []
+def _declarations() -> dict[str, ModuleType]:
+    """The subpackages of envkit.accel that declare BACKEND, by name, in their ORDER. Only those small
+    `__init__` modules are imported here; a backend module is imported when asked for (envkit --help
+    imports none)."""
+    found: list[tuple[int, str, ModuleType]] = []
     for info in pkgutil.iter_modules(__path__):
         if not info.ispkg:
             continue
         package = importlib.import_module(f"{__name__}.{info.name}")
-        target = getattr(package, "BACKEND", None)
-        if isinstance(target, str):
-            found.append((int(getattr(package, "ORDER", 50)), info.name, target))
-    return {name: target for _, name, target in sorted(found)}
+        if isinstance(getattr(package, "BACKEND", None), str):
+            found.append((int(getattr(package, "ORDER", 50)), info.name, package))
+    return {name: package for _, name, package in sorted(found, key=lambda f: (f[0], f[1]))}
+
+
+def builtins() -> dict[str, str]:
+    """name -> "module:Class" of the built-in accelerators (what each folder's BACKEND declares)."""
+    return {name: package.BACKEND for name, package in _declarations().items()}
+
+
+def load_target(value: str) -> Any:
+    """The object a "module:attr.path" names (entry points and the folders' declarations)."""
+    module, _, attr = value.partition(":")
+    target: object = importlib.import_module(module.strip())
+    for part in attr.strip().split(".") if attr.strip() else ():
+        target = getattr(target, part)
+    return target
+
+
+@lru_cache(maxsize=1)
+def facts_layout() -> dict[str, tuple[str | None, type]]:
+    """name -> (top-level JSON key or None, dataclass) of the built-ins whose folder declares
+    FACTS = (key, "module:Class"): the typed host facts envkit.hostfacts reads and writes for them."""
+    out: dict[str, tuple[str | None, type]] = {}
+    for name, package in _declarations().items():
+        declared = getattr(package, "FACTS", None)
+        if declared is not None:
+            key, target = declared
+            out[name] = (key, load_target(target))
+    return out
 
 
 @dataclass(frozen=True)
@@ -51,7 +74,7 @@ class _EntryPoint:
 
 
 @lru_cache(maxsize=1)
-def _entry_points() -> dict[str, _EntryPoint]:
+def entry_points() -> dict[str, _EntryPoint]:
     """The group's entry points of every distribution on sys.path (the first of a name wins, as in
     importlib.metadata). Read straight from each *.dist-info/entry_points.txt that mentions the
     group: importlib.metadata.entry_points() parses every distribution's metadata first, which
@@ -92,89 +115,15 @@ def _entry_points() -> dict[str, _EntryPoint]:
 def installed() -> dict[str, str]:
     """Every backend name envkit can use here -> where it comes from (for messages and `envkit profiles`)."""
     out = {name: f"built in ({target})" for name, target in builtins().items()}
-    for name, ep in _entry_points().items():
+    for name, ep in entry_points().items():
         out[name] = f"entry point {ep.value} from {ep.dist}"
     return out
 
 
-def _unknown(name: str, where: str | None) -> EnvkitError:
-    names = ", ".join(sorted(installed()))
-    place = f"{where}: " if where else ""
-    return EnvkitError(
-        f"{place}accelerator '{name}' has no installed backend; the installed ones are: {names}",
-        fix=f"set accelerator to one of those, or install the distribution that provides '{name}' "
-            f"(it registers an entry point in the group '{ENTRY_POINT_GROUP}')",
-    )
-
-
-@lru_cache(maxsize=None)
-def _load(name: str) -> "Backend":
-    """Import, name-check and Protocol-check a backend: built-ins and entry points alike."""
-    import importlib
-
-    if name in builtins():
-        value, origin = builtins()[name], f"envkit.accel.{name}"
-    else:
-        ep = _entry_points()[name]
-        value, origin = ep.value, ep.dist
-    module, _, attr = value.partition(":")
-    try:
-        target: object = importlib.import_module(module.strip())
-        for part in attr.strip().split(".") if attr.strip() else ():
-            target = getattr(target, part)
-    except Exception as exc:  # noqa: BLE001 - a broken plug-in is the user's installation, not a traceback
-        raise EnvkitError(f"the backend '{name}' (entry point {value} in {origin}) does not import: {type(exc).__name__}: {exc}",
-                          fix="reinstall or remove the distribution that provides it") from None
-    backend = target() if isinstance(target, type) else target
-    if getattr(backend, "name", None) != name:
-        raise EnvkitError(f"the backend registered as '{name}' ({value} in {origin}) calls itself {getattr(backend, 'name', None)!r}",
-                          fix=f"make its `name` attribute '{name}', or register it under its own name")
-    missing = _missing_members(backend)
-    if missing:
-        raise EnvkitError(f"the backend '{name}' ({value} in {origin}) lacks {', '.join(missing)} of envkit's Backend protocol "
-                          "(src/envkit/accel/base.py; docs/backends.md lists each member)",
-                          fix=f"add them to the backend, or upgrade the distribution that provides '{name}' to one written for this envkit")
-    return backend  # type: ignore[return-value]
-
-
-def _missing_members(backend: object) -> list[str]:
-    """The Protocol's attributes and methods a (plug-in) backend does not have: named at load, not as an
-    AttributeError deep inside a later command."""
-    from envkit.accel.base import Backend
-
-    wanted = set(getattr(Backend, "__annotations__", {}))
-    wanted |= {k for k, v in vars(Backend).items() if callable(v) and not k.startswith("_")}
-    return sorted(m for m in wanted if not hasattr(backend, m))
-
-
-def get_backend(name: str, where: str | None = None) -> "Backend":
-    """The backend for an accelerator name; an EnvkitError listing the installed ones when unknown.
-
-    `where` names the file or field the name came from, for the message."""
-    if name not in builtins() and name not in _entry_points():
-        raise _unknown(name, where)
-    return _load(name)
-
-
 def plugins() -> list[str]:
     """Names of the backends that entry points add (not the built-ins)."""
-    return sorted(_entry_points())
+    return sorted(entry_points())
 
 
 def known(name: str) -> bool:
-    return name in builtins() or name in _entry_points()
-
-
-def all_backends() -> list["Backend"]:
-    """Every installed backend (built-ins first), e.g. for the keys they add to reports."""
-    return [get_backend(name) for name in installed()]
-
-
-def patch_markers() -> dict[str, tuple[str, ...]]:
-    """The markers (file under lerobot/ -> strings) that prove a backend's lerobot patch is installed,
-    from every installed backend (envkit.lerobot_patch verifies them)."""
-    out: dict[str, tuple[str, ...]] = {}
-    for backend in all_backends():
-        for rel, markers in backend.patch_markers.items():
-            out[rel] = out.get(rel, ()) + tuple(m for m in markers if m not in out.get(rel, ()))
-    return out
+    return name in builtins() or name in entry_points()

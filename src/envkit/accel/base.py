@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
     from envkit.fields import Field
     from envkit.hostfacts import HostFacts
-    from envkit.profiles import Profile
 
 __all__ = ["ARCH_OF_PLATFORM", "AcceleratorBlock", "Backend", "Conflict", "Context", "HookData", "TorchChoice",
            "WheelNeed", "match_wheels", "torch_requirements"]
@@ -55,11 +54,25 @@ class TorchChoice:
         return f"torch=={self.version}+{self.local}" if self.local else f"torch=={self.version}"
 
 
+class ProfileView(Protocol):
+    """What a backend reads of a (per-platform) profile: envkit.profiles.Profile is one. A Protocol, so
+    this module does not import profiles (which asks the registry, which checks against this module)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def packages(self) -> dict[str, Any]: ...
+    @property
+    def hardware(self) -> dict[str, Any]: ...
+    @property
+    def indexes(self) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class Context:
     """What a backend needs to choose: the per-platform profile view and the host (if it is the target)."""
 
-    profile: "Profile"
+    profile: ProfileView
     host: "HostFacts | None"  # None when the host is not the profile's target
     arch: str
     python: str
@@ -130,10 +143,17 @@ class Backend(Protocol):
 
     # --- detect ---
 
-    def collect(self, boundary: Any) -> dict[str, Any] | None:
-        """A plug-in's own host facts, read through envkit.host's Boundary (files, globs, commands), as a
-        JSON object stored in HostFacts.accelerators[name]; None when it finds nothing. Built-ins
-        return None (their facts are HostFacts fields)."""
+    def collect(self, boundary: Any) -> Any:
+        """Its host facts, read through envkit.host's Boundary (files, globs, commands, library readings),
+        stored in HostFacts.accelerators[name]: a JSON object, or the dataclass its folder declares as
+        FACTS; None when it finds nothing (the host's JSON then has no entry for it)."""
+
+    def detect_warnings(self, host: "HostFacts") -> list[str]:
+        """What `envkit detect` warns about this accelerator on the host (its facts are already collected)."""
+
+    def describe(self, host: "HostFacts") -> str | None:
+        """A few words for a recorded scenario's one-line description ("8 x NVIDIA H100, driver 570"); None:
+        nothing of it on this host."""
 
     def detected(self, host: "HostFacts") -> bool:
         """Whether this host has the accelerator."""
@@ -149,7 +169,7 @@ class Backend(Protocol):
 
     # --- profiles ---
 
-    def check_profile(self, profile: "Profile", bad: Callable[[str, str], EnvkitError]) -> None:
+    def check_profile(self, profile: ProfileView, bad: Callable[[str, str], EnvkitError]) -> None:
         """Raise bad(message, fix) when the (per-platform) profile lacks what this accelerator needs."""
 
     # --- resolve ---

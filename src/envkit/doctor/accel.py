@@ -34,13 +34,13 @@ if TYPE_CHECKING:
 
 def installed() -> list["Backend"]:
     """Every installed backend (built-ins, then entry points), in the registry's order."""
-    from envkit.accel import all_backends
+    from envkit.accel.registry import all_backends
 
     return all_backends()
 
 
 def named(name: str) -> "Backend":
-    from envkit.accel import get_backend
+    from envkit.accel.registry import get_backend
 
     return get_backend(name)
 

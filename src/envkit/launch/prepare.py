@@ -45,7 +45,7 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
             count_devices: bool = True, port: int | None = None) -> Prepared:
     import time
 
-    from envkit.accel import get_backend
+    from envkit.accel.registry import get_backend
     from envkit.doctor.setup_record import recorded_choices
     from envkit.launch.devices import effective_spec, select
     from envkit.launch.probe import env_facts, run_probe

@@ -51,6 +51,13 @@ class FakeAccelBackend:
                     chips.append({"index": int(m[1]), "name": m[2], "health": m[3]})
         return {"device_nodes": nodes, "smi": smi, "chips": chips}
 
+    def detect_warnings(self, host: Any) -> list[str]:
+        return []
+
+    def describe(self, host: Any) -> str | None:
+        facts = host.accelerators.get(self.name)
+        return f"{len(facts['device_nodes'])} x FakeAccel" if facts else None
+
     def _facts(self, host: Any) -> dict[str, Any]:
         return dict(getattr(host, "accelerators", {}).get(NAME) or {})
 

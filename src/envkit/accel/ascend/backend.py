@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from envkit.accel.ascend.facts import AscendFacts, ascend
 from envkit.accel.ascend.patch import PATCH_MARKERS
 from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
 from envkit.fields import Field, regex, specifier
@@ -49,14 +50,28 @@ class AscendBackend:
         },
     }
 
-    def collect(self, boundary: Any) -> dict[str, Any] | None:
-        return None  # HostFacts.ascend (envkit.host reads /dev, npu-smi and CANN)
+    def collect(self, boundary: Any) -> AscendFacts:
+        from envkit.accel.ascend.host import detect_ascend
+
+        return detect_ascend(boundary)[0]
+
+    def detect_warnings(self, host: "HostFacts") -> list[str]:
+        from envkit.accel.ascend.host import ascend_warnings
+
+        out = ascend_warnings(ascend(host))
+        if getattr(host.accelerators.get("cuda"), "gpus", ()) and ascend(host).present():
+            out.append("both NVIDIA GPUs and Ascend NPUs are present; never install torch_npu into the "
+                       "CUDA environment (torch_npu refuses a second accelerator)")
+        return out
+
+    def describe(self, host: "HostFacts") -> str | None:
+        return f"Ascend NPU, CANN {ascend(host).cann.version or '?'}" if ascend(host).present() else None
 
     def detected(self, host: "HostFacts") -> bool:
-        return host.ascend.present()
+        return ascend(host).present()
 
     def host_rows(self, host: "HostFacts") -> list[tuple[str, str]]:
-        asc = host.ascend
+        asc = ascend(host)
         if not asc.present() and not asc.cann.set_env:
             return [("ascend", "no NPU found")]
         smi = asc.npu_smi
@@ -73,10 +88,10 @@ class AscendBackend:
         without the devices) cannot train on an NPU."""
         import re
 
-        nodes = host.ascend.chip_nodes()
+        nodes = ascend(host).chip_nodes()
         if not nodes:
             return None
-        chips = host.ascend.npu_smi.chips if host.ascend.npu_smi else ()
+        chips = ascend(host).npu_smi.chips if ascend(host).npu_smi else ()
         if "npu_name" in match:
             pattern = re.compile(match["npu_name"], re.IGNORECASE)
             if not chips or not all(pattern.search(c.name) for c in chips):
@@ -92,13 +107,15 @@ class AscendBackend:
             raise bad("torch_npu needs a CPU build of torch, but 'packages.torch_local' asks for another", "set packages.torch_local = \"cpu\"")
 
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
+        from envkit.accel.registry import get_backend
+
         warnings = []
         if not self.detected(host):
             warnings.append(f"this host has no Ascend NPU; the tuple is for the profile's target ({ctx.profile.hardware.get('npu', 'Ascend')}), not this machine")
             return warnings
-        if host.nvidia.present():
+        if get_backend("cuda").detected(host):
             warnings.append("this host also has an NVIDIA GPU: never install torch_npu into a CUDA environment (torch_npu refuses two accelerators)")
-        cann = host.ascend.cann
+        cann = ascend(host).cann
         if cann.version and cann.home_path is None:
             where = cann.set_env[0] if cann.set_env else "<CANN>/set_env.sh"
             warnings.append(f"CANN {cann.version} is installed but not sourced in this shell (ASCEND_HOME_PATH unset); the hooks will source {where}")
@@ -108,7 +125,7 @@ class AscendBackend:
         from envkit.compat import CannVersion
 
         floor = ctx.profile.hardware.get("cann_min")
-        host_cann = ctx.host.ascend.cann.version if ctx.host is not None else None
+        host_cann = ascend(ctx.host).cann.version if ctx.host is not None else None
         if host_cann:
             if floor and CannVersion(host_cann) < CannVersion(floor):
                 raise Conflict(
@@ -207,9 +224,9 @@ class AscendBackend:
 
     def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
         """CANN's set_env.sh, sourced in every training process: found on the host, else CANN's usual places."""
-        from envkit.host import SET_ENV_CANDIDATES
+        from envkit.accel.ascend.host import SET_ENV_CANDIDATES
 
-        found = tuple(host.ascend.cann.set_env) if host is not None else ()
+        found = tuple(ascend(host).cann.set_env) if host is not None else ()
         return found or tuple(SET_ENV_CANDIDATES)
 
     def device_count_code(self) -> str | None:
@@ -218,8 +235,8 @@ class AscendBackend:
     def host_device_count(self, host: "HostFacts | None") -> int | None:
         if host is None:
             return None
-        chips = host.ascend.npu_smi.chips if host.ascend.npu_smi is not None else ()
-        return len(chips) or len(host.ascend.chip_nodes()) or None
+        chips = ascend(host).npu_smi.chips if ascend(host).npu_smi is not None else ()
+        return len(chips) or len(ascend(host).chip_nodes()) or None
 
     def failure_hints(self) -> list:
         from envkit.accel.base import LaunchHint

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from envkit.accel.ascend.facts import ascend
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, matrix, pip_install, profile_get
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
@@ -17,7 +18,7 @@ AUTOLOAD = "Failed to load the backend extension: torch_npu"
 
 
 def set_env_script(ctx: Context) -> str:
-    found = ctx.host.ascend.cann.set_env
+    found = ascend(ctx.host).cann.set_env
     return found[0] if found else "/usr/local/Ascend/ascend-toolkit/set_env.sh"
 
 
@@ -38,7 +39,7 @@ def cann(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
     env = ctx.probe.get("env") or {}
-    info = ctx.host.ascend.cann
+    info = ascend(ctx.host).cann
     home = env.get("ASCEND_HOME_PATH") or info.home_path
     scripts = info.set_env
     if home:
@@ -70,7 +71,7 @@ def torch_npu(ctx: Context) -> Outcome:
         problems.append(f"torch_npu {have} is built for torch {row.torch}, but torch {torch} is installed "
                         "(pip upgraded torch past torch_npu's pin?)")
         fixes.append(pip_install(ctx, "--force-reinstall", "--no-deps", req, index_url=url))
-    cann_v = ctx.host.ascend.cann.version or _facts(ctx).get("cann_version")
+    cann_v = ascend(ctx.host).cann.version or _facts(ctx).get("cann_version")
     if row is not None and cann_v:
         try:
             if CannVersion(cann_v) < row.cann:
@@ -96,7 +97,7 @@ def torch_npu(ctx: Context) -> Outcome:
 def devices(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
-    if ctx.host.container and not ctx.host.ascend.chip_nodes():
+    if ctx.host.container and not ascend(ctx.host).chip_nodes():
         return fail(f"inside a {ctx.host.container} container without /dev/davinci* devices",
                     "docker run --device=/dev/davinci0 --device=/dev/davinci_manager --device=/dev/devmm_svm "
                     "--device=/dev/hisi_hdc -v /usr/local/Ascend/driver:/usr/local/Ascend/driver "
@@ -166,11 +167,11 @@ def torch_build(ctx: Context) -> Outcome | None:
 
 
 def versions(ctx: Context) -> dict[str, Any]:
-    return {"torch_npu": ctx.dist("torch_npu"), "cann": ctx.host.ascend.cann.version}
+    return {"torch_npu": ctx.dist("torch_npu"), "cann": ascend(ctx.host).cann.version}
 
 
 def report_rows(ctx: Context) -> list[tuple[str, Any]]:
-    return [("torch_npu version", ctx.dist("torch_npu")), ("CANN", ctx.host.ascend.cann.version)]
+    return [("torch_npu version", ctx.dist("torch_npu")), ("CANN", ascend(ctx.host).cann.version)]
 
 
 SMOKE_NEEDS = ("npu.torch_npu", "npu.lerobot", "npu.cann")

@@ -24,6 +24,12 @@ class CpuBackend:
     def collect(self, boundary: Any) -> dict[str, Any] | None:
         return None
 
+    def detect_warnings(self, host: "HostFacts") -> list[str]:
+        return []
+
+    def describe(self, host: "HostFacts") -> str | None:
+        return None
+
     def detected(self, host: "HostFacts") -> bool:
         return True
 
@@ -34,7 +40,7 @@ class CpuBackend:
         return "every host has a CPU"
 
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
-        from envkit.accel import all_backends
+        from envkit.accel.registry import all_backends
 
         # Whatever accelerator this host has goes unused; name it (plug-ins included).
         for other in all_backends():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
+from envkit.accel.cuda.facts import NvidiaFacts, nvidia
 from envkit.fields import Field, matches, regex, specifier
 
 if TYPE_CHECKING:
@@ -17,8 +18,6 @@ def _build_name(cuda: str) -> str:
 
 _CC = matches(r"\d+\.\d+", "a compute capability like '12.0'")
 _DRIVER = matches(r"\d+(\.\d+)*", "a driver version like '570.86'")
-# The cu128 wheels carry sm_70..sm_120 (research/compat.md 3.2): older GPUs have no kernels.
-MIN_COMPUTE_CAPABILITY = (7, 0)
 
 
 class CudaBackend:
@@ -44,14 +43,27 @@ class CudaBackend:
         },
     }
 
-    def collect(self, boundary: Any) -> dict[str, Any] | None:
-        return None  # HostFacts.nvidia (envkit.host reads NVML)
+    def collect(self, boundary: Any) -> NvidiaFacts:
+        from envkit.accel.cuda.host import detect_nvidia
+
+        return detect_nvidia(boundary)[0]
+
+    def detect_warnings(self, host: "HostFacts") -> list[str]:
+        from envkit.accel.cuda.host import nvidia_warnings
+
+        return nvidia_warnings(nvidia(host))
+
+    def describe(self, host: "HostFacts") -> str | None:
+        gpus = nvidia(host).gpus
+        if not gpus:
+            return None
+        return f"{len(gpus)} x {', '.join(sorted({g.name for g in gpus}))}, driver {nvidia(host).driver_version}"
 
     def detected(self, host: "HostFacts") -> bool:
-        return host.nvidia.present()
+        return nvidia(host).present()
 
     def host_rows(self, host: "HostFacts") -> list[tuple[str, str]]:
-        nv = host.nvidia
+        nv = nvidia(host)
         if not nv.present():
             return [("nvidia", "no driver found" + (f" (NVML: {nv.error})" if nv.error else ""))]
         rows = [("nvidia driver", f"{nv.driver_version} via {nv.source}, CUDA {nv.cuda_driver_version or '?'}")]
@@ -65,7 +77,7 @@ class CudaBackend:
 
         from packaging.specifiers import SpecifierSet
 
-        gpus = host.nvidia.gpus
+        gpus = nvidia(host).gpus
         if not gpus:
             return None
         said = []
@@ -93,11 +105,11 @@ class CudaBackend:
 
         out = []
         want = ctx.profile.hardware.get("compute_capability")
-        seen = sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability})
+        seen = sorted({g.compute_capability for g in nvidia(host).gpus if g.compute_capability})
         if want and seen and seen != [want]:
             out.append(f"this host's GPUs have compute capability {', '.join(seen)}; profile '{ctx.profile.name}' targets {want}")
         floor = ctx.profile.hardware.get("driver_min")
-        driver = host.nvidia.driver_version
+        driver = nvidia(host).driver_version
         if floor and driver and not driver_at_least(driver, floor):
             source = ctx.profile.hardware.get("driver_min_source", "the profile's driver floor")
             out.append(f"the NVIDIA driver {driver} is below {floor}, the floor of profile '{ctx.profile.name}' ({source}): "
@@ -111,7 +123,7 @@ class CudaBackend:
         if want:
             needs.append((ctx.profile.hardware.get("gpu", "the profile's GPU"), want))
         if ctx.host is not None:
-            for gpu in ctx.host.nvidia.gpus:
+            for gpu in nvidia(ctx.host).gpus:
                 if gpu.compute_capability and (gpu.name, gpu.compute_capability) not in needs:
                     needs.append((gpu.name, gpu.compute_capability))
         return needs
@@ -192,7 +204,7 @@ class CudaBackend:
 
         host = ctx.host
         cuda = choice.extra.get("cuda")
-        if host is None or not host.nvidia.driver_version or cuda is None:
+        if host is None or not nvidia(host).driver_version or cuda is None:
             return
         floor = matrix().cuda_min_driver(cuda)
         need = [(floor.compat_floor, f"CUDA {cuda}'s minimum driver ({floor.source})")]
@@ -200,9 +212,9 @@ class CudaBackend:
         if profile_floor:
             need.append((profile_floor, ctx.profile.hardware.get("driver_min_source", "the profile's driver floor")))
         for value, source in need:
-            if not driver_at_least(host.nvidia.driver_version, value):
+            if not driver_at_least(nvidia(host).driver_version, value):
                 raise Conflict(
-                    f"The NVIDIA driver {host.nvidia.driver_version} on this host is below {value}, the floor for torch "
+                    f"The NVIDIA driver {nvidia(host).driver_version} on this host is below {value}, the floor for torch "
                     f"{choice.version} {choice.build} ({source})",
                     fix=f"upgrade the driver to >= {value} (e.g. the R580 branch for CUDA 13 builds), or use a profile whose CUDA build this driver runs",
                 )
@@ -243,7 +255,7 @@ class CudaBackend:
         return "torch.cuda.device_count()"
 
     def host_device_count(self, host: "HostFacts | None") -> int | None:
-        return len(host.nvidia.gpus) if host is not None and host.nvidia.gpus else None
+        return len(nvidia(host).gpus) if host is not None and nvidia(host).gpus else None
 
     def failure_hints(self) -> list:
         from envkit.accel.base import LaunchHint
