@@ -192,6 +192,18 @@ class Backend(Protocol):
     # after install. {}: the backend ships no patch.
     patch_markers: dict[str, tuple[str, ...]]
 
+    # --- the compatibility matrix ---
+    # compat.toml sections this accelerator parses itself (envkit.compat keeps the generic ones):
+    # the row kinds a lock manifest's matrix_keys may name for it ("cuda", "torch_npu").
+    matrix_sections: tuple[str, ...]
+    # Dotted module with its package's `envkit matrix check/propose` hooks (envkit.matrixcheck.check.accel_hooks
+    # lists what it exports); None: the accelerator adds no package of its own to the index checks.
+    matrix_check: str | None
+
+    def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
+        """The raw compat.toml row (of `data`, the parsed file) for one of its matrix_sections: what a lock
+        manifest's row digest covers."""
+
     # --- launch ---
     # What `envkit launch` asks of an accelerator (src/envkit/launch/): nothing there branches on its name.
 

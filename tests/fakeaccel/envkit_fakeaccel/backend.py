@@ -130,6 +130,11 @@ class FakeAccelBackend:
     checks_module: str | None = "envkit_fakeaccel.doctor_checks"
     probe_fragment: str | None = "envkit_fakeaccel.doctor_checks:probe"
     patch_markers: dict[str, tuple[str, ...]] = {}
+    matrix_check: str | None = None
+    matrix_sections: tuple[str, ...] = ()
+
+    def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
+        raise KeyError(kind)
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from envkit.accel.ascend.facts import AscendFacts, ascend
+from envkit.accel.ascend.matrix import SECTION, CannVersion, npu_table
 from envkit.accel.ascend.patch import PATCH_MARKERS
 from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
 from envkit.fields import Field, regex, specifier
@@ -19,8 +20,6 @@ CANN_VARS = ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH", "ASCEND_TOOLKIT_HOME", "AS
 
 
 def _cann_check(value: Any) -> str | None:
-    from envkit.compat import CannVersion
-
     try:
         CannVersion(value)
     except ValueError:
@@ -122,8 +121,6 @@ class AscendBackend:
         return warnings
 
     def _cann(self, ctx: Context) -> tuple[str, str]:
-        from envkit.compat import CannVersion
-
         floor = ctx.profile.hardware.get("cann_min")
         host_cann = ascend(ctx.host).cann.version if ctx.host is not None else None
         if host_cann:
@@ -149,14 +146,14 @@ class AscendBackend:
         npu_spec = SpecifierSet(ctx.profile.packages["torch_npu"])
         rejected: list[str] = []
         for version in sorted(candidates, key=Version, reverse=True):
-            npu = m.torch_npu_for(version, cann)
+            npu = npu_table(m).torch_npu_for(version, cann)
             if npu is None:
                 rejected.append(f"no torch_npu for torch {version} is built for CANN <= {cann}")
                 continue
             if not npu_spec.contains(npu, prereleases=True):
                 rejected.append(f"torch_npu {npu} (for torch {version}, CANN {cann}) is outside '{npu_spec}'")
                 continue
-            row = m.torch_npu_row(npu)
+            row = npu_table(m).row(npu)
             if not row.python.contains(ctx.python, prereleases=True):
                 rejected.append(f"torch_npu {npu} has no wheel for Python {ctx.python} ({row.python})")
                 continue
@@ -178,7 +175,7 @@ class AscendBackend:
             )
             return TorchChoice(version, "cpu", local=local, index=index, reasons=reasons, extra={"torch_npu": npu, "cann": str(cann)})
         # Which newer CANN has a torch_npu for these torch releases with a wheel for this Python (the way out).
-        newer = sorted((r for r in m.torch_npu_rows() if r.torch in candidates and r.python.contains(ctx.python, prereleases=True)
+        newer = sorted((r for r in npu_table(m).rows() if r.torch in candidates and r.python.contains(ctx.python, prereleases=True)
                         and npu_spec.contains(r.torch_npu, prereleases=True)), key=lambda r: r.cann)
         hint = (f"run on a host with CANN >= {newer[0].cann} (torch_npu {newer[0].torch_npu} has a Python {ctx.python} wheel), "
                 "or resolve for one with --host FILE (its envkit detect --json); " if newer else "")
@@ -210,6 +207,13 @@ class AscendBackend:
     checks_module: str | None = "envkit.accel.ascend.checks"
     probe_fragment: str | None = "envkit.accel.ascend.fragment"
     patch_markers: dict[str, tuple[str, ...]] = PATCH_MARKERS  # what proves its lerobot patch is installed
+    matrix_check: str | None = "envkit.accel.ascend.matrixcheck"
+    matrix_sections: tuple[str, ...] = (SECTION,)
+
+    def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
+        from envkit.accel.ascend.matrix import NpuTable
+
+        return NpuTable(data).raw_row(key)
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:

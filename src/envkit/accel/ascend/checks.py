@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from envkit.accel.ascend.facts import ascend
+from envkit.accel.ascend.matrix import CannVersion, npu_table
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, matrix, pip_install, profile_get
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
@@ -53,8 +54,6 @@ def cann(ctx: Context) -> Outcome:
 
 
 def torch_npu(ctx: Context) -> Outcome:
-    from envkit.compat import CannVersion
-
     if (why := _applies(ctx)):
         return skip(why)
     have = ctx.dist("torch_npu")
@@ -63,10 +62,10 @@ def torch_npu(ctx: Context) -> Outcome:
     if not have:
         return fail("torch_npu is not installed", pip_install(ctx, f"torch-npu=={base(torch)}" if torch else "torch-npu"))
     m = matrix()
-    row = known(m.torch_npu_row, base(have)) if m else None
+    row = known(lambda: npu_table(m).row(base(have))) if m else None
     problems, fixes = [], []
     if row is not None and torch and base(torch) != row.torch:
-        req = m.torch_npu_torch_requirement(row.torch_npu, arch(ctx))
+        req = npu_table(m).torch_requirement(row.torch_npu, arch(ctx))
         url = known(m.index_url, "pytorch-cpu") if req.endswith("+cpu") else None
         problems.append(f"torch_npu {have} is built for torch {row.torch}, but torch {torch} is installed "
                         "(pip upgraded torch past torch_npu's pin?)")
@@ -76,7 +75,7 @@ def torch_npu(ctx: Context) -> Outcome:
         try:
             if CannVersion(cann_v) < row.cann:
                 problems.append(f"torch_npu {have} needs CANN >= {row.cann}, the host has {cann_v}")
-                better = known(m.torch_npu_for, base(torch) or row.torch, cann_v)
+                better = known(lambda: npu_table(m).torch_npu_for(base(torch) or row.torch, cann_v))
                 fixes.append(pip_install(ctx, f"torch-npu=={better}") if better else f"upgrade CANN to {row.cann}")
         except ValueError:
             pass

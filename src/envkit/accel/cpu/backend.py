@@ -89,6 +89,11 @@ class CpuBackend:
     checks_module: str | None = None
     probe_fragment: str | None = None
     patch_markers: dict[str, tuple[str, ...]] = {}  # what proves its lerobot patch is installed
+    matrix_check: str | None = None
+    matrix_sections: tuple[str, ...] = ()
+
+    def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
+        raise KeyError(kind)  # owns no section
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
 from envkit.accel.cuda.facts import NvidiaFacts, nvidia
+from envkit.accel.cuda.matrix import SECTION, cuda_table
 from envkit.fields import Field, matches, regex, specifier
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class CudaBackend:
         allowed_indexes = {i["name"] for i in ctx.profile.indexes}
         rejected: list[str] = []
         for version in sorted(candidates, key=_vkey, reverse=True):
-            builds = m.torch_builds(version, ctx.arch)
+            builds = cuda_table(m).torch_builds(version, ctx.arch)
             build = builds.get(build_name)
             if build is None:
                 default = m.pypi_build(version, ctx.arch)
@@ -206,7 +207,7 @@ class CudaBackend:
         cuda = choice.extra.get("cuda")
         if host is None or not nvidia(host).driver_version or cuda is None:
             return
-        floor = matrix().cuda_min_driver(cuda)
+        floor = cuda_table().min_driver(cuda)
         need = [(floor.compat_floor, f"CUDA {cuda}'s minimum driver ({floor.source})")]
         profile_floor = ctx.profile.hardware.get("driver_min")
         if profile_floor:
@@ -226,7 +227,7 @@ class CudaBackend:
         from envkit.compat import matrix
 
         cuda = choice.extra["cuda"]
-        floor = matrix().cuda_min_driver(cuda)
+        floor = cuda_table().min_driver(cuda)
         data = {"build": cuda, "min_driver": ctx.profile.hardware.get("driver_min") or floor.compat_floor,
                 "toolkit_min_driver": floor.toolkit_min}
         hooks = HookData(env=self.hook_env(ctx), visible_devices_var=self.visible_devices_var)
@@ -238,6 +239,13 @@ class CudaBackend:
     checks_module: str | None = "envkit.accel.cuda.checks"
     probe_fragment: str | None = "envkit.accel.cuda.fragment"
     patch_markers: dict[str, tuple[str, ...]] = {}  # what proves its lerobot patch is installed
+    matrix_check: str | None = None
+    matrix_sections: tuple[str, ...] = (SECTION,)
+
+    def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
+        from envkit.accel.cuda.matrix import CudaTable
+
+        return CudaTable(data).raw_row(key)
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:

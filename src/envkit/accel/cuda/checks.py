@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from envkit.accel.cuda.facts import nvidia
+from envkit.accel.cuda.matrix import cuda_table
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, matrix, pip_install
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
@@ -29,13 +30,13 @@ def _facts(ctx: Context) -> dict[str, Any]:
 
 def _cu_fix(ctx: Context, need_cc: str | None = None, max_cuda: str | None = None) -> str:
     """Reinstall the same torch from a build that fits (kernels for cc, CUDA the driver runs)."""
-    from envkit.compat import capability_supported
+    from envkit.accel.cuda.arch import capability_supported
 
     m = matrix()
     torch = base(ctx.dist("torch"))
     if m is None or torch is None:
         return "install a torch CUDA build that supports this GPU and driver (envkit setup --profile 5090)"
-    builds = known(m.torch_builds, torch, arch(ctx)) or {}
+    builds = known(lambda: cuda_table(m).torch_builds(torch, arch(ctx))) or {}
     fits = []
     for b in builds.values():
         if not b.cuda:
@@ -54,7 +55,7 @@ def _cu_fix(ctx: Context, need_cc: str | None = None, max_cuda: str | None = Non
 
 
 def driver(ctx: Context) -> Outcome:
-    from envkit.compat import driver_at_least
+    from envkit.accel.cuda.arch import driver_at_least
 
     if (why := _applies(ctx)):
         return skip(why)
@@ -67,7 +68,7 @@ def driver(ctx: Context) -> Outcome:
     if not cuda:
         return skip(f"driver {drv}; torch is not a CUDA build (see torch.build)")
     m = matrix()
-    floor = known(m.cuda_min_driver, cuda) if m else None
+    floor = known(lambda: cuda_table(m).min_driver(cuda)) if m else None
     if floor is None:
         return warn(f"driver {drv}; CUDA {cuda} is not in envkit's driver table", "check NVIDIA's CUDA release notes")
     need = floor.lerobot_floor or floor.toolkit_min
@@ -85,7 +86,7 @@ def driver(ctx: Context) -> Outcome:
 
 
 def arch_support(ctx: Context) -> Outcome:
-    from envkit.compat import capability_supported
+    from envkit.accel.cuda.arch import capability_supported
 
     if (why := _applies(ctx)):
         return skip(why)
@@ -187,7 +188,7 @@ def torch_build(ctx: Context) -> Outcome | None:
     m = matrix()
     what = (f"{len(gpus)} NVIDIA GPU(s)" if gpus else "the profile's CUDA accelerator" if ctx.backend.name == BACKEND
             else "an NVIDIA driver")
-    builds = known(m.torch_builds, base(version), arch(ctx)) if m else None
+    builds = known(lambda: cuda_table(m).torch_builds(base(version), arch(ctx))) if m else None
     cu = [b for b in (builds or {}).values() if b.cuda]
     hint = ""
     if cu:
