@@ -477,7 +477,7 @@ def test_preflight_checks_the_driver_against_the_envs_cuda() -> None:
     """The doctor's cuda.driver, judged from launch's own probe: driver 418 cannot run a cu128 torch at all."""
     backend = get_backend("cuda")
     plan = build(Request(train_args=ARGS), facts("5090"), "5090", backend, select("1", 1, True), 1)
-    probe = {"device_count": 1, "torch_cuda": "12.8", "dists": {"torch": "2.8.0+cu128"}, "shm_free_bytes": 1 << 34}
+    probe = {"device_count": 1, "torch": {"cuda": "12.8"}, "dists": {"torch": "2.8.0+cu128"}, "shm_free_bytes": 1 << 34}
     old = _runtime(plan, probe, "gtx1080ti-418", "5090")["cuda.driver"]
     assert old.status == Status.FAIL and "418" in old.summary and "upgrade the NVIDIA driver" in old.fix
     compat = _runtime(plan, probe, "rtx4090-550", "5090")["cuda.driver"]  # within CUDA 12's minor-version floor

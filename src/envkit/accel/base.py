@@ -192,6 +192,12 @@ class Backend(Protocol):
     # after install. {}: the backend ships no patch.
     patch_markers: dict[str, tuple[str, ...]]
 
+    # torch.version attributes its torch builds set (("cuda",); a ROCm build sets "hip"): the probes record
+    # them in the torch facts, so the backend, not the device string, says whose torch it is.
+    torch_version_attrs: tuple[str, ...]
+    # The module training code must import before `device` is usable (an out-of-tree torch extension); None: none.
+    device_runtime: str | None
+
     # --- the compatibility matrix ---
     # compat.toml sections this accelerator parses itself (envkit.compat keeps the generic ones):
     # the row kinds a lock manifest's matrix_keys may name for it ("cuda", "torch_npu").

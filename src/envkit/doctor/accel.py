@@ -8,6 +8,7 @@ A backend names its doctor parts in the `# --- doctor ---` block of its class:
   function of the doctor's Context:
     explain_torch_import(ctx, text, details) -> Outcome | None   why `import torch` fails, if it is this accelerator's doing
     torch_build(ctx) -> Outcome | None                           whether torch's build fits this accelerator
+    build_name(ctx) -> str | None                                torch's build as this accelerator names it ("CUDA 12.8"), if it is its build
     versions(ctx) -> dict[str, Any]                              its keys of the report's tuple (fleet compares them)
     report_rows(ctx) -> list[tuple[str, Any]]                    its rows of `doctor --report`
 - `probe_fragment`: dotted path of a standard-library-only module with `probe(torch) -> dict`, or
@@ -115,6 +116,16 @@ def _unimportable(backend: "Backend", dotted: str, exc: Exception) -> Any:
 def hooks(name: str) -> list[Any]:
     """The hook `name` of every backend check module that defines it."""
     return [fn for m in check_modules() if (fn := getattr(m, name, None)) is not None]
+
+
+def torch_version_attrs() -> list[str]:
+    """The torch.version attributes the installed backends read (each once, in the registry's order)."""
+    return list(dict.fromkeys(a for b in installed() for a in b.torch_version_attrs))
+
+
+def device_runtimes() -> dict[str, str]:
+    """device string -> the module to import before that device is usable (Backend.device_runtime)."""
+    return {b.device: b.device_runtime for b in installed() if b.device_runtime}
 
 
 def probe_fragments(backends: list["Backend"] | None = None) -> list[tuple[str, str]]:

@@ -75,7 +75,8 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
     from envkit.doctor.accel import fragment_settings
 
     dists, prefixes = fragment_settings(backend)
-    probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra, environ, dists, prefixes)
+    probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra, environ, dists, prefixes,
+                      torch_version=backend.torch_version_attrs)
     source = recorded_choices(prefix).lerobot
     source_tree = source if source and Path(source).is_dir() else None
     facts = env_facts(prefix, probe, source_tree, environ, hook_env)

@@ -89,6 +89,8 @@ class CpuBackend:
     checks_module: str | None = None
     probe_fragment: str | None = None
     patch_markers: dict[str, tuple[str, ...]] = {}  # what proves its lerobot patch is installed
+    torch_version_attrs: tuple[str, ...] = ()
+    device_runtime: str | None = None
     matrix_check: str | None = None
     matrix_sections: tuple[str, ...] = ()
 

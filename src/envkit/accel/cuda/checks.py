@@ -226,3 +226,9 @@ CHECKS = [
     Check("cuda.devices", "visible CUDA devices", devices, needs=("torch.import",)),
     Check("cuda.container", "GPU devices mapped into the container", container),
 ]
+
+
+def build_name(ctx: Context) -> str | None:
+    """torch's build, when it is a CUDA one (torch.version.cuda): for torch.build's summary."""
+    cuda = ctx.section("torch").get("cuda")
+    return f"CUDA {cuda}" if cuda else None
