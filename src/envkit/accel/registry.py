@@ -7,10 +7,12 @@ name-checked and checked against the Protocol (envkit.accel.base.Backend).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from envkit.accel import ENTRY_POINT_GROUP, builtins, entry_points, installed, load_target
 from envkit.accel.base import Backend
 from envkit.errors import EnvkitError
+from envkit.hostfacts import HostFacts, OsFacts, PythonFacts
 
 
 def _unknown(name: str, where: str | None) -> EnvkitError:
@@ -78,3 +80,31 @@ def patch_markers() -> dict[str, tuple[str, ...]]:
         for rel, markers in backend.patch_markers.items():
             out[rel] = out.get(rel, ()) + tuple(m for m in markers if m not in out.get(rel, ()))
     return out
+
+
+@lru_cache(maxsize=1)
+def _bare_host() -> HostFacts:
+    unknown = "unknown"
+    return HostFacts(os=OsFacts(unknown, unknown), arch=unknown, platform=unknown, python=PythonFacts(unknown))
+
+
+def is_fallback(backend: Backend) -> bool:
+    """A backend that detects itself even on a host with no hardware facts at all (plain CPU)."""
+    return bool(backend.detected(_bare_host()))
+
+
+def on_host(host: HostFacts) -> list[Backend]:
+    """The accelerators this host has, by each backend's own detection; fallbacks last."""
+    found = [b for b in all_backends() if b.detected(host)]
+    return sorted(found, key=is_fallback)
+
+
+def in_use(host: HostFacts, profile: Any | None) -> Backend:
+    """The accelerator training should use: the profile's, else the first one the host has."""
+    if profile is not None:
+        return get_backend(str(profile.accelerator))
+    found = on_host(host)
+    if found:
+        return found[0]
+    fallbacks = [b for b in all_backends() if is_fallback(b)]
+    return fallbacks[0] if fallbacks else all_backends()[-1]

@@ -28,51 +28,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from envkit.accel.registry import all_backends, get_backend, in_use, is_fallback, on_host  # noqa: F401 - the doctor's names for them
+
 if TYPE_CHECKING:
     from envkit.accel.base import Backend
-    from envkit.hostfacts import HostFacts
 
 
-def installed() -> list["Backend"]:
-    """Every installed backend (built-ins, then entry points), in the registry's order."""
-    from envkit.accel.registry import all_backends
-
-    return all_backends()
-
-
-def named(name: str) -> "Backend":
-    from envkit.accel.registry import get_backend
-
-    return get_backend(name)
-
-
-@lru_cache(maxsize=1)
-def _bare_host() -> "HostFacts":
-    from envkit.doctor.facts import typed_host
-
-    return typed_host({})
-
-
-def is_fallback(backend: "Backend") -> bool:
-    """A backend that detects itself even on a host with no hardware facts at all (plain CPU)."""
-    return bool(backend.detected(_bare_host()))
-
-
-def on_host(host: "HostFacts") -> list["Backend"]:
-    """The accelerators this host has, by each backend's own detection; fallbacks last."""
-    found = [b for b in installed() if b.detected(host)]
-    return sorted(found, key=is_fallback)
-
-
-def in_use(host: "HostFacts", profile: Any | None) -> "Backend":
-    """The accelerator training should use: the profile's, else the first one the host has."""
-    if profile is not None:
-        return named(str(profile.accelerator))
-    found = on_host(host)
-    if found:
-        return found[0]
-    fallbacks = [b for b in installed() if is_fallback(b)]
-    return fallbacks[0] if fallbacks else installed()[-1]
+# Which backends there are and which one a host uses: the registry's (envkit.accel.registry).
+installed = all_backends
+named = get_backend
 
 
 @lru_cache(maxsize=None)
