@@ -78,6 +78,10 @@ def test_devices_all_keeps_the_users_restriction() -> None:
     assert effective_spec("all", "CUDA_VISIBLE_DEVICES", {"CUDA_VISIBLE_DEVICES": "2,3"}) == "2,3"
     assert effective_spec("4", "CUDA_VISIBLE_DEVICES", {"CUDA_VISIBLE_DEVICES": "2,3"}) == "4"  # explicit --devices wins
     assert effective_spec("all", None, {"CUDA_VISIBLE_DEVICES": "2,3"}) == "all"
+    # a lower layer (ROCR_VISIBLE_DEVICES beneath HIP_VISIBLE_DEVICES) leaves two devices, renumbered from 0
+    assert effective_spec("all", "HIP_VISIBLE_DEVICES", {"ROCR_VISIBLE_DEVICES": "4,6"}, ("ROCR_VISIBLE_DEVICES",)) == "0,1"
+    assert effective_spec("all", "HIP_VISIBLE_DEVICES", {"ROCR_VISIBLE_DEVICES": "4,6", "HIP_VISIBLE_DEVICES": "1"},
+                          ("ROCR_VISIBLE_DEVICES",)) == "1"
 
 
 def test_devices_list_on_cpu_asks_for_a_count() -> None:

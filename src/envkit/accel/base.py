@@ -134,6 +134,9 @@ class Backend(Protocol):
     # What training code and launchers get for this accelerator (envkit launch, hooks, smoke):
     device: str  # the --policy.device value lerobot takes: "cuda" | "npu" | "cpu"
     visible_devices_var: str | None  # CUDA_VISIBLE_DEVICES / ASCEND_RT_VISIBLE_DEVICES; None: nothing to select
+    # Variables of a lower runtime layer that restrict the same devices before visible_devices_var does
+    # (ROCm: ROCR_VISIBLE_DEVICES beneath HIP_VISIBLE_DEVICES); envkit sets only visible_devices_var.
+    visible_devices_also: tuple[str, ...]
     slurm_gres: str | None  # the generic resource SLURM schedules these devices as ("gpu"); None: CPU processes
     collective: str  # torch.distributed backend for multi-process training: "nccl" | "hccl" | "gloo"
     # Profile keys this accelerator adds: section ("packages", "hardware", "match") -> key -> Field.

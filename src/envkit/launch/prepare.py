@@ -69,7 +69,7 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
 
         host = detect()
     var = backend.visible_devices_var
-    spec = effective_spec(request.devices, var, environ)
+    spec = effective_spec(request.devices, var, environ, backend.visible_devices_also)
     selection = select(spec, backend.host_device_count(host), var is not None)
     extra = {backend.visible_devices_var: selection.visible()} if backend.visible_devices_var and selection.visible() else {}
     from envkit.doctor.accel import fragment_settings

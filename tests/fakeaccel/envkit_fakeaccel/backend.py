@@ -130,6 +130,7 @@ class FakeAccelBackend:
     checks_module: str | None = "envkit_fakeaccel.doctor_checks"
     probe_fragment: str | None = "envkit_fakeaccel.doctor_checks:probe"
     patch_markers: dict[str, tuple[str, ...]] = {}
+    visible_devices_also: tuple[str, ...] = ()
     torch_version_attrs: tuple[str, ...] = ()
     device_runtime: str | None = None
     matrix_check: str | None = None

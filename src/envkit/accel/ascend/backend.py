@@ -207,6 +207,7 @@ class AscendBackend:
     checks_module: str | None = "envkit.accel.ascend.checks"
     probe_fragment: str | None = "envkit.accel.ascend.fragment"
     patch_markers: dict[str, tuple[str, ...]] = PATCH_MARKERS  # what proves its lerobot patch is installed
+    visible_devices_also: tuple[str, ...] = ()
     torch_version_attrs: tuple[str, ...] = ()
     device_runtime: str | None = "torch_npu"
     matrix_check: str | None = "envkit.accel.ascend.matrixcheck"

@@ -89,6 +89,7 @@ class CpuBackend:
     checks_module: str | None = None
     probe_fragment: str | None = None
     patch_markers: dict[str, tuple[str, ...]] = {}  # what proves its lerobot patch is installed
+    visible_devices_also: tuple[str, ...] = ()
     torch_version_attrs: tuple[str, ...] = ()
     device_runtime: str | None = None
     matrix_check: str | None = None

@@ -239,6 +239,7 @@ class CudaBackend:
     checks_module: str | None = "envkit.accel.cuda.checks"
     probe_fragment: str | None = "envkit.accel.cuda.fragment"
     patch_markers: dict[str, tuple[str, ...]] = {}  # what proves its lerobot patch is installed
+    visible_devices_also: tuple[str, ...] = ()
     torch_version_attrs: tuple[str, ...] = ("cuda",)
     device_runtime: str | None = None
     matrix_check: str | None = None
