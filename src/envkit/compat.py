@@ -7,12 +7,11 @@ their own `CannVersion`.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet

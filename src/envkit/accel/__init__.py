@@ -18,7 +18,6 @@ from functools import lru_cache
 from types import ModuleType
 from typing import Any
 
-from envkit.errors import EnvkitError
 
 ENTRY_POINT_GROUP = "envkit.backends"
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
 from envkit.accel.ascend.facts import AscendFacts, ascend
-from envkit.accel.ascend.matrix import SECTION, CannVersion, npu_table
+from envkit.accel.ascend.host import SET_ENV_CANDIDATES, ascend_warnings, detect_ascend
+from envkit.accel.ascend.matrix import SECTION, CannVersion, NpuTable, npu_table
 from envkit.accel.ascend.patch import PATCH_MARKERS
-from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, LaunchHint, TorchChoice, WheelNeed, common_block
+from envkit.accel.registry import get_backend
+from envkit.compat import matrix
 from envkit.fields import Field, regex, specifier
 
 if TYPE_CHECKING:
@@ -50,13 +57,9 @@ class AscendBackend:
     }
 
     def collect(self, boundary: Any) -> AscendFacts:
-        from envkit.accel.ascend.host import detect_ascend
-
         return detect_ascend(boundary)[0]
 
     def detect_warnings(self, host: "HostFacts") -> list[str]:
-        from envkit.accel.ascend.host import ascend_warnings
-
         out = ascend_warnings(ascend(host))
         if getattr(host.accelerators.get("cuda"), "gpus", ()) and ascend(host).present():
             out.append("both NVIDIA GPUs and Ascend NPUs are present; never install torch_npu into the "
@@ -85,8 +88,6 @@ class AscendBackend:
     def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
         """Only /dev/davinciN nodes count: npu-smi without them (driver not loaded, a container started
         without the devices) cannot train on an NPU."""
-        import re
-
         nodes = ascend(host).chip_nodes()
         if not nodes:
             return None
@@ -106,8 +107,6 @@ class AscendBackend:
             raise bad("torch_npu needs a CPU build of torch, but 'packages.torch_local' asks for another", "set packages.torch_local = \"cpu\"")
 
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
-        from envkit.accel.registry import get_backend
-
         warnings = []
         if not self.detected(host):
             warnings.append(f"this host has no Ascend NPU; the tuple is for the profile's target ({ctx.profile.hardware.get('npu', 'Ascend')}), not this machine")
@@ -136,11 +135,6 @@ class AscendBackend:
                        fix="set hardware.cann_min in the profile or run on the Ascend host")
 
     def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
-        from packaging.specifiers import SpecifierSet
-        from packaging.version import Version
-
-        from envkit.compat import matrix
-
         m = matrix()
         cann, cann_reason = self._cann(ctx)
         npu_spec = SpecifierSet(ctx.profile.packages["torch_npu"])
@@ -214,8 +208,6 @@ class AscendBackend:
     matrix_sections: tuple[str, ...] = (SECTION,)
 
     def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
-        from envkit.accel.ascend.matrix import NpuTable
-
         return NpuTable(data).raw_row(key)
 
     # --- launch ---
@@ -231,8 +223,6 @@ class AscendBackend:
 
     def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
         """CANN's set_env.sh, sourced in every training process: found on the host, else CANN's usual places."""
-        from envkit.accel.ascend.host import SET_ENV_CANDIDATES
-
         found = tuple(ascend(host).cann.set_env) if host is not None else ()
         return found or tuple(SET_ENV_CANDIDATES)
 
@@ -246,8 +236,6 @@ class AscendBackend:
         return len(chips) or len(ascend(host).chip_nodes()) or None
 
     def failure_hints(self) -> list:
-        from envkit.accel.base import LaunchHint
-
         return [
             LaunchHint("hccl.timeout", r"EI0006|Getting socket times out|socket establish timeout",
                        "HCCL timed out connecting the NPUs: a rank was slow (loading the dataset) or died",

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
+from packaging.version import Version
+
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, LaunchHint, TorchChoice, common_block
+from envkit.accel.registry import all_backends
+from envkit.compat import matrix
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -40,8 +44,6 @@ class CpuBackend:
         return "every host has a CPU"
 
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
-        from envkit.accel.registry import all_backends
-
         # Whatever accelerator this host has goes unused; name it (plug-ins included).
         for other in all_backends():
             if other.name != self.name and other.detected(host):
@@ -52,10 +54,6 @@ class CpuBackend:
         return None
 
     def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
-        from packaging.version import Version
-
-        from envkit.compat import matrix
-
         if not candidates:
             raise Conflict(
                 f"No torch release in the matrix satisfies '{ctx.profile.packages['torch']}' on Python {ctx.python}",
@@ -115,8 +113,6 @@ class CpuBackend:
         return None
 
     def failure_hints(self) -> list:
-        from envkit.accel.base import LaunchHint
-
         return [
             LaunchHint("gloo.connect", r"Gloo connectFullMesh failed|gloo/transport/tcp/pair\.cc",
                        "gloo could not connect the processes",

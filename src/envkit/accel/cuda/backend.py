@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
-from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, LaunchHint, TorchChoice, common_block
+from envkit.accel.cuda.arch import capability_supported, driver_at_least
 from envkit.accel.cuda.facts import NvidiaFacts, nvidia
-from envkit.accel.cuda.matrix import SECTION, cuda_table
+from envkit.accel.cuda.host import detect_nvidia, nvidia_warnings
+from envkit.accel.cuda.matrix import SECTION, CudaTable, cuda_table
+from envkit.compat import matrix
 from envkit.fields import Field, matches, regex, specifier
 
 if TYPE_CHECKING:
@@ -45,13 +52,9 @@ class CudaBackend:
     }
 
     def collect(self, boundary: Any) -> NvidiaFacts:
-        from envkit.accel.cuda.host import detect_nvidia
-
         return detect_nvidia(boundary)[0]
 
     def detect_warnings(self, host: "HostFacts") -> list[str]:
-        from envkit.accel.cuda.host import nvidia_warnings
-
         return nvidia_warnings(nvidia(host))
 
     def describe(self, host: "HostFacts") -> str | None:
@@ -74,10 +77,6 @@ class CudaBackend:
 
     def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
         """Every GPU of the host must fit: a mixed box is served by one profile only when all its GPUs are."""
-        import re
-
-        from packaging.specifiers import SpecifierSet
-
         gpus = nvidia(host).gpus
         if not gpus:
             return None
@@ -102,7 +101,6 @@ class CudaBackend:
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
         if not self.detected(host):
             return [f"this host has no NVIDIA GPU; the tuple is for the profile's target ({ctx.profile.hardware.get('gpu', 'a CUDA GPU')}), not this machine"]
-        from envkit.accel.cuda.arch import driver_at_least
 
         out = []
         want = ctx.profile.hardware.get("compute_capability")
@@ -130,9 +128,6 @@ class CudaBackend:
         return needs
 
     def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
-        from envkit.accel.cuda.arch import capability_supported
-        from envkit.compat import matrix
-
         m = matrix()
         cuda = ctx.profile.packages["cuda"]
         build_name = _build_name(cuda)
@@ -200,9 +195,6 @@ class CudaBackend:
         )
 
     def _check_driver(self, ctx: Context, choice: TorchChoice) -> None:
-        from envkit.accel.cuda.arch import driver_at_least
-        from envkit.compat import matrix
-
         host = ctx.host
         cuda = choice.extra.get("cuda")
         if host is None or not nvidia(host).driver_version or cuda is None:
@@ -224,8 +216,6 @@ class CudaBackend:
         return {}
 
     def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
-        from envkit.compat import matrix
-
         cuda = choice.extra["cuda"]
         floor = cuda_table().min_driver(cuda)
         data = {"build": cuda, "min_driver": ctx.profile.hardware.get("driver_min") or floor.compat_floor,
@@ -246,8 +236,6 @@ class CudaBackend:
     matrix_sections: tuple[str, ...] = (SECTION,)
 
     def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
-        from envkit.accel.cuda.matrix import CudaTable
-
         return CudaTable(data).raw_row(key)
 
     # --- launch ---
@@ -269,8 +257,6 @@ class CudaBackend:
         return len(nvidia(host).gpus) if host is not None and nvidia(host).gpus else None
 
     def failure_hints(self) -> list:
-        from envkit.accel.base import LaunchHint
-
         return [
             LaunchHint("nccl.timeout", r"Watchdog caught collective operation timeout|WorkNCCL\(.*Timeout\(ms\)",
                        "an NCCL collective timed out: one rank stalled or died while the others waited",
@@ -290,6 +276,4 @@ def _gib(n: int | None) -> str:
 
 
 def _vkey(version: str):
-    from packaging.version import Version
-
     return Version(version)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from envkit.accel.cuda.arch import capability_supported, driver_at_least
 from envkit.accel.cuda.facts import nvidia
 from envkit.accel.cuda.matrix import cuda_table
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, matrix, pip_install
@@ -30,8 +31,6 @@ def _facts(ctx: Context) -> dict[str, Any]:
 
 def _cu_fix(ctx: Context, need_cc: str | None = None, max_cuda: str | None = None) -> str:
     """Reinstall the same torch from a build that fits (kernels for cc, CUDA the driver runs)."""
-    from envkit.accel.cuda.arch import capability_supported
-
     m = matrix()
     torch = base(ctx.dist("torch"))
     if m is None or torch is None:
@@ -55,8 +54,6 @@ def _cu_fix(ctx: Context, need_cc: str | None = None, max_cuda: str | None = Non
 
 
 def driver(ctx: Context) -> Outcome:
-    from envkit.accel.cuda.arch import driver_at_least
-
     if (why := _applies(ctx)):
         return skip(why)
     nv = nvidia(ctx.host)
@@ -86,8 +83,6 @@ def driver(ctx: Context) -> Outcome:
 
 
 def arch_support(ctx: Context) -> Outcome:
-    from envkit.accel.cuda.arch import capability_supported
-
     if (why := _applies(ctx)):
         return skip(why)
     cf = _facts(ctx)
