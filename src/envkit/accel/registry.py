@@ -28,15 +28,15 @@ def _unknown(name: str, where: str | None) -> EnvkitError:
 @lru_cache(maxsize=None)
 def _load(name: str) -> Backend:
     """Import, name-check and Protocol-check a backend: built-ins and entry points alike."""
-    if name in builtins():
-        value, origin = builtins()[name], f"envkit.accel.{name}"
+    if name in builtins():  # declared by its folder: src/envkit/accel/<name>/__init__.py
+        value, kind, origin = builtins()[name], "BACKEND", f"envkit.accel.{name}"
     else:
         ep = entry_points()[name]
-        value, origin = ep.value, ep.dist
+        value, kind, origin = ep.value, "entry point", ep.dist
     try:
         target = load_target(value)
     except Exception as exc:  # noqa: BLE001 - a broken plug-in is the user's installation, not a traceback
-        raise EnvkitError(f"the backend '{name}' (entry point {value} in {origin}) does not import: {type(exc).__name__}: {exc}",
+        raise EnvkitError(f"the backend '{name}' ({kind} {value} in {origin}) does not import: {type(exc).__name__}: {exc}",
                           fix="reinstall or remove the distribution that provides it") from None
     backend = target() if isinstance(target, type) else target
     if getattr(backend, "name", None) != name:
