@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from envkit import backends
+from envkit import accel
+from envkit.accel import registry as backends
 from envkit.errors import EnvkitError
 
 
@@ -15,7 +16,7 @@ from envkit.errors import EnvkitError
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """A site directory on sys.path whose distributions `add` declares; the registry's cache is reset."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    backends._entry_points.cache_clear()
+    accel.entry_points.cache_clear()
     backends._load.cache_clear()
 
     def add(dist: str, entry: str, module: str = "", body: str = "") -> None:
@@ -29,18 +30,49 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-un
     yield add
     for name in [m for m in sys.modules if m.startswith("regtest_")]:
         del sys.modules[name]
-    backends._entry_points.cache_clear()
+    accel.entry_points.cache_clear()
     backends._load.cache_clear()
 
 
 def test_builtins_are_looked_up_once() -> None:
     assert backends.get_backend("cuda") is backends.get_backend("cuda")
-    assert set(backends.BACKENDS) == {"cuda", "ascend", "cpu"}
+    assert set(accel.builtins()) == {"cuda", "ascend", "cpu"}
+
+
+def test_a_folder_under_accel_is_a_builtin_checked_like_a_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A subpackage of envkit.accel declaring BACKEND is found by the scan (no table to edit), ordered by
+    ORDER, and goes through the entry points' loader: name and Protocol checked."""
+    import envkit.accel as package
+
+    for name, order, body in (("regtestok", 15, "class Ok(CpuBackend):\n    name = 'regtestok'\n"),
+                              ("regtestbad", 95, "class Ok(CpuBackend):\n    name = 'other'\n")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "__init__.py").write_text(f"BACKEND = 'envkit.accel.{name}.backend:Ok'\nORDER = {order}\n")
+        (folder / "backend.py").write_text("from envkit.accel.cpu.backend import CpuBackend\n\n" + body)
+    (tmp_path / "notabackend").mkdir()
+    (tmp_path / "notabackend" / "__init__.py").write_text("")  # a helper package: no BACKEND, not a backend
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
+    accel._declarations.cache_clear()
+    backends._load.cache_clear()
+    try:
+        assert list(accel.builtins()) == ["cuda", "regtestok", "ascend", "cpu", "regtestbad"]
+        assert backends.get_backend("regtestok").name == "regtestok"
+        with pytest.raises(EnvkitError, match="calls itself 'other'"):
+            backends.get_backend("regtestbad")
+    finally:
+        monkeypatch.undo()
+        accel._declarations.cache_clear()
+        accel.facts_layout.cache_clear()
+        backends._load.cache_clear()
+        for mod in [m for m in sys.modules if m.startswith(("envkit.accel.regtest", "envkit.accel.notabackend"))]:
+            del sys.modules[mod]
+    assert set(accel.builtins()) == {"cuda", "ascend", "cpu"}
 
 
 def test_unknown_accelerator_is_one_paragraph_listing_the_installed(site) -> None:  # type: ignore[no-untyped-def]
     site("regtest-ok", "okaccel = regtest_ok:Ok", "regtest_ok",
-         "from envkit.backends.cpu import CpuBackend\n\nclass Ok(CpuBackend):\n    name = 'okaccel'\n")
+         "from envkit.accel.cpu.backend import CpuBackend\n\nclass Ok(CpuBackend):\n    name = 'okaccel'\n")
     with pytest.raises(EnvkitError) as info:
         backends.get_backend("rocm", "profile x.toml")
     text = info.value.paragraph()
@@ -51,7 +83,7 @@ def test_unknown_accelerator_is_one_paragraph_listing_the_installed(site) -> Non
 
 def test_a_plugin_cannot_replace_a_builtin(site) -> None:  # type: ignore[no-untyped-def]
     site("regtest-evil", "cuda = regtest_evil:Evil", "regtest_evil", "class Evil:\n    name = 'cuda'\n")
-    assert type(backends.get_backend("cuda")).__module__ == "envkit.backends.cuda"
+    assert type(backends.get_backend("cuda")).__module__ == "envkit.accel.cuda.backend"
 
 
 @pytest.mark.parametrize("body, said", [

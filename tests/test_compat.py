@@ -6,14 +6,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from envkit.compat import (
-    CannVersion,
-    CudaBuild,
-    DriverFloor,
-    capability_supported,
-    driver_at_least,
-    matrix,
-)
+from envkit.accel.ascend.matrix import CannVersion, npu_table
+from envkit.accel.cuda.arch import capability_supported, driver_at_least
+from envkit.accel.cuda.matrix import CudaBuild, DriverFloor, cuda_table
+from envkit.compat import matrix
 from envkit.errors import EnvkitError
 
 
@@ -181,17 +177,17 @@ def test_pypi_builds(m) -> None:
 
 
 def test_torch_builds(m) -> None:
-    builds = m.torch_builds("2.7.1")
+    builds = cuda_table(m).torch_builds("2.7.1")
     assert set(builds) == {"cpu", "cu126", "cu128"}
     assert isinstance(builds["cu128"], CudaBuild)
     assert builds["cu126"].index == "pypi" and builds["cu126"].verified
     assert builds["cu128"].index == "pytorch-cu128" and not builds["cu128"].verified
     assert builds["cpu"].cuda is None and builds["cpu"].index == "pytorch-cpu"
-    assert m.torch_builds("2.8.0")["cu128"].index == "pypi"
-    assert m.torch_builds("2.8.0", "aarch64")["cpu"].index == "pypi"
+    assert cuda_table(m).torch_builds("2.8.0")["cu128"].index == "pypi"
+    assert cuda_table(m).torch_builds("2.8.0", "aarch64")["cpu"].index == "pypi"
     # 2.12.0's wheel was never read: the shared arch list is inferred for it.
-    assert not m.torch_builds("2.12.0")["cu130"].verified
-    assert m.torch_builds("2.12.1")["cu130"].verified
+    assert not cuda_table(m).torch_builds("2.12.0")["cu130"].verified
+    assert cuda_table(m).torch_builds("2.12.1")["cu130"].verified
 
 
 def test_index_url_comes_from_data(m) -> None:
@@ -202,21 +198,21 @@ def test_index_url_comes_from_data(m) -> None:
 
 
 def test_capability_4090_on_cu128_via_sm86(m) -> None:
-    ok, reason = capability_supported(m.torch_builds("2.8.0")["cu128"].archs, [], "8.9")
+    ok, reason = capability_supported(cuda_table(m).torch_builds("2.8.0")["cu128"].archs, [], "8.9")
     assert ok and "sm_86" in reason
 
 
 def test_capability_5090(m) -> None:
-    ok, reason = capability_supported(m.torch_builds("2.7.1")["cu126"].archs, [], "12.0")
+    ok, reason = capability_supported(cuda_table(m).torch_builds("2.7.1")["cu126"].archs, [], "12.0")
     assert not ok and "sm_90" in reason
-    ok, reason = capability_supported(m.torch_builds("2.8.0")["cu128"].archs, [], "12.0")
+    ok, reason = capability_supported(cuda_table(m).torch_builds("2.8.0")["cu128"].archs, [], "12.0")
     assert ok and "sm_120" in reason
 
 
 def test_capability_1080ti(m) -> None:
-    ok, reason = capability_supported(m.torch_builds("2.8.0")["cu128"].archs, [], "6.1")
+    ok, reason = capability_supported(cuda_table(m).torch_builds("2.8.0")["cu128"].archs, [], "6.1")
     assert not ok and "starts at sm_70" in reason
-    ok, reason = capability_supported(m.torch_builds("2.7.1")["cu126"].archs, [], "6.1")
+    ok, reason = capability_supported(cuda_table(m).torch_builds("2.7.1")["cu126"].archs, [], "6.1")
     assert ok and "sm_60" in reason
 
 
@@ -229,16 +225,16 @@ def test_capability_major_boundary_and_ptx() -> None:
 
 
 def test_cuda_min_driver(m) -> None:
-    f = m.cuda_min_driver("12.8")
+    f = cuda_table(m).min_driver("12.8")
     assert isinstance(f, DriverFloor)
     assert (f.toolkit_min, f.compat_floor, f.lerobot_floor) == ("570.26", "525.60.13", "570.86")
     assert "installation.mdx" in f.source
-    f13 = m.cuda_min_driver("13.0")
+    f13 = cuda_table(m).min_driver("13.0")
     assert (f13.toolkit_min, f13.compat_floor) == ("580.65.06", "580.65.06")
-    assert m.cuda_min_driver("cu128") == f
-    assert m.cuda_min_driver("12.3").compat_floor == "525.60.13"  # unknown minor: floor only
+    assert cuda_table(m).min_driver("cu128") == f
+    assert cuda_table(m).min_driver("12.3").compat_floor == "525.60.13"  # unknown minor: floor only
     with pytest.raises(EnvkitError):
-        m.cuda_min_driver("11.8")
+        cuda_table(m).min_driver("11.8")
 
 
 def test_driver_at_least() -> None:
@@ -261,31 +257,31 @@ def test_driver_at_least() -> None:
      ("9.1.0", "2.7.1.post8"), ("9.2.0", "2.7.1.post8"), ("8.2.RC1", None)],
 )
 def test_torch_npu_for(m, cann: str, expected: str | None) -> None:
-    assert m.torch_npu_for("2.7.1", cann) == expected
+    assert npu_table(m).torch_npu_for("2.7.1", cann) == expected
 
 
 def test_torch_npu_for_accepts_cann_version_and_rejects_garbage(m) -> None:
-    assert m.torch_npu_for("2.8.0", CannVersion("8.5.0")) == "2.8.0.post2"
+    assert npu_table(m).torch_npu_for("2.8.0", CannVersion("8.5.0")) == "2.8.0.post2"
     with pytest.raises(EnvkitError):
-        m.torch_npu_for("2.8.0", "new")
+        npu_table(m).torch_npu_for("2.8.0", "new")
 
 
 def test_torch_npu_x86_cpu_local_rule(m) -> None:
     for version in ("2.3.1", "2.7.1", "2.9.0.post6", "2.10.0.post4", "2.11.0"):
-        assert m.torch_npu_row(version).x86_64_requires_cpu_local, version
+        assert npu_table(m).row(version).x86_64_requires_cpu_local, version
     for version in ("2.1.0", "2.2.0", "2.12.0"):
-        assert not m.torch_npu_row(version).x86_64_requires_cpu_local, version
-    assert m.torch_npu_torch_requirement("2.7.1", "x86_64") == "torch==2.7.1+cpu"
-    assert m.torch_npu_torch_requirement("2.7.1", "aarch64") == "torch==2.7.1"
-    assert m.torch_npu_torch_requirement("2.12.0", "x86_64") == "torch==2.12.0"
+        assert not npu_table(m).row(version).x86_64_requires_cpu_local, version
+    assert npu_table(m).torch_requirement("2.7.1", "x86_64") == "torch==2.7.1+cpu"
+    assert npu_table(m).torch_requirement("2.7.1", "aarch64") == "torch==2.7.1"
+    assert npu_table(m).torch_requirement("2.12.0", "x86_64") == "torch==2.12.0"
 
 
 def test_torch_npu_row(m) -> None:
-    row = m.torch_npu_row("2.7.1.post2")
+    row = npu_table(m).row("2.7.1.post2")
     assert row.torch == "2.7.1" and row.cann == CannVersion("8.5.0")
     assert "3.12.4" in row.python and "3.13" not in row.python
     with pytest.raises(EnvkitError):
-        m.torch_npu_row("2.7.1.post11")  # on PyPI but absent from the CANN table
+        npu_table(m).row("2.7.1.post11")  # on PyPI but absent from the CANN table
 
 
 # ---------------------------------------------------------------------------------------
@@ -354,12 +350,12 @@ def test_every_section_and_row_has_a_source(m) -> None:
     rows += [r.source for r in map(m.torch, m.torch_versions())]
     rows += [r.source for r in map(m.torchcodec, m.torchcodec_versions())]
     rows += [r.source for r in map(m.lerobot, m.lerobot_versions())]
-    rows += [r.source for r in m.torch_npu_rows()]
+    rows += [r.source for r in npu_table(m).rows()]
     for torch in m.torch_versions():
         for arch in ("x86_64", "aarch64"):
-            rows += [b.source for b in m.torch_builds(torch, arch).values()]
+            rows += [b.source for b in cuda_table(m).torch_builds(torch, arch).values()]
     cudas = ("12.1", "12.4", "12.6", "12.8", "12.9", "13.0", "13.2")
-    rows += [m.cuda_min_driver(c).source for c in cudas]
+    rows += [cuda_table(m).min_driver(c).source for c in cudas]
     assert rows and all(isinstance(s, str) and s.strip() for s in rows)
 
 
@@ -367,18 +363,18 @@ def test_every_torch_has_its_pypi_build_listed(m) -> None:
     for torch in m.torch_versions():
         for arch in ("x86_64", "aarch64"):
             name = m.pypi_build(torch, arch)
-            builds = m.torch_builds(torch, arch)
+            builds = cuda_table(m).torch_builds(torch, arch)
             assert name in builds and builds[name].index == "pypi", (torch, arch)
 
 
 def test_build_indexes_and_cuda_drivers_are_known(m) -> None:
     for torch in m.torch_versions():
         for arch in ("x86_64", "aarch64"):
-            for b in m.torch_builds(torch, arch).values():
+            for b in cuda_table(m).torch_builds(torch, arch).values():
                 if b.index != "pypi":
                     assert m.index_url(b.index)
                 if b.cuda:
-                    assert m.cuda_min_driver(b.cuda).toolkit_min
+                    assert cuda_table(m).min_driver(b.cuda).toolkit_min
                     assert b.name == "cu" + b.cuda.replace(".", "")
 
 
@@ -387,7 +383,7 @@ def test_measured_and_npu_rows_refer_to_known_versions(m) -> None:
         m.torch(row["torch"])
         for tc in row["torchcodec"]:
             m.torchcodec(tc)
-    for row in m.torch_npu_rows():
+    for row in npu_table(m).rows():
         assert CannVersion(str(row.cann)) == row.cann
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from envkit.backends import get_backend
+from envkit.accel.ascend.facts import ascend
+from envkit.accel.cuda.facts import nvidia
+from envkit.accel.registry import get_backend
 from envkit.doctor import accel, registry
 from envkit.doctor.model import Context, Status
 from envkit.doctor.smoke import device_for
@@ -39,7 +41,7 @@ def _with_host(ctx: Context, **changes) -> Context:  # type: ignore[no-untyped-d
 def test_context_host_is_typed_even_from_a_partial_transcription() -> None:
     ctx = replay_context(PROBE / "rtx5090-torch271-pypi")
     assert isinstance(ctx.host, HostFacts)
-    assert ctx.host.nvidia.gpus[0].compute_capability == "12.0"
+    assert nvidia(ctx.host).gpus[0].compute_capability == "12.0"
     assert ctx.host.os.system == "unknown"  # the public report did not say; no check reads it
     assert isinstance(Context(probe={}, host={}).host, HostFacts)
 
@@ -51,7 +53,7 @@ def test_npu_smi_without_device_nodes_is_an_ascend_host_for_detect_and_doctor_al
     doctor says what is wrong: the container lacks /dev/davinci*."""
     base = replay_context(PROBE / "atlas-a2-lerobot-unpatched")
     ctx = _with_host(base, container="docker", ascend__device_nodes=[], ascend__npu_smi__chips=[])
-    old_rule = bool(ctx.host.ascend.device_nodes or (ctx.host.ascend.npu_smi and ctx.host.ascend.npu_smi.chips))
+    old_rule = bool(ascend(ctx.host).device_nodes or (ascend(ctx.host).npu_smi and ascend(ctx.host).npu_smi.chips))
     assert not old_rule
     assert get_backend("ascend").detected(ctx.host)
     assert ctx.uses("ascend") and ctx.backend.name == "ascend" and device_for(ctx) == "npu"
@@ -211,7 +213,7 @@ def test_each_backend_reports_the_keys_it_declares() -> None:
         share = module.versions(ctx) if module is not None and hasattr(module, "versions") else {}
         assert tuple(share) == tuple(backend.report_keys), backend.name
         assert set(share) <= set(versions)
-    assert versions["torch_npu"] == ctx.dist("torch_npu") and versions["cann"] == ctx.host.ascend.cann.version
+    assert versions["torch_npu"] == ctx.dist("torch_npu") and versions["cann"] == ascend(ctx.host).cann.version
 
 
 def test_torch_profile_compares_the_accelerator_blocks_distributions() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from envkit.backends import get_backend
+from envkit.accel.registry import get_backend
 from envkit.doctor import serving
 from envkit.doctor.checks import system
 from envkit.doctor.model import Context, Status

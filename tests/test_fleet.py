@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from envkit.accel.cuda.facts import nvidia
 from envkit.errors import EnvkitError
 from envkit.fleet import aggregate, load_dir, parse_report
 from tests.cli_util import assert_user_error, run_envkit
@@ -116,7 +117,7 @@ def test_doctor_json_carries_the_tuple_fleet_compares() -> None:
     doc = json.loads(to_json(ctx, []))
     host = parse_report("gpu1", json.dumps(doc), "gpu1.json")
     assert host.tuple["torch"] == ctx.dist("torch") and host.tuple["torch"]
-    assert host.tuple["driver"] == ctx.host.nvidia.driver_version and host.tuple["driver"]
+    assert host.tuple["driver"] == nvidia(ctx.host).driver_version and host.tuple["driver"]
     assert host.tuple["cuda"] == ctx.probe["torch"]["cuda"]
 
 

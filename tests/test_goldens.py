@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from envkit.accel.ascend.facts import ascend
 from envkit.errors import Conflict
 from envkit.host import RecordedBoundary, detect
 from envkit.profiles import load_profile
@@ -35,8 +36,8 @@ def _host(scenario: str | None, cann: str | None) -> Any:
         return None
     facts = detect(RecordedBoundary(HOSTS / scenario))
     if cann:
-        ascend = dataclasses.replace(facts.ascend, cann=dataclasses.replace(facts.ascend.cann, version=cann))
-        facts = dataclasses.replace(facts, ascend=ascend)
+        npu = dataclasses.replace(ascend(facts), cann=dataclasses.replace(ascend(facts).cann, version=cann))
+        facts = dataclasses.replace(facts, accelerators={**facts.accelerators, "ascend": npu})
     return facts
 
 

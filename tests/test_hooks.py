@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit.backends.ascend import CANN_VARS  # the variables the Ascend backend says set_env.sh changes
+from envkit.accel.ascend.backend import CANN_VARS  # the variables the Ascend backend says set_env.sh changes
 from envkit.hooks import ACTIVATE, DEACTIVATE, HookSpec, hooks_current, remove_hooks, render_activate, run_argv, shell_hook, write_hooks
 from tests.cli_util import run_envkit
 

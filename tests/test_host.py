@@ -13,16 +13,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from envkit.accel.ascend.facts import ascend
+from envkit.accel.ascend.host import parse_npu_smi_info, parse_version_cfg
+from envkit.accel.cuda.facts import nvidia
+from envkit.accel.cuda.host import format_cuda_version, parse_proc_driver_version
 from envkit.errors import EnvkitError
-from envkit.host import (
-    RecordedBoundary,
-    conda_platform,
-    detect,
-    format_cuda_version,
-    parse_npu_smi_info,
-    parse_proc_driver_version,
-    parse_version_cfg,
-)
+from envkit.host import RecordedBoundary, conda_platform, detect
 from envkit.hostfacts import SCHEMA_VERSION, HostFacts, load_host_file
 from tests.scenarios import RECORDED, host_scenarios, is_recorded, scenario_id
 from tests.scenarios import meta as scenario_meta
@@ -69,7 +65,7 @@ def test_recorded_scenario_replays_to_the_live_facts(path: Path) -> None:
 def test_eight_rtx5090_driver_590() -> None:
     f = scenario("rtx5090-8x-590")
     assert (f.platform, f.arch, f.suggested_profile) == ("linux-64", "x86_64", "5090")
-    nv = f.nvidia
+    nv = nvidia(f)
     assert (nv.source, nv.driver_version, nv.cuda_driver_version, nv.error) == ("nvml", "590.48.01", "13.1", None)
     assert len(nv.gpus) == 8 and [g.index for g in nv.gpus] == list(range(8))
     assert {(g.name, g.compute_capability, g.memory_total_bytes) for g in nv.gpus} == {
@@ -77,24 +73,24 @@ def test_eight_rtx5090_driver_590() -> None:
     }
     assert nv.gpus[0].memory_total_bytes == 34190917632  # the value in docs/formats.md
     assert "/dev/nvidia7" in nv.device_nodes and "/dev/nvidiactl" in nv.device_nodes
-    assert not f.ascend.present() and f.ascend.npu_smi is None
+    assert not ascend(f).present() and ascend(f).npu_smi is None
     assert f.tools.conda == "/opt/conda/bin/conda" and f.tools.uv is None
     assert f.warnings == ()
 
 
 def test_two_rtx5090_driver_570() -> None:
     f = scenario("rtx5090-2x-570")
-    assert (f.nvidia.driver_version, f.nvidia.cuda_driver_version) == ("570.133.07", "12.8")
-    assert [g.compute_capability for g in f.nvidia.gpus] == ["12.0", "12.0"]
+    assert (nvidia(f).driver_version, nvidia(f).cuda_driver_version) == ("570.133.07", "12.8")
+    assert [g.compute_capability for g in nvidia(f).gpus] == ["12.0", "12.0"]
     assert f.suggested_profile == "5090"
     assert f.os.release == "6.13.8"
 
 
 def test_gtx1080ti_is_too_old_for_the_cuda_profile() -> None:
     f = scenario("gtx1080ti-418")
-    (gpu,) = f.nvidia.gpus
+    (gpu,) = nvidia(f).gpus
     assert (gpu.name, gpu.compute_capability, gpu.memory_total_bytes) == ("GeForce GTX 1080 Ti", "6.1", 11811160064)
-    assert f.nvidia.cuda_driver_version == "10.1"
+    assert nvidia(f).cuda_driver_version == "10.1"
     assert f.suggested_profile == "cpu"
     assert f.container == "docker"
     assert any("6.1" in w and "7.0" in w for w in f.warnings)
@@ -102,16 +98,16 @@ def test_gtx1080ti_is_too_old_for_the_cuda_profile() -> None:
 
 def test_rtx4090_uses_the_cuda_profile() -> None:
     f = scenario("rtx4090-550")
-    assert [g.compute_capability for g in f.nvidia.gpus] == ["8.9", "8.9"]
-    assert f.nvidia.gpus[0].memory_total_bytes == 24564 * MIB
-    assert (f.nvidia.driver_version, f.nvidia.cuda_driver_version) == ("550.163.01", "12.4")
+    assert [g.compute_capability for g in nvidia(f).gpus] == ["8.9", "8.9"]
+    assert nvidia(f).gpus[0].memory_total_bytes == 24564 * MIB
+    assert (nvidia(f).driver_version, nvidia(f).cuda_driver_version) == ("550.163.01", "12.4")
     assert f.suggested_profile == "5090"
     assert f.tools.conda == "/root/miniconda3/bin/conda"  # from CONDA_EXE, not PATH
 
 
 def test_driver_without_nvml_falls_back_to_procfs() -> None:
     f = scenario("nvml-missing-procfs")
-    nv = f.nvidia
+    nv = nvidia(f)
     assert (nv.source, nv.driver_version, nv.cuda_driver_version) == ("procfs", "565.57.01", None)
     assert nv.gpus == () and nv.error == "NVML Shared Library Not Found"
     assert nv.device_nodes == ("/dev/nvidia0", "/dev/nvidiactl")
@@ -122,7 +118,7 @@ def test_driver_without_nvml_falls_back_to_procfs() -> None:
 def test_atlas_a2_with_cann_83_sourced() -> None:
     f = scenario("atlas-a2-cann83")
     assert (f.arch, f.platform, f.suggested_profile) == ("aarch64", "linux-aarch64", "atlas-a2")
-    a = f.ascend
+    a = ascend(f)
     assert a.chip_nodes() == ("/dev/davinci0", "/dev/davinci1")
     assert {"/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc"} <= set(a.device_nodes)
     assert a.driver_version == "25.2.0"
@@ -137,12 +133,12 @@ def test_atlas_a2_with_cann_83_sourced() -> None:
     assert a.cann.set_env == ("/usr/local/Ascend/ascend-toolkit/set_env.sh",)
     assert a.cann.home_path == "/usr/local/Ascend/ascend-toolkit/latest"
     assert a.cann.opp_path == "/usr/local/Ascend/ascend-toolkit/latest/opp"
-    assert f.nvidia.source is None and f.warnings == ()
+    assert nvidia(f).source is None and f.warnings == ()
 
 
 def test_atlas_without_set_env_sourced() -> None:
     f = scenario("atlas-910b4-unsourced")
-    a = f.ascend
+    a = ascend(f)
     assert f.suggested_profile == "atlas-a2"
     assert a.cann.home_path is None and a.cann.opp_path is None
     assert a.cann.version == "8.0.RC2"  # still read from the default install path
@@ -157,7 +153,7 @@ def test_npu_smi_binary_without_device_nodes_does_not_suggest_atlas(tmp_path: Pa
     f = detect(RecordedBoundary(tmp_path))
     assert f.suggested_profile == "cpu"  # no /dev/davinciN: nothing could train on an NPU here
     assert any("no /dev/davinciN" in w and "--device" in w for w in f.warnings)
-    assert f.ascend.npu_smi is not None and f.ascend.npu_smi.error == "npu-smi could not be started"
+    assert ascend(f).npu_smi is not None and ascend(f).npu_smi.error == "npu-smi could not be started"
     assert any("no CANN set_env.sh" in w for w in f.warnings)
 
 
@@ -220,8 +216,8 @@ def test_real_detect_on_this_machine_is_fast_and_cpu() -> None:
     elapsed = time.monotonic() - start
     assert elapsed < 5.0
     assert f.platform == "linux-64"
-    assert not f.nvidia.gpus and f.nvidia.source is None
-    assert not f.ascend.present()
+    assert not nvidia(f).gpus and nvidia(f).source is None
+    assert not ascend(f).present()
     assert f.suggested_profile == "cpu"
     assert f.python.version == ".".join(map(str, sys.version_info[:3]))
     assert f.cpu_count and f.ram_bytes and f.disk_free_bytes
@@ -253,7 +249,7 @@ def test_minimal_hand_written_file_gets_defaults(tmp_path: Path) -> None:
     p.write_text(json.dumps({"schema_version": 1, "os": {"system": "Linux", "release": "6"}, "arch": "x86_64",
                              "platform": "linux-64", "python": {"version": "3.10.12"}}))
     f = load_host_file(p)
-    assert f.nvidia.gpus == () and f.suggested_profile == "cpu" and f.ascend.cann.version is None
+    assert nvidia(f).gpus == () and f.suggested_profile == "cpu" and ascend(f).cann.version is None
 
 
 def _write(tmp_path: Path, data: object) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit.backends import get_backend
+from envkit.accel.registry import get_backend
 from envkit.doctor.layout import classify
 from envkit.doctor.model import Status
 from envkit.errors import EnvkitError
@@ -78,6 +78,10 @@ def test_devices_all_keeps_the_users_restriction() -> None:
     assert effective_spec("all", "CUDA_VISIBLE_DEVICES", {"CUDA_VISIBLE_DEVICES": "2,3"}) == "2,3"
     assert effective_spec("4", "CUDA_VISIBLE_DEVICES", {"CUDA_VISIBLE_DEVICES": "2,3"}) == "4"  # explicit --devices wins
     assert effective_spec("all", None, {"CUDA_VISIBLE_DEVICES": "2,3"}) == "all"
+    # a lower layer (ROCR_VISIBLE_DEVICES beneath HIP_VISIBLE_DEVICES) leaves two devices, renumbered from 0
+    assert effective_spec("all", "HIP_VISIBLE_DEVICES", {"ROCR_VISIBLE_DEVICES": "4,6"}, ("ROCR_VISIBLE_DEVICES",)) == "0,1"
+    assert effective_spec("all", "HIP_VISIBLE_DEVICES", {"ROCR_VISIBLE_DEVICES": "4,6", "HIP_VISIBLE_DEVICES": "1"},
+                          ("ROCR_VISIBLE_DEVICES",)) == "1"
 
 
 def test_devices_list_on_cpu_asks_for_a_count() -> None:
@@ -477,7 +481,7 @@ def test_preflight_checks_the_driver_against_the_envs_cuda() -> None:
     """The doctor's cuda.driver, judged from launch's own probe: driver 418 cannot run a cu128 torch at all."""
     backend = get_backend("cuda")
     plan = build(Request(train_args=ARGS), facts("5090"), "5090", backend, select("1", 1, True), 1)
-    probe = {"device_count": 1, "torch_cuda": "12.8", "dists": {"torch": "2.8.0+cu128"}, "shm_free_bytes": 1 << 34}
+    probe = {"device_count": 1, "torch": {"cuda": "12.8"}, "dists": {"torch": "2.8.0+cu128"}, "shm_free_bytes": 1 << 34}
     old = _runtime(plan, probe, "gtx1080ti-418", "5090")["cuda.driver"]
     assert old.status == Status.FAIL and "418" in old.summary and "upgrade the NVIDIA driver" in old.fix
     compat = _runtime(plan, probe, "rtx4090-550", "5090")["cuda.driver"]  # within CUDA 12's minor-version floor

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from envkit import train_args
-from envkit.backends import get_backend
+from envkit.accel.registry import get_backend
 from envkit.doctor.layout import classify
 from envkit.errors import EnvkitError
 from envkit.launch.devices import select

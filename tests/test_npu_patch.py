@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from envkit.accel.ascend.patch import MARKER_TAG, PATCH_MARKERS
 from envkit.errors import EnvkitError
-from envkit.npu_patch import (
+from envkit.lerobot_patch import (
     ALREADY_APPLIED,
     APPLIED,
     APPLIES,
-    MARKER_TAG,
-    PATCH_MARKERS,
     apply,
     check_applies,
     parse_hunks,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from envkit.accel.ascend.facts import ascend
 from envkit.doctor.model import Context
 from envkit.host import CommandResult, RecordedBoundary, detect
 from envkit.record.boundary import RecordingBoundary
@@ -97,7 +98,7 @@ def test_non_zero_exit_status_is_recorded_and_replayed(tmp_path: Path) -> None:
     inner = Inner(DATA / "host" / "atlas-a2-cann83")
     boundary = RecordingBoundary(inner)
     facts = detect(boundary)
-    assert facts.ascend.npu_smi is not None and facts.ascend.npu_smi.error == "`npu-smi info` exited 3"
+    assert ascend(facts).npu_smi is not None and ascend(facts).npu_smi.error == "`npu-smi info` exited 3"
     out = ScenarioDir(tmp_path / "rec")
     _, matches = record_host(out, boundary, facts, Redactor(home="/nonexistent", users=()))
     out.commit()

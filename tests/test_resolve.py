@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from envkit.accel.ascend.facts import ascend
 from envkit.errors import EnvkitError
 from envkit.host import RecordedBoundary, detect
 from envkit.hostfacts import HostFacts
@@ -90,7 +91,7 @@ def test_atlas_x86_64_needs_the_cpu_index(here: HostFacts) -> None:
 
 def test_atlas_unsourced_old_cann() -> None:
     facts = host("atlas-910b4-unsourced")  # CANN 8.0.RC2, set_env.sh not sourced
-    assert facts.ascend.cann.home_path is None
+    assert ascend(facts).cann.home_path is None
     with pytest.raises(Conflict, match="CANN 8.0.RC2 on this host is older than 8.3.RC1"):
         resolve(load_profile("atlas-a2"), facts)
 

@@ -78,7 +78,7 @@ def test_state_with_a_step_entry_that_is_a_string(tmp_path: Path) -> None:
 
 
 def test_state_whose_patched_trees_lists_a_foreign_path(tmp_path: Path) -> None:
-    from envkit.npu_patch import patch_path
+    from envkit.lerobot_patch import patch_path
 
     victim = tmp_path / "victim"
     victim.mkdir()

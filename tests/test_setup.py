@@ -467,7 +467,7 @@ def test_from_lock_lerobot_source_must_have_the_locked_sha256(tmp_path: Path) ->
     from dataclasses import replace
 
     from envkit.errors import StepFailed
-    from envkit.npu_patch import verify_installed
+    from envkit.lerobot_patch import verify_installed
     from envkit.plan import _finalize
     from envkit.profiles import load_profile
     from envkit.resolve import resolve

@@ -1,12 +1,13 @@
 """Structure, checked by reading the sources (ast), not by running them.
 
-- No import circle among envkit's modules, counting imports under `if TYPE_CHECKING:` (a reader
-  follows those too); imports inside functions are lazy by design and not counted.
+- No import circle among envkit's modules, counting every import: those under `if TYPE_CHECKING:`
+  (a reader follows those too) and those inside functions (they are edges all the same).
 - plan.py and resolve.py do no file I/O and look no backend up by name (setup's edge gathers
   files: envkit.plan_inputs; resolve asks the registry once).
-- No branch on an accelerator's name outside backends/ (and the backends' doctor check modules):
-  the modules below hold no such string at all, compat.py (the sourced matrix, whose data sections
-  are named after them) holds no comparison with one.
+- An accelerator's knowledge lives in its folder, src/envkit/accel/<name>/: no module outside
+  src/envkit/accel/ holds a string that names one (docstrings and comments may), so nothing else
+  can branch on one. "cpu" is not counted: it is torch's host device and the CPU build's local label,
+  which every accelerator's torch choice uses, not only the CPU backend's.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 PKG = SRC / "envkit"
-# Accelerator names (backends, devices, vendors, their runtimes and collectives).
-NAMES = {"cuda", "ascend", "npu", "cpu", "nvidia", "torch_npu", "torch-npu", "cann", "nccl", "hccl", "gloo"}
-NO_ACCELERATOR_NAMES = ("hooks.py", "plan.py", "plan_inputs.py", "profiles.py", "resolve.py", "suggest.py",
-                        "lock/manifest.py", "commands/detect.py", "commands/resolve.py", "fleet.py")
-NO_ACCELERATOR_BRANCHES = NO_ACCELERATOR_NAMES + ("compat.py",)
+# Accelerator names: backends, devices, vendors, their libraries, runtimes and collectives.
+NAMES = {"cuda", "ascend", "npu", "nvidia", "nvml", "pynvml", "torch_npu", "torch-npu", "cann", "nccl", "hccl", "gloo",
+         "rocm", "hip", "rccl", "amd", "amdgpu"}
+ACCEL = PKG / "accel"
 PURE = ("plan.py", "resolve.py")
 IO_CALLS = {"open", "read_text", "read_bytes", "write_text", "write_bytes", "glob", "rglob", "iterdir", "exists", "is_file",
             "is_dir", "stat", "lstat", "mkdir", "unlink", "rmdir", "listdir", "scandir", "walk", "read_lock", "file_sha256",
@@ -40,33 +40,25 @@ def _tree(rel: str) -> ast.Module:
     return ast.parse((PKG / rel).read_text(encoding="utf-8"))
 
 
-def _top_level_imports(path: Path) -> set[str]:
-    """Imports run when the module is imported, plus those under TYPE_CHECKING (not in functions)."""
+def _imports(path: Path) -> set[str]:
+    """Every envkit module `path` imports: at import time, under TYPE_CHECKING and inside functions."""
+    return _imports_of(path, _module_name(path))
+
+
+def _imports_of(path: Path, me: str) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    me = _module_name(path)
     package = me if path.name == "__init__.py" else me.rpartition(".")[0]
     found: set[str] = set()
-
-    def visit(nodes: list[ast.stmt]) -> None:
-        for node in nodes:
-            if isinstance(node, ast.Import):
-                found.update(a.name for a in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join(parent + ([base] if base else []))
-                found.add(base)
-                found.update(f"{base}.{a.name}" for a in node.names)  # `from pkg import module`
-            elif isinstance(node, (ast.If, ast.Try)):
-                visit(node.body)
-                visit(getattr(node, "orelse", []))
-                for handler in getattr(node, "handlers", []):
-                    visit(handler.body)
-            elif isinstance(node, ast.ClassDef):
-                visit(node.body)
-
-    visit(tree.body)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)  # `from pkg import module`
     return {m for m in found if m == "envkit" or m.startswith("envkit.")}
 
 
@@ -75,7 +67,7 @@ def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         edges = set()
-        for target in _top_level_imports(path):
+        for target in _imports(path):
             while target and target not in modules:  # `from pkg import function` names the module pkg
                 target = target.rpartition(".")[0]
             if target and target != name:
@@ -119,16 +111,33 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def test_no_import_circle_counting_type_checking() -> None:
-    assert _cycles(_graph()) == []
+# Circles that remain outside this check's reach for now, each with the work that ends it.
+KNOWN_CYCLES: list[list[str]] = [
+    ["envkit.doctor.checks.serve", "envkit.doctor.checks.smoke"],  # smoke imports serve; serve's slow check imports smoke in a function
+]
 
 
-def test_the_checker_sees_a_type_checking_circle(tmp_path: Path) -> None:
+def test_no_import_circle_counting_every_import() -> None:
+    assert [c for c in _cycles(_graph()) if c not in KNOWN_CYCLES] == []
+
+
+def test_no_circle_through_the_accelerators_or_the_core() -> None:
+    core = ("envkit.accel", "envkit.compat", "envkit.host", "envkit.hostfacts", "envkit.profiles", "envkit.suggest",
+            "envkit.resolve", "envkit.plan", "envkit.matrixcheck", "envkit.record", "envkit.launch")
+    assert [c for c in _cycles(_graph()) if any(m.startswith(core) for m in c)] == []
+
+
+def test_the_checker_sees_type_checking_and_function_level_imports(tmp_path: Path) -> None:
     # the same reading on a made-up pair: a -> b at import, b -> a under TYPE_CHECKING
     graph = {"a": {"b"}, "b": {"a"}}
     assert _cycles(graph) == [["a", "b"]]
-    base = _top_level_imports(PKG / "backends" / "base.py")
-    assert "envkit.resolve" not in base and "envkit.plan" not in base
+    source = tmp_path / "envkit" / "m.py"
+    source.parent.mkdir()
+    source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from envkit import x\n"
+                      "def f():\n    from envkit.y import z\n")
+    assert {"envkit.x", "envkit.y", "envkit.y.z"} <= _imports_of(source, "envkit.m")
+    base = _imports(PKG / "accel" / "base.py")
+    assert "envkit.resolve" not in base and "envkit.plan" not in base and "envkit.profiles" not in base
 
 
 def _calls(tree: ast.Module) -> list[tuple[int, str]]:
@@ -162,29 +171,41 @@ def _strings(tree: ast.Module) -> list[tuple[int, str]]:
             if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]
 
 
-def test_no_accelerator_names_outside_backends() -> None:
-    found = []
-    for rel in NO_ACCELERATOR_NAMES:
-        found += [(rel, line, text) for line, text in _strings(_tree(rel)) if text.lower() in NAMES]
+def _outside_accel() -> list[Path]:
+    return sorted(p for p in PKG.rglob("*.py") if ACCEL not in p.parents)
+
+
+def _named(tree: ast.Module) -> list[tuple[int, str]]:
+    """String constants that name an accelerator (docstrings aside): in comparisons, `case` patterns,
+    tables and calls alike, so no branch and no lookup by an accelerator's name is left."""
+    return [(line, text) for line, text in _strings(tree) if text.lower() in NAMES]
+
+
+def test_no_accelerator_names_outside_accel() -> None:
+    found = [(str(p.relative_to(PKG)), line, text) for p in _outside_accel()
+             for line, text in _named(ast.parse(p.read_text(encoding="utf-8")))]
     assert found == []
 
 
-def test_no_branch_on_an_accelerator_name() -> None:
-    found = []
-    for rel in NO_ACCELERATOR_BRANCHES:
-        for node in ast.walk(_tree(rel)):
-            if isinstance(node, ast.Compare):
-                for side in (node.left, *node.comparators):
-                    if isinstance(side, ast.Constant) and isinstance(side.value, str) and side.value.lower() in NAMES:
-                        found.append((rel, node.lineno, side.value))
-            if isinstance(node, ast.match_case) and isinstance(node.pattern, ast.MatchValue):
-                value = node.pattern.value
-                if isinstance(value, ast.Constant) and str(value.value).lower() in NAMES:
-                    found.append((rel, node.pattern.lineno, value.value))
+def test_the_name_check_reads_every_module_outside_accel() -> None:
+    modules = _outside_accel()
+    assert PKG / "host.py" in modules and PKG / "compat.py" in modules and PKG / "doctor" / "probe.py" in modules
+    assert not any(ACCEL in p.parents for p in modules) and (ACCEL / "base.py").is_file()
+    assert len(modules) == len(list(PKG.rglob("*.py"))) - len(list(ACCEL.rglob("*.py")))
+
+
+def test_no_accelerator_module_imported_outside_accel_but_the_registry() -> None:
+    """Generic code reaches an accelerator through envkit.accel (finding), envkit.accel.registry (loading)
+    and envkit.accel.base (the Protocol): never one accelerator's folder."""
+    allowed = {"envkit.accel", "envkit.accel.registry", "envkit.accel.base"}
+    found = [(str(p.relative_to(PKG)), m) for p in _outside_accel() for m in _imports(p)
+             if m.startswith("envkit.accel") and not any(m == a or m.startswith(a + ".") for a in allowed)]
     assert found == []
 
 
 def test_the_name_check_would_catch_the_old_hooks() -> None:
     old = 'if resolved.accelerator == "cuda":\n    env["CUDA_VISIBLE_DEVICES"] = v\n'
-    tree = ast.parse(old)
-    assert [t for _, t in _strings(tree) if t.lower() in NAMES] == ["cuda"]
+    assert [t for _, t in _named(ast.parse(old))] == ["cuda"]
+    old_probe = 'kind = "ROCm" if getattr(torch.version, "hip", None) else "CPU"\nmatch d:\n    case "npu": pass\n'
+    assert sorted(t for _, t in _named(ast.parse(old_probe))) == ["ROCm", "hip", "npu"]
+    assert _named(ast.parse('"""Reads NVIDIA GPUs."""\n# cuda\nx = "CUDA_VISIBLE_DEVICES"\n')) == []

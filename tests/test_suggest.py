@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from envkit.accel.cuda.facts import nvidia
 from envkit.errors import EnvkitError
 from envkit.host import RecordedBoundary, detect
 from envkit.profiles import load_profile
@@ -39,7 +40,7 @@ def rtx4090(tmp_path: Path) -> Path:
 def test_user_profile_is_suggested_on_a_4090_above_the_driver_floor(rtx4090: Path) -> None:
     profiles, unusable = visible_profiles([str(rtx4090)])
     facts = detect(RecordedBoundary(HOSTS / "rtx4090-595"), profiles=profiles)
-    assert unusable == [] and facts.nvidia.driver_version == "595.45.04"
+    assert unusable == [] and nvidia(facts).driver_version == "595.45.04"
     assert facts.suggested_profile == str(rtx4090.resolve())
     assert not any("below" in w for w in facts.warnings)
     chosen = suggest(facts, profiles)

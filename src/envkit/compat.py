@@ -7,17 +7,17 @@ their own `CannVersion`.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from envkit.accel.registry import all_backends
 from envkit.errors import EnvkitError
 
 if sys.version_info >= (3, 11):
@@ -26,109 +26,19 @@ else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
 
 __all__ = [
-    "CannVersion",
-    "CudaBuild",
-    "DriverFloor",
     "LerobotRow",
     "Matrix",
-    "NpuRow",
     "TorchRow",
     "TorchcodecRow",
-    "capability_supported",
-    "driver_at_least",
     "matrix",
     "normalize_arch",
+    "parse_version",
+    "row_meta",
+    "section",
+    "spec",
 ]
 
 DATA_FILE = "compat.toml"
-
-# ---------------------------------------------------------------------------------------
-# CANN versions
-
-
-_CANN_RE = re.compile(
-    r"^(?P<major>\d+)\.(?P<minor>\d+)\."
-    r"(?:(?P<rc>rc)(?P<rcn>\d+)|(?P<patch>\d+))"
-    r"(?:\.(?P<pre>alpha|beta)(?P<pren>\d+))?$",
-    re.IGNORECASE,
-)
-# Pre-release stages sort before the final build of the same X.Y.(RCn|Z).
-_STAGES = {"alpha": 0, "beta": 1, None: 2}
-
-
-@functools.total_ordering
-class CannVersion:
-    """A CANN release name: `8.0.RC2.alpha003`, `8.3.RC1`, `9.1.0` (also `8.3.rc1`).
-
-    Order within X.Y: RCn.alphaM < RCn < RC(n+1) < X.Y.0 (GA) < X.Y.1.
-    """
-
-    __slots__ = ("major", "minor", "rc", "patch", "pre", "pre_number", "_pre_text")
-
-    def __init__(self, text: str | CannVersion) -> None:
-        if isinstance(text, CannVersion):
-            text = str(text)
-        if not isinstance(text, str):
-            raise ValueError(f"CANN version must be a string, got {type(text).__name__}")
-        cleaned = text.strip()
-        if cleaned.upper().startswith("CANN "):
-            cleaned = cleaned[5:].strip()
-        m = _CANN_RE.match(cleaned)
-        if m is None:
-            raise ValueError(
-                f"invalid CANN version {text!r}: expected X.Y.Z, X.Y.RCn or X.Y.RCn.alphaNNN "
-                "(e.g. 9.1.0, 8.3.RC1, 8.0.RC2.alpha003)"
-            )
-        self.major = int(m["major"])
-        self.minor = int(m["minor"])
-        self.rc: int | None = int(m["rcn"]) if m["rc"] else None
-        self.patch: int | None = int(m["patch"]) if m["patch"] is not None else None
-        self.pre: str | None = m["pre"].lower() if m["pre"] else None
-        self.pre_number: int | None = int(m["pren"]) if m["pren"] else None
-        # Keep the digits as written so str() round-trips "alpha003".
-        self._pre_text = m["pren"]
-
-    @property
-    def is_rc(self) -> bool:
-        return self.rc is not None
-
-    def _key(self) -> tuple[int, int, int, int, int, int]:
-        # RCs (stage 0) precede the GA line (stage 1) of the same X.Y.
-        stage, number = (0, self.rc) if self.rc is not None else (1, self.patch or 0)
-        return (self.major, self.minor, stage, number, _STAGES[self.pre], self.pre_number or 0)
-
-    @staticmethod
-    def _coerce(other: object) -> CannVersion | None:
-        if isinstance(other, CannVersion):
-            return other
-        if isinstance(other, str):
-            try:
-                return CannVersion(other)
-            except ValueError:
-                return None
-        return None
-
-    def __eq__(self, other: object) -> bool:
-        o = self._coerce(other)
-        return NotImplemented if o is None else self._key() == o._key()
-
-    def __lt__(self, other: object) -> bool:
-        o = self._coerce(other)
-        if o is None:
-            return NotImplemented
-        return self._key() < o._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __str__(self) -> str:
-        middle = f"RC{self.rc}" if self.rc is not None else str(self.patch)
-        tail = f".{self.pre}{self._pre_text}" if self.pre else ""
-        return f"{self.major}.{self.minor}.{middle}{tail}"
-
-    def __repr__(self) -> str:
-        return f"CannVersion({str(self)!r})"
-
 
 # ---------------------------------------------------------------------------------------
 # Rows
@@ -165,39 +75,6 @@ class TorchcodecRow:
 
 
 @dataclass(frozen=True)
-class CudaBuild:
-    name: str  # "cu128", "cpu"
-    cuda: str | None  # "12.8"; None for CPU builds
-    index: str  # "pypi" or an [indexes] name such as "pytorch-cu128"
-    archs: list[str]  # ["sm_70", ..., "sm_120"]
-    ptx: list[str]  # ["compute_120"] when the build embeds PTX
-    verified: bool
-    source: str
-
-
-@dataclass(frozen=True)
-class DriverFloor:
-    toolkit_min: str  # the toolkit's own GA minimum driver
-    compat_floor: str  # minor-version-compatibility floor of the major (limited features)
-    source: str
-    lerobot_floor: str | None = None  # lerobot docs' stated floor for this build
-    verified: bool = False
-
-
-@dataclass(frozen=True)
-class NpuRow:
-    torch_npu: str
-    torch: str
-    cann: CannVersion
-    python: SpecifierSet
-    x86_64_requires_cpu_local: bool  # x86_64 wheel pins torch==X+cpu (pytorch-cpu index)
-    branch: str | None = None
-    eol: bool = False
-    verified: bool = True
-    source: str = ""
-
-
-@dataclass(frozen=True)
 class LerobotRow:
     version: str
     requires_python: SpecifierSet
@@ -222,19 +99,11 @@ class _Measured:
     source: str
 
 
-@dataclass(frozen=True)
-class _BuildEntry:
-    build: CudaBuild
-    arch: str
-    torch: tuple[Version, ...]
-    checked: tuple[Version, ...] | None = field(default=None)
-
-
 # ---------------------------------------------------------------------------------------
 # Small parsers
 
 
-def _version(text: str, what: str) -> Version:
+def parse_version(text: str, what: str) -> Version:
     try:
         v = Version(str(text))
     except InvalidVersion:
@@ -245,7 +114,7 @@ def _version(text: str, what: str) -> Version:
     return Version(v.public)
 
 
-def _spec(text: str, where: str) -> SpecifierSet:
+def spec(text: str, where: str) -> SpecifierSet:
     try:
         return SpecifierSet(text)
     except InvalidSpecifier:
@@ -272,25 +141,13 @@ def normalize_arch(arch: str) -> str:
     return _ARCH_ALIASES[key]
 
 
-def _cuda_key(cuda: str) -> str:
-    """"cu128" / "12.8" / "12.8.1" -> "12.8"."""
-    text = cuda.strip().lower()
-    m = re.fullmatch(r"cu(\d+)(\d)", text)
-    if m:
-        return f"{int(m[1])}.{m[2]}"
-    m = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)*", text)
-    if m:
-        return f"{int(m[1])}.{int(m[2])}"
-    raise EnvkitError(f"unknown CUDA version {cuda!r}", "write it like 12.8 or cu128")
-
-
-def _section(data: dict[str, Any], name: str) -> dict[str, Any]:
+def section(data: dict[str, Any], name: str) -> dict[str, Any]:
     if name not in data:
         raise EnvkitError(f"compat.toml has no [{name}] section")
     return data[name]
 
 
-def _row_meta(section: dict[str, Any], row: dict[str, Any]) -> tuple[bool, str]:
+def row_meta(section: dict[str, Any], row: dict[str, Any]) -> tuple[bool, str]:
     """A row's effective (verified, source): its own, else its section's."""
     return bool(row.get("verified", section.get("verified", True))), str(
         row.get("source", section.get("source", ""))
@@ -316,15 +173,12 @@ class Matrix:
     def __init__(self, data: dict[str, Any]) -> None:
         self.raw = data
         meta = ("source", "verified")
-        self._indexes = {k: v for k, v in _section(data, "indexes").items() if k not in meta}
-        self._torch = self._load_torch(_section(data, "torch"))
-        self._builds = self._load_builds(_section(data, "builds"))
-        self._cuda_floor, self._cuda = self._load_cuda(_section(data, "cuda"))
-        self._tc = self._load_torchcodec(_section(data, "torchcodec"))
-        self._measured = self._load_measured(_section(data, "torchcodec_measured"))
-        self._ffmpeg = {int(k): dict(v) for k, v in _section(data, "ffmpeg")["majors"].items()}
-        self._npu = self._load_npu(_section(data, "torch_npu"))
-        self._lerobot = self._load_lerobot(_section(data, "lerobot"))
+        self._indexes = {k: v for k, v in section(data, "indexes").items() if k not in meta}
+        self._torch = self._load_torch(section(data, "torch"))
+        self._tc = self._load_torchcodec(section(data, "torchcodec"))
+        self._measured = self._load_measured(section(data, "torchcodec_measured"))
+        self._ffmpeg = {int(k): dict(v) for k, v in section(data, "ffmpeg")["majors"].items()}
+        self._lerobot = self._load_lerobot(section(data, "lerobot"))
 
     # -- loading -----------------------------------------------------------------------
 
@@ -332,13 +186,13 @@ class Matrix:
     def _load_torch(section: dict[str, Any]) -> dict[Version, TorchRow]:
         rows = {}
         for r in section["rows"]:
-            verified, source = _row_meta(section, r)
+            verified, source = row_meta(section, r)
             where = f"[[torch.rows]] {r['version']}"
             rows[Version(r["version"])] = TorchRow(
                 version=r["version"],
                 torchvision=r["torchvision"],
-                python=_spec(r["python"], where),
-                requires_python=_spec(r["requires_python"], where),
+                python=spec(r["python"], where),
+                requires_python=spec(r["requires_python"], where),
                 pypi=dict(r["pypi"]),
                 verified=verified,
                 source=source,
@@ -347,44 +201,15 @@ class Matrix:
         return rows
 
     @staticmethod
-    def _load_builds(section: dict[str, Any]) -> list[_BuildEntry]:
-        entries = []
-        for r in section["rows"]:
-            verified, source = _row_meta(section, r)
-            build = CudaBuild(
-                name=r["name"],
-                cuda=r.get("cuda"),
-                index=r["index"],
-                archs=list(r["archs"]),
-                ptx=list(r.get("ptx", [])),
-                verified=verified,
-                source=source,
-            )
-            checked = tuple(Version(v) for v in r["checked"]) if "checked" in r else None
-            entries.append(
-                _BuildEntry(build, r["arch"], tuple(Version(v) for v in r["torch"]), checked)
-            )
-        return entries
-
-    @staticmethod
-    def _load_cuda(section: dict[str, Any]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
-        floors = {str(k): str(v) for k, v in section["compat_floor"].items()}
-        rows = {}
-        for r in section["rows"]:
-            verified, source = _row_meta(section, r)
-            rows[_cuda_key(r["cuda"])] = {**r, "verified": verified, "source": source}
-        return floors, rows
-
-    @staticmethod
     def _load_torchcodec(section: dict[str, Any]) -> dict[Version, TorchcodecRow]:
         rows = {}
         for r in section["rows"]:
-            verified, source = _row_meta(section, r)
+            verified, source = row_meta(section, r)
             where = f"[[torchcodec.rows]] {r['version']}"
             rows[Version(r["version"])] = TorchcodecRow(
                 version=r["version"],
-                torch=_spec(r["torch"], where) if r.get("torch") else None,
-                python=_spec(r["python"], where),
+                torch=spec(r["torch"], where) if r.get("torch") else None,
+                python=spec(r["python"], where),
                 ffmpeg=[int(x) for x in r["ffmpeg"]],
                 pypi_build=r["pypi_build"],
                 aarch64=bool(r["aarch64"]),
@@ -399,7 +224,7 @@ class Matrix:
     def _load_measured(section: dict[str, Any]) -> list[_Measured]:
         out = []
         for r in section["rows"]:
-            verified, source = _row_meta(section, r)
+            verified, source = row_meta(section, r)
             out.append(
                 _Measured(
                     torch=Version(r["torch"]),
@@ -413,31 +238,13 @@ class Matrix:
         return out
 
     @staticmethod
-    def _load_npu(section: dict[str, Any]) -> dict[Version, NpuRow]:
-        rows = {}
-        for r in section["rows"]:
-            verified, source = _row_meta(section, r)
-            rows[Version(r["torch_npu"])] = NpuRow(
-                torch_npu=r["torch_npu"],
-                torch=r["torch"],
-                cann=CannVersion(r["cann"]),
-                python=_spec(r["python"], f"[[torch_npu.rows]] {r['torch_npu']}"),
-                x86_64_requires_cpu_local=bool(r["x86_64_requires_cpu_local"]),
-                branch=r.get("branch"),
-                eol=bool(r.get("eol", False)),
-                verified=verified,
-                source=source,
-            )
-        return rows
-
-    @staticmethod
     def _load_lerobot(section: dict[str, Any]) -> dict[Version, LerobotRow]:
         rows = {}
         for r in section["rows"]:
-            verified, source = _row_meta(section, r)
+            verified, source = row_meta(section, r)
             rows[Version(r["version"])] = LerobotRow(
                 version=r["version"],
-                requires_python=_spec(r["requires_python"], f"[[lerobot.rows]] {r['version']}"),
+                requires_python=spec(r["requires_python"], f"[[lerobot.rows]] {r['version']}"),
                 requires=list(r["requires"]),
                 codebase_version=r.get("codebase_version"),
                 train_entry=r["train_entry"],
@@ -453,8 +260,8 @@ class Matrix:
     # -- helpers -----------------------------------------------------------------------
 
     @staticmethod
-    def _lookup(table: dict[Version, Any], version: str, what: str) -> Any:
-        v = _version(version, what)
+    def lookup(table: dict[Version, Any], version: str, what: str) -> Any:
+        v = parse_version(version, what)
         if v not in table:
             known = ", ".join(str(row_v) for row_v in sorted(table))
             raise EnvkitError(
@@ -469,14 +276,14 @@ class Matrix:
         return [self._torch[v].version for v in sorted(self._torch)]
 
     def torch(self, version: str) -> TorchRow:
-        return self._lookup(self._torch, version, "torch")
+        return self.lookup(self._torch, version, "torch")
 
     def torchvision_for(self, torch: str) -> str | None:
-        row = self._torch.get(_version(torch, "torch"))
+        row = self._torch.get(parse_version(torch, "torch"))
         return row.torchvision if row else None
 
     def torch_python_ok(self, torch: str, python: str) -> bool:
-        return _version(python, "Python") in self.torch(torch).python
+        return parse_version(python, "Python") in self.torch(torch).python
 
     # -- torchcodec --------------------------------------------------------------------
 
@@ -484,7 +291,7 @@ class Matrix:
         return [self._tc[v].version for v in sorted(self._tc)]
 
     def torchcodec(self, version: str) -> TorchcodecRow:
-        return self._lookup(self._tc, version, "torchcodec")
+        return self.lookup(self._tc, version, "torchcodec")
 
     def _measurement(self, torch: Version, tc: Version) -> _Measured | None:
         for m in self._measured:
@@ -514,7 +321,7 @@ class Matrix:
 
     def torchcodec_pairing(self, torch: str, torchcodec: str) -> tuple[bool, str]:
         """(ok, reason) for torch x torchcodec; measurements beat the README table."""
-        tv = _version(torch, "torch")
+        tv = parse_version(torch, "torch")
         row = self.torchcodec(torchcodec)
         tc = Version(row.version)
         measured = self._measurement(tv, tc)
@@ -558,39 +365,19 @@ class Matrix:
 
     def act_backbone(self) -> dict[str, str]:
         """ACT's default pretrained backbone weights: file, sha256_prefix, url, source."""
-        return dict(_section(self.raw, "act_backbone"))
+        return dict(section(self.raw, "act_backbone"))
 
     def pyav_backend_ok(self, lerobot: str, torchvision: str) -> tuple[bool, str]:
         """Can lerobot's pyav video backend run with this torchvision?"""
-        sec = _section(self.raw, "pyav_backend")
-        needs = _version(lerobot, "lerobot") in SpecifierSet(sec["lerobot_needing_video_reader"])
-        has = _version(torchvision, "torchvision") in SpecifierSet(sec["torchvision_with_video_reader"])
+        sec = section(self.raw, "pyav_backend")
+        needs = parse_version(lerobot, "lerobot") in SpecifierSet(sec["lerobot_needing_video_reader"])
+        has = parse_version(torchvision, "torchvision") in SpecifierSet(sec["torchvision_with_video_reader"])
         if not needs or has:
             return True, "lerobot's pyav backend can decode with this torchvision"
         return False, (
             f"lerobot {lerobot}'s pyav backend calls torchvision.io.VideoReader, which torchvision "
             f"{torchvision} no longer has: {sec['error']} ({sec['source']})"
         )
-
-    # -- CUDA builds -------------------------------------------------------------------
-
-    def torch_builds(self, torch: str, arch: str = "x86_64") -> dict[str, CudaBuild]:
-        """Known builds of `torch` for `arch`, keyed by build name; PyPI preferred."""
-        tv = _version(torch, "torch")
-        arch = normalize_arch(arch)
-        out: dict[str, CudaBuild] = {}
-        for e in self._builds:
-            if e.arch != arch or tv not in e.torch:
-                continue
-            b = e.build
-            if e.checked is not None and tv not in e.checked and b.verified:
-                # The row's wheel was read for other versions only: this one is inferred.
-                b = dataclasses.replace(
-                    b, verified=False, source=b.source + " [inferred for this version]"
-                )
-            if b.name not in out or (b.index == "pypi" and out[b.name].index != "pypi"):
-                out[b.name] = b
-        return dict(sorted(out.items()))
 
     def pypi_build(self, torch: str, arch: str) -> str:
         return self.torch(torch).pypi[normalize_arch(arch)]
@@ -602,72 +389,31 @@ class Matrix:
             )
         return self._indexes[name]
 
-    def cuda_min_driver(self, cuda: str) -> DriverFloor:
-        key = _cuda_key(cuda)
-        major = key.split(".")[0]
-        if major not in self._cuda_floor:
-            raise EnvkitError(
-                f"CUDA {cuda} is not in envkit's driver table "
-                f"(known majors: {', '.join(sorted(self._cuda_floor))})"
-            )
-        floor = self._cuda_floor[major]
-        row = self._cuda.get(key)
-        if row is None:
-            # Unknown minor of a known major: only the major's compat floor is certain.
-            note = f"CUDA {key} is not in the table; only the {major}.x compat floor is known"
-            return DriverFloor(floor, floor, note, None, False)
-        return DriverFloor(
-            toolkit_min=row["toolkit_min"],
-            compat_floor=floor,
-            source=row["source"],
-            lerobot_floor=row.get("lerobot_floor"),
-            verified=row["verified"],
-        )
-
-    # -- Ascend ------------------------------------------------------------------------
-
-    def torch_npu_row(self, torch_npu: str) -> NpuRow:
-        return self._lookup(self._npu, torch_npu, "torch_npu")
-
-    def torch_npu_rows(self) -> list[NpuRow]:
-        return [self._npu[v] for v in sorted(self._npu)]
-
-    def torch_npu_for(self, torch: str, cann: CannVersion | str) -> str | None:
-        """The torch_npu release for `torch` built for the newest CANN <= the host's."""
-        tv = _version(torch, "torch")
-        host = _cann(cann)
-        fits = [r for r in self._npu.values() if Version(r.torch) == tv and r.cann <= host]
-        if not fits:
-            return None
-        best = max(fits, key=lambda r: (r.cann, Version(r.torch_npu)))
-        return best.torch_npu
-
-    def torch_npu_torch_requirement(self, torch_npu: str, arch: str) -> str:
-        """The torch requirement that torch_npu's wheel declares on `arch`."""
-        row = self.torch_npu_row(torch_npu)
-        if normalize_arch(arch) == "x86_64" and row.x86_64_requires_cpu_local:
-            return f"torch=={row.torch}+cpu"
-        return f"torch=={row.torch}"
-
     # -- lerobot -----------------------------------------------------------------------
 
     def lerobot_versions(self) -> list[str]:
         return [self._lerobot[v].version for v in sorted(self._lerobot)]
 
     def lerobot(self, version: str) -> LerobotRow:
-        return self._lookup(self._lerobot, version, "lerobot")
+        return self.lookup(self._lerobot, version, "lerobot")
 
     # -- digests -----------------------------------------------------------------------
 
     def _raw_row(self, kind: str, key: str) -> Any:
-        rows = {"torch": self._raw_torch, "torchcodec": self._raw_torchcodec, "torch_npu": self._raw_npu,
-                "lerobot": self._raw_lerobot, "ffmpeg": self._raw_ffmpeg, "cuda": self._raw_cuda}
-        if kind not in rows:
-            raise EnvkitError(
-                f"unknown matrix row kind {kind!r}",
-                "use torch, torchcodec, torch_npu, lerobot, ffmpeg or cuda",
-            )
-        return rows[kind](key)
+        rows = {"torch": self._raw_torch, "torchcodec": self._raw_torchcodec,
+                "lerobot": self._raw_lerobot, "ffmpeg": self._raw_ffmpeg}
+        if kind in rows:
+            return rows[kind](key)
+        # An accelerator's own section (its backend parses it): asked only for a kind it owns.
+        backends = all_backends()
+        for backend in backends:
+            if kind in backend.matrix_sections:
+                return backend.matrix_row(self.raw, kind, key)
+        owned = [s for b in backends for s in b.matrix_sections]
+        raise EnvkitError(
+            f"unknown matrix row kind {kind!r}",
+            f"use {', '.join([*rows, *owned][:-1])} or {[*rows, *owned][-1]}",
+        )
 
     def _raw_torch(self, key: str) -> Any:
         v = Version(self.torch(key).version)
@@ -682,10 +428,6 @@ class Matrix:
         measured = [r for r in rows if _key_in(v, r["torchcodec"])]
         return {"row": row, "measured": measured}
 
-    def _raw_npu(self, key: str) -> Any:
-        v = Version(self.torch_npu_row(key).torch_npu)
-        return next(r for r in self.raw["torch_npu"]["rows"] if Version(r["torch_npu"]) == v)
-
     def _raw_lerobot(self, key: str) -> Any:
         v = Version(self.lerobot(key).version)
         return next(r for r in self.raw["lerobot"]["rows"] if Version(r["version"]) == v)
@@ -693,11 +435,6 @@ class Matrix:
     def _raw_ffmpeg(self, key: str) -> Any:
         self.ffmpeg_sonames(int(key))
         return self.raw["ffmpeg"]["majors"][str(int(key))]
-
-    def _raw_cuda(self, key: str) -> Any:
-        k = _cuda_key(key)
-        row = next((r for r in self.raw["cuda"]["rows"] if _cuda_key(r["cuda"]) == k), None)
-        return {"row": row, "compat_floor": self.raw["cuda"]["compat_floor"]}
 
     def row_digest(self, *keys: tuple[str, str]) -> str:
         """sha256 over the named rows' canonical JSON (order-independent), for lock manifests."""
@@ -713,21 +450,18 @@ def _key_in(version: Version, texts: list[str]) -> bool:
     return any(Version(t) == version for t in texts)
 
 
-def _cann(value: CannVersion | str) -> CannVersion:
-    try:
-        return CannVersion(value)
-    except ValueError as exc:
-        fix = "pass the CANN release as printed by npu-smi, e.g. 8.3.RC1"
-        raise EnvkitError(str(exc), fix) from None
-
-
 def _same_cuda_major(torchcodec_build: str, torch_build: str) -> bool:
-    """A CPU torchcodec loads next to any torch; a cuXY one needs torch's CUDA major."""
-    if not torchcodec_build.startswith("cu"):
+    """A CPU torchcodec loads next to any torch; a cuXY one needs torch's CUDA major.
+
+    The build names are torch's wheel labels (torchcodec's [torchcodec] pypi_build column): "cpu",
+    "cu128", "cu130"; the CUDA major is all but the last digit."""
+    linked = re.fullmatch(r"cu(\d+)\d", torchcodec_build)
+    if linked is None:
         return True
-    if not torch_build.startswith("cu"):
+    built = re.fullmatch(r"cu(\d+)\d", torch_build)
+    if built is None:
         return False  # a CUDA torchcodec links libc10_cuda.so, absent from CPU torch
-    return _cuda_key(torchcodec_build).split(".")[0] == _cuda_key(torch_build).split(".")[0]
+    return int(linked[1]) == int(built[1])
 
 
 # ---------------------------------------------------------------------------------------
@@ -771,8 +505,5 @@ def _parsed(raw: bytes) -> dict[str, Any]:
     return data
 
 
-# ---------------------------------------------------------------------------------------
-# GPU capability and driver arithmetic is the CUDA backend's policy (envkit.backends.cuda_arch);
-# these names stay importable from here for older callers.
 
-from envkit.backends.cuda_arch import capability_supported, driver_at_least  # noqa: E402
+# GPU capability and driver arithmetic is the CUDA backend's policy (envkit.accel.cuda.arch);

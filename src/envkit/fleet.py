@@ -25,7 +25,7 @@ COMMON_KEYS = ("profile", "python", "torch", "torchvision", "torchcodec", "av", 
 
 
 def compared_keys() -> tuple[str, ...]:
-    from envkit.backends import all_backends
+    from envkit.accel.registry import all_backends
 
     extra = [k for b in all_backends() for k in b.report_keys]
     return tuple(dict.fromkeys([*COMMON_KEYS, *extra, "envkit"]))

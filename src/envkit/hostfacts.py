@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from envkit.accel import facts_layout
 from envkit.errors import EnvkitError
 
 SCHEMA_VERSION = 1
@@ -22,7 +23,6 @@ SCHEMA_VERSION = 1
 PROFILE_CPU = "cpu"
 
 CONTAINER_KINDS = ("docker", "podman", "kubernetes", "lxc", "container")
-NVIDIA_SOURCES = ("nvml", "sysfs", "procfs")
 
 
 @dataclass(frozen=True)
@@ -36,75 +36,6 @@ class OsFacts:
 class PythonFacts:
     version: str
     executable: str | None = None
-
-
-@dataclass(frozen=True)
-class GpuFacts:
-    index: int
-    name: str
-    compute_capability: str | None = None  # "12.0"; None when only the driver was seen
-    memory_total_bytes: int | None = None
-
-    def capability_tuple(self) -> tuple[int, int] | None:
-        return parse_capability(self.compute_capability)
-
-
-@dataclass(frozen=True)
-class NvidiaFacts:
-    source: str | None = None  # "nvml" | "sysfs" | "procfs" | None (no driver found)
-    driver_version: str | None = None
-    cuda_driver_version: str | None = None  # the newest CUDA the driver supports, e.g. "13.1"
-    gpus: tuple[GpuFacts, ...] = ()
-    device_nodes: tuple[str, ...] = ()
-    error: str | None = None  # why NVML failed, verbatim
-
-    def present(self) -> bool:
-        """A driver or a GPU was seen."""
-        return self.source is not None or bool(self.gpus)
-
-    def max_capability(self) -> tuple[int, int] | None:
-        caps = [c for c in (g.capability_tuple() for g in self.gpus) if c is not None]
-        return max(caps) if caps else None
-
-
-@dataclass(frozen=True)
-class NpuChipFacts:
-    index: int
-    name: str
-    health: str | None = None
-    hbm_total_mb: int | None = None
-
-
-@dataclass(frozen=True)
-class NpuSmiFacts:
-    path: str
-    version: str | None = None
-    chips: tuple[NpuChipFacts, ...] = ()
-    error: str | None = None  # non-zero exit, timeout or unparsable output
-
-
-@dataclass(frozen=True)
-class CannFacts:
-    version: str | None = None  # e.g. "8.3.RC1"
-    version_file: str | None = None  # where the version was read
-    set_env: tuple[str, ...] = ()  # set_env.sh scripts found on disk
-    home_path: str | None = None  # ASCEND_HOME_PATH in this process: None = not sourced
-    opp_path: str | None = None  # ASCEND_OPP_PATH in this process
-
-
-@dataclass(frozen=True)
-class AscendFacts:
-    device_nodes: tuple[str, ...] = ()
-    npu_smi: NpuSmiFacts | None = None
-    driver_version: str | None = None
-    cann: CannFacts = field(default_factory=CannFacts)
-
-    def chip_nodes(self) -> tuple[str, ...]:
-        return tuple(n for n in self.device_nodes if n.removeprefix("/dev/davinci").isdigit())
-
-    def present(self) -> bool:
-        """An NPU device node or npu-smi was seen."""
-        return bool(self.chip_nodes()) or self.npu_smi is not None
 
 
 @dataclass(frozen=True)
@@ -128,23 +59,34 @@ class HostFacts:
     disk_free_bytes: int | None = None
     shm_bytes: int | None = None
     container: str | None = None
-    nvidia: NvidiaFacts = field(default_factory=NvidiaFacts)
-    ascend: AscendFacts = field(default_factory=AscendFacts)
     tools: ToolsFacts = field(default_factory=ToolsFacts)
     system_ffmpeg: tuple[str, ...] = ()  # libavutil.so.N sonames in the system library directories (what torchcodec can load)
-    # What plug-in backends (entry points 'envkit.backends') collected: backend name -> their own JSON
-    # object. Built-in accelerators have typed fields above; left out of the JSON when empty.
-    accelerators: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What each backend's `collect` read: backend name -> its facts. A built-in that declares FACTS
+    # (envkit.accel) gets its typed dataclass; with a JSON key too, the facts are written under that
+    # top-level key (schema_version 1: "nvidia", "ascend"), always. The rest (plug-ins' JSON objects)
+    # go under "accelerators", left out of the JSON when empty.
+    accelerators: dict[str, Any] = field(default_factory=dict)
     suggested_profile: str = PROFILE_CPU
     warnings: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        data = _to_plain(self)
-        if not data["accelerators"]:
-            del data["accelerators"]
+        layout = facts_layout()
+        keyed = {key: _to_plain(self.accelerators.get(name) or kind())
+                 for name, (key, kind) in layout.items() if key is not None}
+        loose = {name: _to_plain(value) for name, value in self.accelerators.items()
+                 if layout.get(name, (None, None))[0] is None}
         # schema_version first: it is what a reader checks before anything else.
-        return {"schema_version": data.pop("schema_version"), **data}
+        data: dict[str, Any] = {"schema_version": self.schema_version}
+        for f in dataclasses.fields(self):
+            if f.name == "accelerators":
+                if loose:
+                    data["accelerators"] = loose
+            elif f.name != "schema_version":
+                data[f.name] = _to_plain(getattr(self, f.name))
+            if f.name == "container":  # where schema_version 1 put the built-ins' typed fields
+                data.update(keyed)
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
@@ -161,9 +103,19 @@ class HostFacts:
                 fix="regenerate the file with `envkit detect --json > FILE` using this envkit",
             )
         facts = _build(cls, data, source, "")
-        _check_choice(source, "container", facts.container, CONTAINER_KINDS)
-        _check_choice(source, "nvidia.source", facts.nvidia.source, NVIDIA_SOURCES)
-        return facts
+        check_choice(source, "container", facts.container, CONTAINER_KINDS)
+        found: dict[str, Any] = {}
+        for name, (key, kind) in facts_layout().items():
+            if key is not None:
+                value = _build(kind, data[key], source, f"{key}.") if key in data else kind()
+            elif name in facts.accelerators:
+                value = _build(kind, facts.accelerators[name], source, f"accelerators.{name}.")
+            else:
+                continue
+            if hasattr(value, "check"):  # what the JSON's types cannot say (e.g. a closed set of values)
+                value.check(source, key or f"accelerators.{name}")
+            found[name] = value
+        return dataclasses.replace(facts, accelerators={**facts.accelerators, **found})
 
     @classmethod
     def from_json(cls, text: str, source: str = "<host facts>") -> HostFacts:
@@ -192,16 +144,6 @@ def load_host_file(path: str | Path) -> HostFacts:
     return HostFacts.from_json(text, str(p))
 
 
-def parse_capability(text: str | None) -> tuple[int, int] | None:
-    """"8.9" -> (8, 9); anything else -> None."""
-    if not text:
-        return None
-    major, _, minor = text.partition(".")
-    if not (major.isdigit() and minor.isdigit()):
-        return None
-    return int(major), int(minor)
-
-
 # --- plain <-> dataclass -------------------------------------------------------------------
 
 
@@ -223,7 +165,7 @@ def _bad(source: str, key: str, want: str, got: Any) -> EnvkitError:
     )
 
 
-def _check_choice(source: str, key: str, value: str | None, choices: tuple[str, ...]) -> None:
+def check_choice(source: str, key: str, value: str | None, choices: tuple[str, ...]) -> None:
     if value is not None and value not in choices:
         raise _bad(source, key, f"must be null or one of {', '.join(choices)}", value)
 

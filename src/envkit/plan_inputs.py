@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def gather(profile: "Profile", resolved: "Resolved", options: SetupOptions) -> PlanInputs:
-    from envkit.backends.base import match_wheels
+    from envkit.accel.base import match_wheels
     from envkit.doctor.layout import plan_facts
 
     local = match_wheels(resolved.accel, resolved.python, resolved.arch, options.wheels) if options.wheels is not None else {}
@@ -37,7 +37,7 @@ def gather(profile: "Profile", resolved: "Resolved", options: SetupOptions) -> P
     notes, requires = plan_facts(kind, pyproject, lr.get("version"))
     patch_file = None
     if lr.get("patch"):
-        from envkit.npu_patch import patch_path
+        from envkit.lerobot_patch import patch_path
 
         try:
             patch_file = str(patch_path(lr["patch"]))

@@ -51,7 +51,7 @@ def _env_table(value: Any) -> str | None:
 
 
 def _accelerator(value: Any) -> str | None:
-    from envkit.backends import ENTRY_POINT_GROUP, installed, known
+    from envkit.accel import ENTRY_POINT_GROUP, installed, known
 
     if known(value):
         return None
@@ -299,7 +299,8 @@ _PATH = {"packages": "packages", "hardware": "hardware", "match": "hardware.matc
 
 def _check_backend_keys(p: Profile, backend: Any) -> None:
     """Keys of [packages], [hardware], [hardware.match] beyond the common ones belong to the backend."""
-    from envkit.backends import BUILTIN, get_backend
+    from envkit.accel import builtins
+    from envkit.accel.registry import get_backend
 
     for section, table in _sections(p).items():
         own = dict(backend.profile_fields.get(section, {}))
@@ -308,7 +309,7 @@ def _check_backend_keys(p: Profile, backend: Any) -> None:
             if key in allowed:
                 continue
             path = f"{_PATH[section]}.{key}"
-            for other in BUILTIN:  # a key another accelerator owns: say whose it is
+            for other in builtins():  # a key another accelerator owns: say whose it is
                 if other == p.accelerator:
                     continue
                 owned = get_backend(other).profile_fields.get(section, {}).get(key)
@@ -336,7 +337,7 @@ def _check_combinations(p: Profile) -> None:
 
     if "torch" not in pk:
         raise bad("'packages.torch' is missing", "add packages.torch, e.g. torch = \"==2.8.0\"")
-    from envkit.backends import get_backend
+    from envkit.accel.registry import get_backend
 
     backend = get_backend(p.accelerator, f"Profile {p.path}: key 'accelerator'")
     _check_backend_keys(p, backend)

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 from packaging.version import Version
 
 from envkit import pyversions
-from envkit.backends import get_backend
-from envkit.backends.base import ARCH_OF_PLATFORM, LEGACY_BLOCK_KEYS, AcceleratorBlock, Context, TorchChoice
+from envkit.accel.registry import get_backend
+from envkit.accel.base import ARCH_OF_PLATFORM, LEGACY_BLOCK_KEYS, AcceleratorBlock, Context, TorchChoice
 from envkit.errors import Conflict, EnvkitError
 from envkit.source import LerobotSource, parse_source, ref_kind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from envkit.backends.base import Backend
+    from envkit.accel.base import Backend
     from envkit.hostfacts import HostFacts
     from envkit.lerobot_meta import ExtrasOf
     from envkit.profiles import Profile

@@ -238,27 +238,27 @@ def _pins(ctx: RunContext, step: Step) -> None:
 
 
 def _patch(ctx: RunContext, step: Step) -> None:
-    from envkit import npu_patch
+    from envkit import lerobot_patch
 
-    tree, patch = Path(step.params["tree"]), npu_patch.patch_path(step.params["patch"])
+    tree, patch = Path(step.params["tree"]), lerobot_patch.patch_path(step.params["patch"])
     ctx.write(f"$ git apply --check {shlex.quote(str(patch))}   (in {tree})\n")
-    state = npu_patch.check_applies(tree, patch)  # raises on a corrupt or non-applying patch: nothing written
+    state = lerobot_patch.check_applies(tree, patch)  # raises on a corrupt or non-applying patch: nothing written
     ctx.checkpoint(step.id)
-    if state == npu_patch.APPLIES:
+    if state == lerobot_patch.APPLIES:
         ctx.state.add_unique("patched_trees", {"tree": str(tree), "patch": str(patch)})
         ctx.write(f"$ git apply {shlex.quote(str(patch))}   (in {tree})\n")
-    ctx.write(f"# patch: {npu_patch.apply(tree, patch)}\n")
+    ctx.write(f"# patch: {lerobot_patch.apply(tree, patch)}\n")
 
 
 def _lerobot_source(ctx: RunContext, step: Step) -> None:
     """Fetch lerobot's source, patch a temp copy, then give it its final name (a kill leaves only the temp)."""
     import tarfile
 
-    from envkit import npu_patch
+    from envkit import lerobot_patch
 
     tree = Path(step.params["tree"])
-    patch = npu_patch.patch_path(step.params["patch"])
-    if tree.is_dir() and not npu_patch.verify_installed(tree):
+    patch = lerobot_patch.patch_path(step.params["patch"])
+    if tree.is_dir() and not lerobot_patch.verify_installed(tree):
         return
     tmp = tree.with_name(tree.name + ".tmp")
     for stale in (tmp, tree):
@@ -284,22 +284,22 @@ def _lerobot_source(ctx: RunContext, step: Step) -> None:
                 member.name = str(Path(*parts[1:]))
                 archive.extract(member, tmp, filter="data") if hasattr(tarfile, "data_filter") else archive.extract(member, tmp)
     ctx.checkpoint(step.id)
-    npu_patch.apply(tmp, patch)
+    lerobot_patch.apply(tmp, patch)
     os.replace(tmp, tree)
 
 
 def _lerobot(ctx: RunContext, step: Step) -> None:
-    from envkit import npu_patch
+    from envkit import lerobot_patch
 
     atomic_write(Path(step.params["overrides_file"]), "\n".join(step.params["overrides"]) + "\n")
     ctx.checkpoint(step.id)
     ctx.run(step, step.commands[0])
     if step.params.get("patch"):
         site = ctx.prefix / step.params["site"]
-        missing = npu_patch.verify_installed(site)
+        missing = lerobot_patch.verify_installed(site)
         editable = [a for a in step.commands[0] if a == "-e"]
         if missing and editable:  # an editable install keeps the code in the tree
-            missing = npu_patch.verify_installed(Path(step.commands[0][step.commands[0].index("-e") + 1]))
+            missing = lerobot_patch.verify_installed(Path(step.commands[0][step.commands[0].index("-e") + 1]))
         if missing:
             raise _CommandFailed(step.commands[0], 1, "the installed lerobot lacks envkit's NPU patch: " + "; ".join(missing))
 

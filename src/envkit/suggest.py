@@ -78,7 +78,8 @@ def _may_match(path: Path, host: "HostFacts") -> bool:
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
-    from envkit.backends import get_backend, known
+    from envkit.accel import known
+    from envkit.accel.registry import get_backend
 
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -94,8 +95,8 @@ def _may_match(path: Path, host: "HostFacts") -> bool:
 
 
 def suggest(host: "HostFacts", profiles: list["Profile"]) -> Suggestion:
-    from envkit.backends import get_backend
-    from envkit.backends.base import ARCH_OF_PLATFORM, Context
+    from envkit.accel.registry import get_backend
+    from envkit.accel.base import ARCH_OF_PLATFORM, Context
 
     ranked = []
     for order, profile in enumerate(profiles):

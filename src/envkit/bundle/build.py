@@ -146,7 +146,7 @@ def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: P
     wants = [Want(f"profile/{Path(prof.path).name}", "profile", prof.name, str(prof.version), str(prof.path))]
     wants += contents.lock_members(lock, platform)
     if patch:
-        from envkit.npu_patch import patch_path
+        from envkit.lerobot_patch import patch_path
 
         sdist = lock.lerobot_sdist(platform)
         if sdist is None:

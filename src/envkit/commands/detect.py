@@ -82,7 +82,7 @@ def _summary_rows(facts: HostFacts) -> list[tuple[str, str]]:
         ("disk / shm", f"{_gib(facts.disk_free_bytes)} free here, /dev/shm {_gib(facts.shm_bytes)}"),
         ("container", facts.container or "none detected"),
     ]
-    from envkit.backends import all_backends
+    from envkit.accel.registry import all_backends
 
     for backend in all_backends():  # each accelerator says what it found (plug-ins included)
         rows += backend.host_rows(facts)

@@ -118,7 +118,7 @@ def _verdict(path: Path | None, doc: dict[str, Any]) -> None:
 def _slurm(prefix: Path, profile: str | None, devices: str, launcher: str, precision: str, nodes: int, per_node: int | None,
            partition: str | None, time_limit: str | None, train: list[str], dry_run: bool) -> None:
     """The sbatch script for this launch on `nodes` nodes; submitted unless --dry-run."""
-    from envkit.backends import get_backend
+    from envkit.accel.registry import get_backend
     from envkit.launch.plan import Request, validate
     from envkit.launch.prepare import profile_of
     from envkit.launch.slurm import SlurmRequest, script

@@ -14,8 +14,9 @@ from envkit.errors import EnvkitError
 if TYPE_CHECKING:
     from envkit.matrixcheck.check import Report
 
-# = envkit.matrixcheck.check.PACKAGES, spelled here so `envkit --help` imports no HTTP stack.
-PACKAGES = ("torch", "torchvision", "torchcodec", "torch_npu", "lerobot", "av")
+# = envkit.matrixcheck.check.FIRST + LAST, spelled here so `envkit --help` imports no HTTP stack; each
+# accelerator adds its own package (envkit.matrixcheck.check.packages()).
+GENERIC = ("torch", "torchvision", "torchcodec", "lerobot", "av")
 
 
 def register(app: typer.Typer) -> None:
@@ -24,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("check")
     def check_cmd(
-        package: list[str] = typer.Option(None, "--package", help=f"Only this package (repeatable): {', '.join(PACKAGES)}."),
+        package: list[str] = typer.Option(None, "--package", help=f"Only this package (repeatable): {', '.join(GENERIC)} or an accelerator's own."),
         since: str = typer.Option(None, "--since", help="Only releases uploaded on or after DATE (YYYY-MM-DD)."),
         deep: bool = typer.Option(False, "--deep", help="Also read wheel file lists (torchcodec FFmpeg majors, PyAV's avutil) and one torchcodec FFmpeg library per release (CUDA linkage, FFmpeg sonames): a few MB."),
         index_url: str = typer.Option(None, "--index-url", help="Simple API index to read (default: pip's index-url, else PyPI from the matrix)."),
@@ -122,14 +123,17 @@ def _write_proposals(path: Path, m, client, report: "Report") -> list[dict]:  # 
 
 
 def _packages(given: list[str] | None) -> list[str]:
+    from envkit.matrixcheck.check import packages  # not at the top: `envkit --help` imports no HTTP stack
+
+    covered = packages()
     if not given:
-        return list(PACKAGES)
+        return list(covered)
     out = []
     for p in given:
         key = p.strip().lower().replace("-", "_")
-        if key not in PACKAGES:
+        if key not in covered:
             raise EnvkitError(f"--package {p!r} is not a package the matrix covers",
-                              f"use one of {', '.join(PACKAGES)}")
+                              f"use one of {', '.join(covered)}")
         out.append(key)
     return out
 

@@ -8,6 +8,7 @@ A backend names its doctor parts in the `# --- doctor ---` block of its class:
   function of the doctor's Context:
     explain_torch_import(ctx, text, details) -> Outcome | None   why `import torch` fails, if it is this accelerator's doing
     torch_build(ctx) -> Outcome | None                           whether torch's build fits this accelerator
+    build_name(ctx) -> str | None                                torch's build as this accelerator names it ("CUDA 12.8"), if it is its build
     versions(ctx) -> dict[str, Any]                              its keys of the report's tuple (fleet compares them)
     report_rows(ctx) -> list[tuple[str, Any]]                    its rows of `doctor --report`
 - `probe_fragment`: dotted path of a standard-library-only module with `probe(torch) -> dict`, or
@@ -27,51 +28,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from envkit.accel.registry import all_backends, get_backend, in_use, is_fallback, on_host  # noqa: F401 - the doctor's names for them
+
 if TYPE_CHECKING:
-    from envkit.backends.base import Backend
-    from envkit.hostfacts import HostFacts
+    from envkit.accel.base import Backend
 
 
-def installed() -> list["Backend"]:
-    """Every installed backend (built-ins, then entry points), in the registry's order."""
-    from envkit.backends import all_backends
-
-    return all_backends()
-
-
-def named(name: str) -> "Backend":
-    from envkit.backends import get_backend
-
-    return get_backend(name)
-
-
-@lru_cache(maxsize=1)
-def _bare_host() -> "HostFacts":
-    from envkit.doctor.facts import typed_host
-
-    return typed_host({})
-
-
-def is_fallback(backend: "Backend") -> bool:
-    """A backend that detects itself even on a host with no hardware facts at all (plain CPU)."""
-    return bool(backend.detected(_bare_host()))
-
-
-def on_host(host: "HostFacts") -> list["Backend"]:
-    """The accelerators this host has, by each backend's own detection; fallbacks last."""
-    found = [b for b in installed() if b.detected(host)]
-    return sorted(found, key=is_fallback)
-
-
-def in_use(host: "HostFacts", profile: Any | None) -> "Backend":
-    """The accelerator training should use: the profile's, else the first one the host has."""
-    if profile is not None:
-        return named(str(profile.accelerator))
-    found = on_host(host)
-    if found:
-        return found[0]
-    fallbacks = [b for b in installed() if is_fallback(b)]
-    return fallbacks[0] if fallbacks else installed()[-1]
+# Which backends there are and which one a host uses: the registry's (envkit.accel.registry).
+installed = all_backends
+named = get_backend
 
 
 @lru_cache(maxsize=None)
@@ -115,6 +80,16 @@ def _unimportable(backend: "Backend", dotted: str, exc: Exception) -> Any:
 def hooks(name: str) -> list[Any]:
     """The hook `name` of every backend check module that defines it."""
     return [fn for m in check_modules() if (fn := getattr(m, name, None)) is not None]
+
+
+def torch_version_attrs() -> list[str]:
+    """The torch.version attributes the installed backends read (each once, in the registry's order)."""
+    return list(dict.fromkeys(a for b in installed() for a in b.torch_version_attrs))
+
+
+def device_runtimes() -> dict[str, str]:
+    """device string -> the module to import before that device is usable (Backend.device_runtime)."""
+    return {b.device: b.device_runtime for b in installed() if b.device_runtime}
 
 
 def probe_fragments(backends: list["Backend"] | None = None) -> list[tuple[str, str]]:

@@ -42,6 +42,8 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
             module = "envkit_fragment_" + "".join(c if c.isalnum() else "_" for c in key)
             (Path(tmp) / f"{module}.py").write_text(source, encoding="utf-8")
             argv += ["--fragment", f"{key}={module}"]
+        for attr in accel.torch_version_attrs():
+            argv += ["--torch-version", attr]
         if caps:  # the lerobot capability probe travels the same way, beside the probe
             shutil.copy(Path(__file__).with_name("caps_probe.py"), Path(tmp) / "envkit_caps_probe.py")
             argv += ["--caps", "envkit_caps_probe"]

@@ -48,24 +48,34 @@ def feature_dict(features):
     return out
 
 
-def device_available(device):
+def device_available(device, runtimes=None):
+    """(usable, what runs it). `runtimes`: device -> the module that must be imported first (the
+    backends' device_runtime, e.g. an accelerator's torch extension)."""
     import torch
 
     kind = str(device).split(":")[0]
     if kind == "cpu":
         return True, "cpu"
-    if kind == "cuda":
-        return bool(torch.cuda.is_available()), f"torch {torch.__version__}, cuda {torch.version.cuda}"
     if kind == "mps":
         return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()), "mps"
-    if kind == "npu":
+    runtime = (runtimes or {}).get(kind)
+    if runtime:
         try:
-            importlib.import_module("torch_npu")
+            importlib.import_module(runtime)
         except ImportError as exc:
-            return False, f"torch_npu not importable: {exc}"
-        return bool(torch.npu.is_available()), "torch_npu"
+            return False, f"{runtime} not importable: {exc}"
     mod = getattr(torch, kind, None)
-    return bool(mod is not None and getattr(mod, "is_available", lambda: False)()), kind
+    built = getattr(torch.version, kind, None)  # torch's own build marker for this device, where it has one
+    what = runtime or (f"torch {torch.__version__}, {kind} {built}" if built else kind)
+    return bool(mod is not None and getattr(mod, "is_available", lambda: False)()), what
+
+
+def _synchronize(torch, device):
+    """Wait for the device's queued work (an accelerator runs asynchronously), so a timing is its own."""
+    kind = str(device).split(":")[0]
+    sync = getattr(getattr(torch, kind, None), "synchronize", None) if kind != "cpu" else None
+    if sync is not None:
+        sync()
 
 
 def _saved_type(ckpt, raw, pkg):
@@ -133,7 +143,7 @@ def load_config(pkg, ckpt):
     return policy_cls, config
 
 
-def check_device(config, wanted):
+def check_device(config, wanted, runtimes=None):
     """The device to load on: `wanted` (the profile's), else the one the checkpoint was trained on;
     a checkpoint's own device that is missing here is recorded, and the rest is checked on the CPU.
     The trained device comes from config.json itself: lerobot's config swaps a missing device for
@@ -141,7 +151,7 @@ def check_device(config, wanted):
     trained = _stage("config").get("saved_device") or getattr(config, "device", None)
     device = wanted or trained or "cpu"
     st = _stage("device", trained=trained, used=device, loaded_as=getattr(config, "device", None))
-    st["available"], st["runtime"] = device_available(device)
+    st["available"], st["runtime"] = device_available(device, runtimes)
     if not st["available"]:
         if wanted:
             _finish()
@@ -256,8 +266,7 @@ def run_frames(ds_module, root, repo_id, policy, pre, post, device, ds_features,
             batch = {k: item[k].unsqueeze(0).to(device) for k in keys}
             batch["task"] = [item.get("task", "")]
             policy.reset()  # an empty action queue: every call runs the model, as on a chunk boundary
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
+            _synchronize(torch, device)
             start = time.perf_counter()
             obs = pre(batch) if pre is not None else batch
             action = policy.select_action(obs)
@@ -292,7 +301,7 @@ def main(args):
         ds_module, ds_features = dataset_features(pkg, args["dataset"], args["repo_id"])
         # a mismatch is recorded, and the device and weights are still checked; only the frames need a fit
         fits = compare_features(_stage("config")["input_features"], _stage("config")["output_features"], ds_features)
-    device = check_device(config, args.get("device"))
+    device = check_device(config, args.get("device"), args.get("runtimes"))
     config.device = device
     policy = load_weights(policy_cls, ckpt, config)
     policy.to(device)

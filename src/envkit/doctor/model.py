@@ -8,8 +8,10 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envkit.accel.registry import get_backend, in_use
+
 if TYPE_CHECKING:
-    from envkit.backends.base import Backend
+    from envkit.accel.base import Backend
     from envkit.hostfacts import HostFacts
     from envkit.profiles import Profile
     from envkit.resolve import Resolved
@@ -98,9 +100,7 @@ class Context:
     @property
     def backend(self) -> "Backend":
         """The backend training should use: the profile's, else the one this host has (its `detected`)."""
-        from envkit.doctor import accel
-
-        return accel.in_use(self.host, self.profile)
+        return in_use(self.host, self.profile)
 
     def accelerator(self) -> str:
         """The name of `backend` (kept for callers written before backends were asked; branch on the backend's attributes, not this)."""
@@ -108,9 +108,7 @@ class Context:
 
     def uses(self, name: str) -> bool:
         """Whether backend `name` is in play: the profile names it, or its own detection finds it here."""
-        from envkit.doctor import accel
-
-        return self.backend.name == name or bool(accel.named(name).detected(self.host))
+        return self.backend.name == name or bool(get_backend(name).detected(self.host))
 
 
 CheckFn = Callable[[Context], Outcome]

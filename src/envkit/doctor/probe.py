@@ -158,7 +158,7 @@ def lerobot_dist() -> dict:
             "provides_extra": list(dist.metadata.get_all("Provides-Extra") or [])}
 
 
-def torch_facts(fragments: list = (), fragment_errors: dict = None) -> dict:
+def torch_facts(fragments: list = (), fragment_errors: dict = None, version_attrs: list = ()) -> dict:
     import warnings
 
     caught: list = []
@@ -168,14 +168,14 @@ def torch_facts(fragments: list = (), fragment_errors: dict = None) -> dict:
             import torch
         except BaseException as exc:
             return {"import_error": _err(exc)}
-        facts = {
-            "version": torch.__version__,
-            "cuda": getattr(torch.version, "cuda", None),
-            "hip": getattr(torch.version, "hip", None),
+        facts = {"version": torch.__version__}
+        # torch's build attributes the backends read (Backend.torch_version_attrs): whose torch this is
+        facts.update({attr: getattr(torch.version, attr, None) for attr in version_attrs})
+        facts.update({
             "git": getattr(torch.version, "git_version", None),
             "file": torch.__file__,
             "num_threads": torch.get_num_threads(),
-        }
+        })
         try:
             facts["hub_dir"] = torch.hub.get_dir()
         except Exception as exc:
@@ -583,6 +583,8 @@ def main(argv: list) -> int:
     parser.add_argument("--weights-host", default="")
     parser.add_argument("--fragment", action="append", default=[], metavar="KEY=MODULE",
                         help="a backend's probe fragment: MODULE beside this file, its facts filed as torch[KEY]")
+    parser.add_argument("--torch-version", action="append", default=[], metavar="ATTR",
+                        help="a torch.version attribute to record (a backend's build marker)")
     parser.add_argument("--caps", metavar="MODULE", help="the lerobot capability probe beside this file (caps_probe.py)")
     args = parser.parse_args(argv)
     global _REAL_STDOUT, SECRET
@@ -604,7 +606,7 @@ def main(argv: list) -> int:
         _timed(out, "dists", dist_facts, {k: v for _, m in fragments for k, v in getattr(m, "DISTS", {}).items()})
         _timed(out, "lerobot_dist", lerobot_dist)
         _timed(out, "torch_spec", torch_spec)  # where torch would come from, known even if importing it kills the interpreter
-        _timed(out, "torch", torch_facts, fragments, fragment_errors)
+        _timed(out, "torch", torch_facts, fragments, fragment_errors, args.torch_version)
         if not args.no_video:
             _timed(out, "video", video_facts, workdir)
         _timed(out, "lerobot", lerobot_facts, fragments)

@@ -58,8 +58,17 @@ def select(spec: str, available: int | None, selectable: bool) -> Selection:
     return Selection(len(ids), tuple(ids), text)
 
 
-def effective_spec(spec: str, var: str | None, environ: dict[str, str]) -> str:
-    """--devices all in a shell already restricted with the visible-devices variable means all of those."""
-    if (spec or "all").strip().lower() == "all" and var and environ.get(var, "").strip():
+def effective_spec(spec: str, var: str | None, environ: dict[str, str], beneath: tuple[str, ...] = ()) -> str:
+    """--devices all in a shell already restricted with the visible-devices variable means all of those.
+
+    `beneath`: variables of a lower runtime layer that restrict the same devices first (the backend's
+    visible_devices_also); `var` then counts from 0 among what they left, so all of N left is 0..N-1."""
+    if (spec or "all").strip().lower() != "all" or not var:
+        return spec
+    if environ.get(var, "").strip():
         return environ[var]
+    for lower in beneath:
+        left = [d for d in environ.get(lower, "").split(",") if d.strip()]
+        if left:
+            return ",".join(str(i) for i in range(len(left)))
     return spec

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from envkit.backends.base import LaunchHint
+from envkit.accel.base import LaunchHint
 
 GENERIC = (
     LaunchHint("port.in_use", r"EADDRINUSE|[Aa]ddress already in use",

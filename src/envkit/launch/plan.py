@@ -30,7 +30,7 @@ from envkit.launch.devices import Selection
 from envkit.launch.rendezvous import Nodes, Route, node_env
 
 if TYPE_CHECKING:
-    from envkit.backends.base import Backend
+    from envkit.accel.base import Backend
     from envkit.doctor.layout import Layout
     from envkit.lerobot_caps import LerobotCaps
 

@@ -276,7 +276,7 @@ CHECKS = [
 
 def doctor_view(probe: dict[str, Any]) -> dict[str, Any]:
     """The launch probe in the doctor probe's shape, as far as the backends' launch checks read it."""
-    torch: dict[str, Any] = {"cuda": probe.get("torch_cuda")}
+    torch: dict[str, Any] = dict(probe.get("torch") or {})  # the backend's torch.version attributes
     if probe.get("device_error"):
         kind, _, message = str(probe["device_error"]).partition(": ")
         torch["import_error"] = {"type": kind, "message": message}

@@ -45,7 +45,7 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
             count_devices: bool = True, port: int | None = None) -> Prepared:
     import time
 
-    from envkit.backends import get_backend
+    from envkit.accel.registry import get_backend
     from envkit.doctor.setup_record import recorded_choices
     from envkit.launch.devices import effective_spec, select
     from envkit.launch.probe import env_facts, run_probe
@@ -69,13 +69,14 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
 
         host = detect()
     var = backend.visible_devices_var
-    spec = effective_spec(request.devices, var, environ)
+    spec = effective_spec(request.devices, var, environ, backend.visible_devices_also)
     selection = select(spec, backend.host_device_count(host), var is not None)
     extra = {backend.visible_devices_var: selection.visible()} if backend.visible_devices_var and selection.visible() else {}
     from envkit.doctor.accel import fragment_settings
 
     dists, prefixes = fragment_settings(backend)
-    probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra, environ, dists, prefixes)
+    probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra, environ, dists, prefixes,
+                      torch_version=backend.torch_version_attrs)
     source = recorded_choices(prefix).lerobot
     source_tree = source if source and Path(source).is_dir() else None
     facts = env_facts(prefix, probe, source_tree, environ, hook_env)

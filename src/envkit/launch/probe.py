@@ -19,7 +19,7 @@ PROBE_TIMEOUT_S = 120
 
 def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str],
               environ: Mapping[str, str] | None = None, dists: Mapping[str, tuple[str, ...]] | None = None,
-              env_prefixes: tuple[str, ...] = (), caps: bool = True) -> dict[str, Any]:
+              env_prefixes: tuple[str, ...] = (), caps: bool = True, torch_version: tuple[str, ...] = ()) -> dict[str, Any]:
     """The probe's JSON, from the env's own python with its activation hooks applied, then `extra_env`
     (set after the hooks, as the launch sets them). `dists` and `env_prefixes`: what the backend's
     launch checks read (its probe fragment's DISTS and ENV_PREFIXES). `caps`: also the lerobot
@@ -30,6 +30,7 @@ def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str]
     python = _python(prefix)
     assigns = [f"{k}={v}" for k, v in extra_env.items()]
     spec = {"count": count_code, "dists": {k: list(v) for k, v in (dists or {}).items()}, "env_prefixes": list(env_prefixes),
+            "torch_version": list(torch_version),
             "secret_names": secrets.probe_rule(), "caps": "envkit_caps_probe" if caps else None,
             "caps_cache": str(caps_cache(prefix)) if caps else None}
     env = dict(os.environ if environ is None else environ)

@@ -57,7 +57,7 @@ def main(spec: dict) -> None:
         try:
             import torch  # noqa: F401  (the expression uses it)
 
-            out["torch_cuda"] = getattr(torch.version, "cuda", None)
+            out["torch"] = {attr: getattr(torch.version, attr, None) for attr in spec.get("torch_version") or ()}
             out["device_count"] = int(eval(count_code, {"torch": torch}))  # the backend's own expression
         except BaseException as exc:  # a broken accelerator stack is a fact to report, not a crash
             out["device_count"] = None

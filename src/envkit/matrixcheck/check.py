@@ -5,9 +5,11 @@ METADATA texts, wheel file lists), findings out. `wanted` says what to read; `ev
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from types import ModuleType
 from typing import Any
 
 from packaging.requirements import Requirement
@@ -15,6 +17,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from envkit.accel.registry import all_backends
 from envkit.compat import Matrix
 from envkit.errors import EnvkitError
 from envkit.matrixcheck.facts import (
@@ -35,13 +38,40 @@ from envkit.matrixcheck.facts import (
 )
 from envkit.matrixcheck.index import IndexFile
 
-# The packages the matrix covers, as the index names them, and how deep a "release line" goes
-# (torch_npu post-releases belong to one torch version: 2.7.1.postN is line 2.7.1; a PyAV line
-# is its major, whose bundled FFmpeg the [pyav] rows pin).
-PACKAGES = ("torch", "torchvision", "torchcodec", "torch_npu", "lerobot", "av")
-PROJECT = {"torch_npu": "torch-npu"}
-LINE_DEPTH = {"torch_npu": 3, "av": 1}
+# The packages the matrix covers besides the accelerators' own (accel_hooks), and how deep a
+# "release line" goes (a PyAV line is its major, whose bundled FFmpeg the [pyav] rows pin).
+FIRST = ("torch", "torchvision", "torchcodec")
+LAST = ("lerobot", "av")
+LINE_DEPTH = {"av": 1}
 LEROBOT_PINNED = ("torch", "torchvision", "torchcodec", "av")
+
+
+def accel_hooks() -> dict[str, ModuleType]:
+    """package -> the matrix-check hooks of each backend that declares some (Backend.matrix_check): its
+    PACKAGE, PROJECT (the index's name), LINE_DEPTH, SECTION, VERSION_KEY, METADATA_ALL_ARCHES,
+    known_versions(raw), rows_to_check(raw), label(row), check(...) and propose(...)."""
+    out: dict[str, ModuleType] = {}
+    for backend in all_backends():
+        if backend.matrix_check:
+            hooks = importlib.import_module(backend.matrix_check)
+            out[hooks.PACKAGE] = hooks
+    return out
+
+
+def packages() -> tuple[str, ...]:
+    """Every package the matrix covers, in report order."""
+    return (*FIRST, *accel_hooks(), *LAST)
+
+
+def project(package: str) -> str:
+    """The package's name on the index."""
+    hooks = accel_hooks().get(package)
+    return hooks.PROJECT if hooks is not None else package
+
+
+def line_depth(package: str) -> int:
+    hooks = accel_hooks().get(package)
+    return hooks.LINE_DEPTH if hooks is not None else LINE_DEPTH.get(package, 2)
 
 
 @dataclass(frozen=True)
@@ -207,9 +237,8 @@ def known_versions(m: Matrix, package: str) -> list[str]:
         return [r["torchvision"] for r in raw["torch"]["rows"]]
     if package == "torchcodec":
         return [r["version"] for r in raw["torchcodec"]["rows"]]
-    if package == "torch_npu":
-        rows = [r["torch_npu"] for r in raw["torch_npu"]["rows"]]
-        return rows + list(raw["torch_npu"].get("pypi_versions_without_cann", []))
+    if package in accel_hooks():
+        return accel_hooks()[package].known_versions(raw)
     if package == "lerobot":
         return [r["version"] for r in raw["lerobot"]["rows"]]
     if package == "av":
@@ -219,8 +248,8 @@ def known_versions(m: Matrix, package: str) -> list[str]:
 
 def _rows_to_check(m: Matrix, package: str) -> list[str]:
     """Release versions whose files the row checks read."""
-    if package == "torch_npu":
-        return [r["torch_npu"] for r in m.raw["torch_npu"]["rows"]]
+    if package in accel_hooks():
+        return accel_hooks()[package].rows_to_check(m.raw)
     if package == "av":
         return known_versions(m, "av")
     return known_versions(m, package)
@@ -238,7 +267,7 @@ def wanted(m: Matrix, files: dict[str, list[IndexFile]], packages: Iterable[str]
             v = _v(version)
             if v is None or not _since_ok(rel.uploaded(Version(v.public)), since):
                 continue
-            if pkg in ("torch", "torch_npu"):
+            if pkg == "torch" or getattr(accel_hooks().get(pkg), "METADATA_ALL_ARCHES", False):
                 meta |= {w.filename for a in ARCHES if (w := rel.wheel(version, a))}
             elif pkg in ("torchvision", "lerobot"):
                 if (w := rel.wheel(version, "x86_64")) is not None:
@@ -271,9 +300,9 @@ def evaluate(m: Matrix, obs: Observed, packages: Iterable[str], *, index: str, d
             "uploaded": rel.uploaded(newest_index) if newest_index else None,
         }
         if not rel.by_version:
-            report.findings.append(Finding(pkg, "absent", f"{index} lists no release of {PROJECT.get(pkg, pkg)}"))
+            report.findings.append(Finding(pkg, "absent", f"{index} lists no release of {project(pkg)}"))
             continue
-        for v, ref in new_releases(known, rel, LINE_DEPTH.get(pkg, 2)):
+        for v, ref in new_releases(known, rel, line_depth(pkg)):
             up = rel.uploaded(v)
             if not _since_ok(up, since):
                 continue
@@ -287,87 +316,87 @@ def evaluate(m: Matrix, obs: Observed, packages: Iterable[str], *, index: str, d
                 pkg, "new", f"{pkg} {v}{when} is newer than the matrix knows (it knows {ref} of that line); "
                 f"draft its row with `envkit matrix propose {pkg}=={v}`",
                 matrix=str(ref) if ref else None, index=str(v), uploaded=up))
-        checker = _CHECKS.get(pkg)
+        checker = _CHECKS.get(pkg) or getattr(accel_hooks().get(pkg), "check", None)
         if checker is not None:
             checker(m, rel, obs, report, deep, since)
     report.findings.extend(unverified_rows(m, packages, report.agrees))
     return report
 
 
-def _row_in_scope(rel: Releases, version: str, since: dt.date | None) -> bool:
+def row_in_scope(rel: Releases, version: str, since: dt.date | None) -> bool:
     v = _v(version)
     return v is not None and _since_ok(rel.uploaded(Version(v.public)), since)
 
 
-def _absent(report: Report, pkg: str, row: str, version: str, verified: bool) -> None:
+def absent(report: Report, pkg: str, row: str, version: str, verified: bool) -> None:
     kind = "absent" if verified else "note"
     report.findings.append(Finding(pkg, kind, f"{row}: {pkg} {version} is not on the index", row=row,
                                    field="version", matrix=version))
 
 
-def _agree(report: Report, row: str, fld: str) -> None:
+def agree(report: Report, row: str, fld: str) -> None:
     fields = report.agrees.setdefault(row, [])
     if fld not in fields:
         fields.append(fld)
 
 
-def _contra(report: Report, pkg: str, row: str, fld: str, mine: Any, theirs: Any, evidence: str, why: str) -> None:
+def contra(report: Report, pkg: str, row: str, fld: str, mine: Any, theirs: Any, evidence: str, why: str) -> None:
     report.findings.append(Finding(
         pkg, "contradicted", f"{row}: {fld} is {mine!s} in the matrix but {theirs!s} on the index ({why}; {evidence})",
         row=row, field=fld, matrix=str(mine), index=str(theirs), evidence=evidence))
 
 
-def _meta(obs: Observed, w: Wheel | None) -> Metadata | None:
+def meta_of(obs: Observed, w: Wheel | None) -> Metadata | None:
     if w is None or w.filename not in obs.metadata:
         return None
     return parse_metadata(obs.metadata[w.filename])
 
 
-def _python_check(report: Report, pkg: str, row: str, spec: str, minors: list[str], evidence: str) -> None:
+def python_check(report: Report, pkg: str, row: str, spec: str, minors: list[str], evidence: str) -> None:
     if not minors:
         return
     lo, hi = int(minors[0].split(".")[1]), int(minors[-1].split(".")[1])
     claimed = {p for p in minors_in(spec) if lo - 3 <= int(p.split(".")[1]) <= hi + 3}
     if claimed != set(minors):
-        _contra(report, pkg, row, "python", spec, python_range(minors), evidence,
+        contra(report, pkg, row, "python", spec, python_range(minors), evidence,
                 f"CPython tags of its Linux wheels: {', '.join(minors)}")
     else:
-        _agree(report, row, "python")
+        agree(report, row, "python")
 
 
 def _check_torch(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
     seen: dict[tuple[str, str], tuple[str, str]] = {}  # (torch, arch) -> (build, wheel) as read
     for raw in m.raw["torch"]["rows"]:
         version = raw["version"]
-        if not _row_in_scope(rel, version, since):
+        if not row_in_scope(rel, version, since):
             continue
         row = m.torch(version)
         name = f"torch {version}"
         if not rel.files(version):
-            _absent(report, "torch", name, version, row.verified)
+            absent(report, "torch", name, version, row.verified)
             continue
-        _python_check(report, "torch", name, raw["python"], rel.linux_pythons(version),
+        python_check(report, "torch", name, raw["python"], rel.linux_pythons(version),
                       f"{version} Linux x86_64 wheels")
         for arch in ARCHES:
             w = rel.wheel(version, arch)
-            meta = _meta(obs, w)
+            meta = meta_of(obs, w)
             if w is None or meta is None:
                 continue
             py = w.pythons[-1] if w.pythons else "3.12"
             if arch == "x86_64" and meta.requires_python:
                 if SpecifierSet(meta.requires_python) != row.requires_python:
-                    _contra(report, "torch", name, "requires_python", raw["requires_python"], meta.requires_python,
+                    contra(report, "torch", name, "requires_python", raw["requires_python"], meta.requires_python,
                             w.filename, "Requires-Python")
                 else:
-                    _agree(report, name, "requires_python")
+                    agree(report, name, "requires_python")
             build, because = cuda_build(meta, arch, py)
             seen[(str(Version(version)), arch)] = (build, w.filename)
             expected = row.pypi.get(arch)
             if expected is not None and build != expected:
-                _contra(report, "torch", name, f"pypi.{arch}", expected, build, w.filename,
+                contra(report, "torch", name, f"pypi.{arch}", expected, build, w.filename,
                         f"its CUDA requirement is {because}" if because else "it requires no CUDA packages")
             elif expected is not None:
-                _agree(report, name, f"pypi.{arch}")
+                agree(report, name, f"pypi.{arch}")
     _check_pypi_builds(m, seen, report)
 
 
@@ -387,23 +416,23 @@ def _check_pypi_builds(m: Matrix, seen: dict[tuple[str, str], tuple[str, str]], 
             if got is None:
                 continue
             if got[0] != raw["name"]:
-                _contra(report, "torch", label, f"torch {t}", raw["name"], got[0], got[1], "its CUDA requirements")
+                contra(report, "torch", label, f"torch {t}", raw["name"], got[0], got[1], "its CUDA requirements")
             else:
-                _agree(report, label, f"torch {t}")
+                agree(report, label, f"torch {t}")
 
 
 def _check_torchvision(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
     for raw in m.raw["torch"]["rows"]:
         tv, torch = raw["torchvision"], raw["version"]
-        if not _row_in_scope(rel, tv, since):
+        if not row_in_scope(rel, tv, since):
             continue
         verified = raw.get("verified", m.raw["torch"].get("verified", True))
         name = f"torch {torch} (torchvision = {tv})"
         if not rel.files(tv):
-            _absent(report, "torchvision", name, tv, verified)
+            absent(report, "torchvision", name, tv, verified)
             continue
         w = rel.wheel(tv, "x86_64")
-        meta = _meta(obs, w)
+        meta = meta_of(obs, w)
         if w is None or meta is None:
             continue
         req = requirement_on(meta, "torch")
@@ -413,12 +442,12 @@ def _check_torchvision(m: Matrix, rel: Releases, obs: Observed, report: Report, 
             continue
         pin = pinned_version(req)
         if pin is not None and Version(Version(pin).public) != Version(torch):
-            _contra(report, "torchvision", name, "torchvision", f"torchvision {tv} with torch {torch}",
+            contra(report, "torchvision", name, "torchvision", f"torchvision {tv} with torch {torch}",
                     f"torchvision {tv} requires {req}", w.filename, "Requires-Dist")
         elif pin is not None:
-            _agree(report, f"torch {torch}", "torchvision")
+            agree(report, f"torch {torch}", "torchvision")
         elif pin is None and not req.specifier.contains(torch, prereleases=True):
-            _contra(report, "torchvision", name, "torchvision", f"torchvision {tv} with torch {torch}",
+            contra(report, "torchvision", name, "torchvision", f"torchvision {tv} with torch {torch}",
                     f"torchvision {tv} requires {req}", w.filename, "Requires-Dist")
         elif pin is None:
             report.findings.append(Finding(
@@ -430,29 +459,29 @@ def _check_torchvision(m: Matrix, rel: Releases, obs: Observed, report: Report, 
 def _check_torchcodec(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
     for raw in m.raw["torchcodec"]["rows"]:
         version = raw["version"]
-        if not _row_in_scope(rel, version, since):
+        if not row_in_scope(rel, version, since):
             continue
         row = m.torchcodec(version)
         name = f"torchcodec {version}"
         if not rel.files(version):
-            _absent(report, "torchcodec", name, version, row.verified)
+            absent(report, "torchcodec", name, version, row.verified)
             continue
-        _python_check(report, "torchcodec", name, raw["python"], rel.linux_pythons(version),
+        python_check(report, "torchcodec", name, raw["python"], rel.linux_pythons(version),
                       f"{version} Linux x86_64 wheels")
         has_arm = any(w.arch == "aarch64" for w in rel.wheels(version))
         if has_arm != row.aarch64:
-            _contra(report, "torchcodec", name, "aarch64", row.aarch64, has_arm, f"{version} wheel tags",
+            contra(report, "torchcodec", name, "aarch64", row.aarch64, has_arm, f"{version} wheel tags",
                     "a Linux aarch64 wheel " + ("exists" if has_arm else "does not exist"))
         else:
-            _agree(report, name, "aarch64")
+            agree(report, name, "aarch64")
         w = rel.wheel(version, "x86_64")
         if deep and w is not None and w.filename in obs.namelists:
             found = ffmpeg_majors(obs.namelists[w.filename])
             if found and found != sorted(row.ffmpeg):
-                _contra(report, "torchcodec", name, "ffmpeg", sorted(row.ffmpeg), found, w.filename,
+                contra(report, "torchcodec", name, "ffmpeg", sorted(row.ffmpeg), found, w.filename,
                         "its libtorchcodec_core{N}.so files")
             elif found:
-                _agree(report, name, "ffmpeg")
+                agree(report, name, "ffmpeg")
             else:
                 report.findings.append(Finding("torchcodec", "note", f"{name}: no per-FFmpeg library recognised "
                                                f"in {w.filename}'s file list", row=name, evidence=w.filename))
@@ -471,10 +500,10 @@ def _check_torchcodec_linkage(m: Matrix, report: Report, name: str, pypi_build: 
     linked = "cpu" if major is None else f"CUDA {major}"
     expected = "cpu" if pypi_build == "cpu" else f"CUDA {pypi_build[2:-1]}"
     if linked != expected:
-        _contra(report, "torchcodec", name, "pypi_build", pypi_build, linked, evidence,
+        contra(report, "torchcodec", name, "pypi_build", pypi_build, linked, evidence,
                 "its DT_NEEDED " + (", ".join(n for n in needed if "cudart" in n or "nvrtc" in n) or "names no CUDA runtime"))
     else:
-        _agree(report, name, "pypi_build")
+        agree(report, name, "pypi_build")
     n = re.search(r"(\d+)\.so$", member)
     sonames = ffmpeg_sonames_linked(needed)
     if n is None or not sonames:
@@ -483,52 +512,14 @@ def _check_torchcodec_linkage(m: Matrix, report: Report, name: str, pypi_build: 
     try:
         table = m.ffmpeg_sonames(int(n[1]))
     except EnvkitError:
-        _contra(report, "torchcodec", ffmpeg_row, "[ffmpeg.majors]", "absent", sonames, evidence, "DT_NEEDED")
+        contra(report, "torchcodec", ffmpeg_row, "[ffmpeg.majors]", "absent", sonames, evidence, "DT_NEEDED")
         return
     wrong = {lib: v for lib, v in sonames.items() if table.get(lib) != v}
     if wrong:
-        _contra(report, "torchcodec", ffmpeg_row, ", ".join(sorted(wrong)),
+        contra(report, "torchcodec", ffmpeg_row, ", ".join(sorted(wrong)),
                 {lib: table.get(lib) for lib in sorted(wrong)}, wrong, evidence, "DT_NEEDED sonames")
     else:
-        _agree(report, ffmpeg_row, "sonames")
-
-
-def _check_torch_npu(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
-    for raw in m.raw["torch_npu"]["rows"]:
-        version = raw["torch_npu"]
-        if not _row_in_scope(rel, version, since):
-            continue
-        row = m.torch_npu_row(version)
-        name = f"torch_npu {version}"
-        if not rel.files(version):
-            _absent(report, "torch_npu", name, version, row.verified)
-            continue
-        pythons = set(rel.linux_pythons(version, "x86_64")) | set(rel.linux_pythons(version, "aarch64"))
-        _python_check(report, "torch_npu", name, raw["python"], sorted(pythons, key=lambda p: int(p.split(".")[1])),
-                      f"{version} Linux wheels")
-        for arch in ARCHES:
-            w = rel.wheel(version, arch)
-            meta = _meta(obs, w)
-            if w is None or meta is None:
-                continue
-            req = requirement_on(meta, "torch", arch)
-            pin = pinned_version(req) if req is not None else None
-            if req is None:
-                if "no torch requirement" not in (raw.get("note") or ""):
-                    _contra(report, "torch_npu", name, "torch", row.torch, "no torch requirement", w.filename,
-                            "Requires-Dist")
-                continue
-            if pin is None or Version(Version(pin).public) != Version(row.torch):
-                _contra(report, "torch_npu", name, "torch", row.torch, str(req), w.filename, "Requires-Dist")
-                continue
-            _agree(report, name, f"torch ({arch})")
-            if arch == "x86_64":
-                local = Version(pin).local == "cpu"
-                if local != row.x86_64_requires_cpu_local:
-                    _contra(report, "torch_npu", name, "x86_64_requires_cpu_local", row.x86_64_requires_cpu_local,
-                            local, w.filename, f"Requires-Dist {req}")
-                else:
-                    _agree(report, name, "x86_64_requires_cpu_local")
+        agree(report, ffmpeg_row, "sonames")
 
 
 def _norm_reqs(texts: Iterable[str]) -> set[str]:
@@ -538,15 +529,15 @@ def _norm_reqs(texts: Iterable[str]) -> set[str]:
 def _check_lerobot(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
     for raw in m.raw["lerobot"]["rows"]:
         version = raw["version"]
-        if not _row_in_scope(rel, version, since):
+        if not row_in_scope(rel, version, since):
             continue
         row = m.lerobot(version)
         name = f"lerobot {version}"
         if not rel.files(version):
-            _absent(report, "lerobot", name, version, row.verified)
+            absent(report, "lerobot", name, version, row.verified)
             continue
         w = rel.wheel(version, "x86_64")
-        meta = _meta(obs, w)
+        meta = meta_of(obs, w)
         if w is None:
             report.findings.append(Finding("lerobot", "note", f"{name}: no wheel on the index (sdist only), "
                                            "so its metadata was not read", row=name))
@@ -554,40 +545,40 @@ def _check_lerobot(m: Matrix, rel: Releases, obs: Observed, report: Report, deep
         if meta is None:
             continue
         if meta.requires_python and SpecifierSet(meta.requires_python) != row.requires_python:
-            _contra(report, "lerobot", name, "requires_python", raw["requires_python"], meta.requires_python,
+            contra(report, "lerobot", name, "requires_python", raw["requires_python"], meta.requires_python,
                     w.filename, "Requires-Python")
         elif meta.requires_python:
-            _agree(report, name, "requires_python")
+            agree(report, name, "requires_python")
         theirs = {str(r) for r in meta.requires if canonicalize_name(r.name) in LEROBOT_PINNED}
         mine = _norm_reqs(row.requires)
         mine_pinned = {t for t in mine if canonicalize_name(Requirement(t).name) in LEROBOT_PINNED}
         if theirs != mine_pinned:
             only_m = sorted(mine_pinned - theirs)
             only_i = sorted(theirs - mine_pinned)
-            _contra(report, "lerobot", name, "requires", "; ".join(only_m) or "(nothing else)",
+            contra(report, "lerobot", name, "requires", "; ".join(only_m) or "(nothing else)",
                     "; ".join(only_i) or "(nothing else)", w.filename,
                     "Requires-Dist on torch/torchvision/torchcodec/av")
         else:
-            _agree(report, name, "requires")
+            agree(report, name, "requires")
 
 
 def _check_av(m: Matrix, rel: Releases, obs: Observed, report: Report, deep: bool, since: dt.date | None) -> None:
     for raw in m.raw["pyav"]["rows"]:
         for version in raw["av"]:
-            if not _row_in_scope(rel, version, since):
+            if not row_in_scope(rel, version, since):
                 continue
             name = f"pyav av {version}"
             if not rel.files(version):
-                _absent(report, "av", name, version, raw.get("verified", m.raw["pyav"].get("verified", True)))
+                absent(report, "av", name, version, raw.get("verified", m.raw["pyav"].get("verified", True)))
                 continue
             w = rel.wheel(version, "x86_64")
             if deep and w is not None and w.filename in obs.namelists:
                 found = avutil_major(obs.namelists[w.filename])
                 if found is not None and found != int(raw["avutil"]):
-                    _contra(report, "av", name, "avutil", raw["avutil"], found, w.filename,
+                    contra(report, "av", name, "avutil", raw["avutil"], found, w.filename,
                             "the libavutil soname bundled in av.libs/")
                 elif found is not None:
-                    _agree(report, name, "avutil")
+                    agree(report, name, "avutil")
                 else:
                     report.findings.append(Finding("av", "note", f"{name}: no bundled libavutil in "
                                                    f"{w.filename}'s file list", row=name, evidence=w.filename))
@@ -597,7 +588,6 @@ _CHECKS = {
     "torch": _check_torch,
     "torchvision": _check_torchvision,
     "torchcodec": _check_torchcodec,
-    "torch_npu": _check_torch_npu,
     "lerobot": _check_lerobot,
     "av": _check_av,
 }
@@ -611,7 +601,6 @@ _SECTIONS = {
     "torch": [("torch", lambda r: f"torch {r['version']}")],
     "torchvision": [],
     "torchcodec": [("torchcodec", lambda r: f"torchcodec {r['version']}")],
-    "torch_npu": [("torch_npu", lambda r: f"torch_npu {r['torch_npu']}")],
     "lerobot": [("lerobot", lambda r: f"lerobot {r['version']}")],
     "av": [("pyav", lambda r: f"pyav av {', '.join(r['av'])}")],
 }
@@ -623,7 +612,8 @@ def unverified_rows(m: Matrix, packages: Iterable[str], agrees: dict[str, list[s
     out = []
     agrees = agrees or {}
     for pkg in packages:
-        for section, label in _SECTIONS[pkg]:
+        hooks = accel_hooks().get(pkg)
+        for section, label in _SECTIONS[pkg] if hooks is None else [(hooks.SECTION, hooks.label)]:
             sec = m.raw.get(section, {})
             for r in sec.get("rows", []):
                 if not r.get("verified", sec.get("verified", True)):

@@ -18,7 +18,7 @@ from typing import Any
 import tomlkit
 
 from envkit.errors import EnvkitError
-from envkit.matrixcheck.propose import HUMAN, SECTION, Proposal
+from envkit.matrixcheck.propose import HUMAN, Proposal, section_of
 
 HEADER = "# envkit matrix proposals"
 PATCH_PATH = "src/envkit/compat.toml"  # where compat.toml sits in envkit's repository (git apply / patch -p1)
@@ -71,7 +71,7 @@ def _join(text: str, p: Proposal) -> tuple[str, str] | None:
         return None
     list_key, shared = rule
     facts = {f.key: f.value for f in p.fields}
-    rows = tomllib.loads(text).get(SECTION[p.package], {}).get("rows", [])
+    rows = tomllib.loads(text).get(section_of(p.package), {}).get("rows", [])
     for n, row in enumerate(rows):
         if row.get("verified", True) is False or list_key not in row:
             continue
@@ -79,7 +79,7 @@ def _join(text: str, p: Proposal) -> tuple[str, str] | None:
             if p.version in row[list_key]:
                 return None
             lines = text.splitlines(keepends=True)
-            start, end = _row_span(lines, SECTION[p.package], n)
+            start, end = _row_span(lines, section_of(p.package), n)
             key_line = next(i for i in range(start, end) if lines[i].split("=", 1)[0].strip() == list_key)
             lines[key_line] = f"{list_key} = {tomlkit.item([*row[list_key], p.version]).as_string()}\n"
             source = next(f.source for f in p.fields if f.key == shared[-1])
@@ -100,15 +100,15 @@ def _row_span(lines: list[str], section: str, n: int) -> tuple[int, int]:
 
 def _append(text: str, p: Proposal) -> str:
     """The drafted row after the section's last row (before any comment that leads the next table)."""
-    header = f"[[{SECTION[p.package]}.rows]]"
+    header = f"[[{section_of(p.package)}.rows]]"
     block = p.toml()
     # Proposal.toml() renders a whole document: keep its comments and the row, under our header.
-    body = [ln for ln in block.splitlines() if not ln.startswith(("[", f"[{SECTION[p.package]}]"))]
+    body = [ln for ln in block.splitlines() if not ln.startswith(("[", f"[{section_of(p.package)}]"))]
     lines = text.splitlines(keepends=True)
     count = sum(1 for ln in lines if ln.strip() == header)
     if not count:
         return text.rstrip("\n") + "\n\n" + header + "\n" + "\n".join(body) + "\n"
-    _, end = _row_span(lines, SECTION[p.package], count - 1)
+    _, end = _row_span(lines, section_of(p.package), count - 1)
     comments = [ln for ln in body if ln.startswith("#")]
     values = [ln for ln in body if ln and not ln.startswith("#")]
     new = ["\n", *(c + "\n" for c in comments), header + "\n", *(v + "\n" for v in values)]

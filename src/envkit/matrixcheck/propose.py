@@ -17,7 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from envkit.compat import Matrix
 from envkit.errors import EnvkitError
-from envkit.matrixcheck.check import LEROBOT_PINNED, PROJECT, Releases, known_versions
+from envkit.matrixcheck.check import LEROBOT_PINNED, Releases, accel_hooks, known_versions, packages, project
 from envkit.matrixcheck.facts import (
     ARCHES,
     avutil_major,
@@ -34,7 +34,13 @@ from envkit.matrixcheck.facts import (
 )
 from envkit.matrixcheck.index import IndexClient, parallel
 
-SECTION = {"torch": "torch", "torchcodec": "torchcodec", "torch_npu": "torch_npu", "lerobot": "lerobot", "av": "pyav"}
+_SECTION = {"torch": "torch", "torchcodec": "torchcodec", "lerobot": "lerobot", "av": "pyav"}
+
+
+def section_of(package: str) -> str | None:
+    """The compat.toml section a package's rows live in (an accelerator's own package: its hooks say)."""
+    hooks = accel_hooks().get(package)
+    return hooks.SECTION if hooks is not None else _SECTION.get(package)
 HUMAN = "NEEDS A HUMAN"
 
 
@@ -81,7 +87,7 @@ class Proposal:
         aot.append(row)
         sup = tomlkit.table(is_super_table=True)
         sup.add("rows", aot)
-        doc.add(SECTION[self.package], sup)
+        doc.add(section_of(self.package), sup)
         return tomlkit.dumps(doc).rstrip() + "\n"
 
     def to_json(self) -> dict[str, Any]:
@@ -89,7 +95,7 @@ class Proposal:
             "package": self.package,
             "version": self.version,
             "index": self.index,
-            "section": f"{SECTION[self.package]}.rows",
+            "section": f"{section_of(self.package)}.rows",
             "verified": not self.needs_human,
             "needs_human": self.needs_human,
             "fields": [{"key": f.key, "value": f.value, "source": f.source, "human": f.human} for f in self.fields],
@@ -124,9 +130,10 @@ def parse_spec(text: str) -> tuple[str, str]:
     if name == "torchvision":
         raise EnvkitError("torchvision has no rows of its own: it is the `torchvision` field of a torch row",
                           "propose the torch release it pairs with, e.g. envkit matrix propose torch==2.16.0")
-    if name not in SECTION:
+    if section_of(name) is None:
+        covered = [p for p in packages() if section_of(p) is not None]
         raise EnvkitError(f"matrix propose: {m[1]!r} is not a package the matrix covers",
-                          f"use one of {', '.join(SECTION)}")
+                          f"use one of {', '.join(covered)}")
     try:
         Version(m[2])
     except InvalidVersion:
@@ -135,19 +142,20 @@ def parse_spec(text: str) -> tuple[str, str]:
 
 
 def propose(m: Matrix, client: IndexClient, package: str, version: str) -> Proposal:
-    rel = Releases(client.files(PROJECT.get(package, package)))
+    rel = Releases(client.files(project(package)))
+    hooks = accel_hooks().get(package)
     if not rel.files(version):
         newest = max(rel.by_version, default=None)
         raise EnvkitError(f"{package} {version} is not on {client.name} (newest there: {newest})",
                           "check the version, or the index with --index-url")
     p = Proposal(package, version, client.name)
     up = rel.uploaded(Version(Version(version).public))
-    p.add("version" if package != "torch_npu" else "torch_npu", version,
+    p.add(hooks.VERSION_KEY if hooks is not None else "version", version,
           f"listed on the index" + (f", uploaded {up[:10]}" if up else ""))
     if Version(version) in {Version(k) for k in known_versions(m, package)}:
         p.notes.append(f"the matrix already knows {package} {version}: compare this with what it says")
-    {"torch": _torch, "torchcodec": _torchcodec, "torch_npu": _torch_npu, "lerobot": _lerobot, "av": _av}[package](
-        m, client, rel, p, version)
+    drafts = {"torch": _torch, "torchcodec": _torchcodec, "lerobot": _lerobot, "av": _av}
+    (hooks.propose if hooks is not None else drafts[package])(m, client, rel, p, version)
     return p
 
 
@@ -158,7 +166,7 @@ def _torch(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, version: 
     p.add("python", python_range(pythons) or "", f"CPython tags of the Linux x86_64 wheels: {', '.join(pythons)}",
           human=not pythons)
     wheels = {a: rel.wheel(version, a) for a in ARCHES}
-    metas = dict(zip(ARCHES, parallel(lambda a: client.metadata(_file(rel, version, wheels[a])) if wheels[a] else None, ARCHES)))
+    metas = dict(zip(ARCHES, parallel(lambda a: client.metadata(file_of(rel, version, wheels[a])) if wheels[a] else None, ARCHES)))
     x86 = parse_metadata(metas["x86_64"]) if metas["x86_64"] else None
     p.add("requires_python", (x86.requires_python if x86 else "") or "",
           f"Requires-Python of {wheels['x86_64'].filename}" if x86 else "no Linux x86_64 wheel", human=x86 is None)
@@ -187,7 +195,7 @@ def _torchvision_for(m: Matrix, client: IndexClient, torch: str, torch_rel: Rele
     candidates = sorted((v for v in rel.by_version if (rel.uploaded(v) or "") >= start),
                         key=lambda v: (rel.uploaded(v) or "", v))[:6]
     wheels = [(v, w) for v in candidates if (w := rel.wheel(v, "x86_64")) is not None]
-    texts = parallel(lambda vw: client.metadata(_file(rel, str(vw[0]), vw[1])), wheels)
+    texts = parallel(lambda vw: client.metadata(file_of(rel, str(vw[0]), vw[1])), wheels)
     loose = []
     for (v, w), text in zip(wheels, texts):
         req = requirement_on(parse_metadata(text), "torch")
@@ -213,7 +221,7 @@ def _torchcodec(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, vers
     p.add("python", python_range(pythons) or "", f"CPython tags of the Linux x86_64 wheels: {', '.join(pythons)}",
           human=not pythons)
     w = rel.wheel(version, "x86_64")
-    names, member, data = client.namelist_and_member(_file(rel, version, w), ffmpeg_lib_to_read) if w else ([], None, b"")
+    names, member, data = client.namelist_and_member(file_of(rel, version, w), ffmpeg_lib_to_read) if w else ([], None, b"")
     majors = ffmpeg_majors(names)
     p.add("ffmpeg", majors, f"libtorchcodec_core{{N}}.so in {w.filename} (zip directory read by range)" if w
           else "no Linux x86_64 wheel", human=not majors)
@@ -232,38 +240,12 @@ def _torchcodec(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, vers
     p.add("ffmpeg_checked_at", "", "measure: does a missing FFmpeg fail at import or at the first decode?", human=True)
 
 
-def _torch_npu(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, version: str) -> None:
-    wheels = {a: rel.wheel(version, a) for a in ARCHES}
-    texts = dict(zip(ARCHES, parallel(lambda a: client.metadata(_file(rel, version, wheels[a])) if wheels[a] else None,
-                                      ARCHES)))
-    torch, source, x86_local = "", "no Linux wheel declares a torch requirement", None
-    for arch in ARCHES:
-        if texts[arch] is None:
-            continue
-        req = requirement_on(parse_metadata(texts[arch]), "torch", arch)
-        pin = pinned_version(req) if req else None
-        if pin:
-            torch = torch or Version(pin).public
-            source = f"Requires-Dist {req} in {wheels[arch].filename}"
-            if arch == "x86_64":
-                x86_local = Version(pin).local == "cpu"
-    p.add("torch", torch, source, human=not torch)
-    p.add("cann", "", "the CANN release is in Ascend/pytorch COMPATIBILITY.en.md, not in the wheel", human=True)
-    p.add("branch", "", "v{torch}-{Ascend extension release}: COMPATIBILITY.en.md", human=True)
-    pythons = sorted({py for w in rel.wheels(version) if w.arch for py in w.pythons}, key=lambda s: int(s.split(".")[1]))
-    p.add("python", python_range(pythons) or "", f"CPython tags of the Linux wheels: {', '.join(pythons)}",
-          human=not pythons)
-    p.add("x86_64_requires_cpu_local", bool(x86_local),
-          f"the x86_64 wheel requires torch=={torch}{'+cpu' if x86_local else ''}" if x86_local is not None
-          else "no x86_64 wheel with a torch pin", human=x86_local is None)
-
-
 def _lerobot(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, version: str) -> None:
     w = rel.wheel(version, "x86_64")
     if w is None:
         raise EnvkitError(f"lerobot {version} has no wheel on {client.name}, so its METADATA cannot be read by range",
                           "read PKG-INFO from the sdist by hand")
-    f = _file(rel, version, w)
+    f = file_of(rel, version, w)
     text, eps = parallel(lambda fn: fn(f), [client.metadata, client.entry_points])
     meta = parse_metadata(text)
     p.add("requires_python", meta.requires_python or "", f"Requires-Python of {w.filename}")
@@ -283,7 +265,7 @@ def _lerobot(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, version
 def _av(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, version: str) -> None:
     p.fields[0] = Field("av", [version], p.fields[0].source)
     w = rel.wheel(version, "x86_64")
-    major = avutil_major(client.namelist(_file(rel, version, w))) if w else None
+    major = avutil_major(client.namelist(file_of(rel, version, w))) if w else None
     src = f"av.libs/libavutil-*.so.N in {w.filename} (zip directory read by range)" if w else "no Linux x86_64 wheel"
     ffmpeg = m.ffmpeg_major_for_avutil(major) if major is not None else None
     p.add("ffmpeg", str(ffmpeg) if ffmpeg is not None else "",
@@ -292,5 +274,5 @@ def _av(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, version: str
     p.add("avutil", major if major is not None else 0, src, human=major is None)
 
 
-def _file(rel: Releases, version: str, w: Any) -> Any:
+def file_of(rel: Releases, version: str, w: Any) -> Any:
     return next(f for f in rel.files(version) if f.filename == w.filename)

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 
 from envkit.compat import Matrix
-from envkit.matrixcheck.check import PROJECT, Observed, Report, evaluate, wanted
+from envkit.matrixcheck.check import Observed, Report, evaluate, project, wanted
 from envkit.matrixcheck.facts import dt_needed, ffmpeg_lib_to_read
 from envkit.matrixcheck.index import IndexClient, IndexFile, parallel, redact_url
 
@@ -49,7 +49,7 @@ def pip_cert(environ: Mapping[str, str] | None = None) -> str | None:
 def check(matrix: Matrix, client: IndexClient, packages: Iterable[str], *, deep: bool = False,
           since: dt.date | None = None) -> Report:
     packages = list(packages)
-    pages = parallel(lambda p: client.files(PROJECT.get(p, p)), packages)
+    pages = parallel(lambda p: client.files(project(p)), packages)
     files: dict[str, list[IndexFile]] = dict(zip(packages, pages))
     reads = wanted(matrix, files, packages, deep=deep, since=since)
     by_name = {f.filename: f for fs in files.values() for f in fs}

@@ -7,10 +7,11 @@ nothing the detector reads can be missed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from envkit.host import Boundary, CommandResult, NvmlReading, NvmlUnavailable, SystemReading
+from envkit.host import Boundary, CommandResult, SystemReading
 
 
 class _RecordingEnv(Mapping[str, str]):
@@ -41,9 +42,7 @@ class Capture:
     env_asked: set[str] = field(default_factory=set)
     env: dict[str, str] = field(default_factory=dict)
     system: SystemReading | None = None
-    nvml: NvmlReading | None = None
-    nvml_error: str | None = None
-    nvml_asked: bool = False
+    readings: dict[str, dict[str, Any]] = field(default_factory=dict)  # library readings: name -> JSON object
     texts: dict[str, str | None] = field(default_factory=dict)  # path -> content (None: unreadable/absent)
     exists: dict[str, bool] = field(default_factory=dict)
     globs: dict[str, list[str]] = field(default_factory=dict)
@@ -65,15 +64,10 @@ class RecordingBoundary:
         self.capture.system = reading
         return reading
 
-    def nvml(self) -> NvmlReading:
-        self.capture.nvml_asked = True
-        try:
-            reading = self.inner.nvml()
-        except NvmlUnavailable as exc:
-            self.capture.nvml_error = str(exc)
-            raise
-        self.capture.nvml = reading
-        return reading
+    def reading(self, name: str, read: Callable[[], dict[str, Any]], absent: dict[str, Any]) -> dict[str, Any]:
+        found = self.inner.reading(name, read, absent)
+        self.capture.readings[name] = found
+        return found
 
     def read_text(self, path: str) -> str | None:
         text = self.inner.read_text(path)

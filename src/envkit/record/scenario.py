@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from envkit.accel.registry import all_backends
 from envkit.errors import EnvkitError
 from envkit.host import RecordedBoundary, detect
 from envkit.hostfacts import HostFacts
@@ -147,12 +148,12 @@ def is_envkit_recording(path: Path) -> bool:
 
 
 def write_host_boundary(out: ScenarioDir, capture: Capture, env: dict[str, str], redactor: Redactor) -> None:
-    """system.json, nvml.json, env.json, which.json, commands/, files/: what RecordedBoundary reads."""
+    """system.json, <reading>.json (e.g. nvml.json), env.json, which.json, commands/, files/: what RecordedBoundary reads."""
     r = redactor
     if capture.system is not None:
         out.write_json("system.json", r.data(dataclasses.asdict(capture.system), "system.json"))
-    if capture.nvml_asked:
-        out.write_json("nvml.json", _nvml_json(capture))
+    for name, reading in capture.readings.items():
+        out.write_json(f"{name}.json", reading)
     out.write_json("env.json", r.data(env, "env.json"))
     out.write_json("which.json", r.data({k: v for k, v in sorted(capture.which.items()) if v}, "which.json"))
     for argv, result in capture.commands.items():
@@ -165,22 +166,6 @@ def write_host_boundary(out: ScenarioDir, capture: Capture, env: dict[str, str],
         if result.returncode != 0:
             out.write(f"commands/{name}.rc", f"{result.returncode}\n")
     _write_files(out, capture, r)
-
-
-def _nvml_json(capture: Capture) -> dict[str, Any]:
-    if capture.nvml is None:
-        return {"error": capture.nvml_error or "NVML failed"}
-    reading = capture.nvml
-    return {
-        "driver_version": reading.driver_version,
-        "cuda_driver_version": reading.cuda_driver_version,
-        "devices": [
-            {"name": d.name,
-             "compute_capability": list(d.compute_capability) if d.compute_capability else None,
-             "memory_total_bytes": d.memory_total_bytes}
-            for d in reading.devices
-        ],
-    }
 
 
 def _write_files(out: ScenarioDir, capture: Capture, r: Redactor) -> None:
@@ -235,13 +220,8 @@ def _mirror_rel(path: str) -> str | None:
 def describe(facts: HostFacts) -> str:
     """One line for humans: platform, distro, accelerators."""
     parts = [facts.platform, facts.os.distro or facts.os.system]
-    if facts.nvidia.gpus:
-        names = sorted({g.name for g in facts.nvidia.gpus})
-        parts.append(f"{len(facts.nvidia.gpus)} x {', '.join(names)}, driver {facts.nvidia.driver_version}")
-    elif facts.ascend.present():
-        parts.append(f"Ascend NPU, CANN {facts.ascend.cann.version or '?'}")
-    else:
-        parts.append("no GPU/NPU")
+    # the first accelerator (in the registry's order) with something to say
+    parts.append(next((said for b in all_backends() if (said := b.describe(facts))), "no GPU/NPU"))
     return ", ".join(parts) + f" (suggested profile {facts.suggested_profile})"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
 from envkit.fields import Field, matches, regex
 
 NAME = "fakeaccel"
@@ -50,6 +50,13 @@ class FakeAccelBackend:
                 if m:
                     chips.append({"index": int(m[1]), "name": m[2], "health": m[3]})
         return {"device_nodes": nodes, "smi": smi, "chips": chips}
+
+    def detect_warnings(self, host: Any) -> list[str]:
+        return []
+
+    def describe(self, host: Any) -> str | None:
+        facts = host.accelerators.get(self.name)
+        return f"{len(facts['device_nodes'])} x FakeAccel" if facts else None
 
     def _facts(self, host: Any) -> dict[str, Any]:
         return dict(getattr(host, "accelerators", {}).get(NAME) or {})
@@ -122,6 +129,15 @@ class FakeAccelBackend:
     # --- doctor ---
     checks_module: str | None = "envkit_fakeaccel.doctor_checks"
     probe_fragment: str | None = "envkit_fakeaccel.doctor_checks:probe"
+    patch_markers: dict[str, tuple[str, ...]] = {}
+    visible_devices_also: tuple[str, ...] = ()
+    torch_version_attrs: tuple[str, ...] = ()
+    device_runtime: str | None = None
+    matrix_check: str | None = None
+    matrix_sections: tuple[str, ...] = ()
+
+    def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
+        raise KeyError(kind)
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:
@@ -140,7 +156,7 @@ class FakeAccelBackend:
         return len(self._facts(host).get("device_nodes") or ()) or None
 
     def failure_hints(self) -> list:
-        from envkit.backends.base import LaunchHint
+        from envkit.accel.base import LaunchHint
 
         return [LaunchHint("fakeaccel.link", r"FAKEACCEL_LINK_DOWN", "a FakeAccel chip link is down",
                            "run `fakeaccel-smi --list` and reseat the chip")]

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from envkit.doctor import accel
 from envkit.doctor import infer_verdict as verdict
 from envkit.doctor import smoke as run
 from envkit.doctor.layout import from_probe
@@ -35,7 +36,7 @@ def infer_doc(ctx: Context, checkpoint: Path, dataset: tuple[Path, str] | None, 
     lay = ctx.scratch.get("smoke_layout") or from_probe(ctx.probe)
     args = {"checkpoint": str(checkpoint), "dataset": str(dataset[0]) if dataset else None,
             "repo_id": dataset[1] if dataset else None, "device": device, "calls": calls,
-            "package": (lay.package if lay is not None else None) or "lerobot"}
+            "package": (lay.package if lay is not None else None) or "lerobot", "runtimes": accel.device_runtimes()}
     doc, result = run_json(ctx, "infer.py", json.dumps(args), timeout=INFER_TIMEOUT_S)
     return doc, result.tail(30)
 

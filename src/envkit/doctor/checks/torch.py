@@ -90,8 +90,8 @@ def torch_build(ctx: Context) -> Outcome:
     said = [o for judge in accel.hooks("torch_build") if (o := judge(ctx)) is not None]
     for outcome in sorted(said, key=lambda o: o.status != Status.FAIL):
         return outcome
-    # torch's own build attributes (torch.version.cuda / .hip), as torch names its builds
-    kind = f"CUDA {t['cuda']}" if t.get("cuda") else ("ROCm" if t.get("hip") else "CPU")
+    # what torch's build is, as the backend whose build it is names it (from torch.version's attributes)
+    kind = next((said for name in accel.hooks("build_name") if (said := name(ctx))), "CPU")
     return ok(f"torch {version}: {kind} build")
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from envkit.accel.ascend.facts import ascend
+from envkit.accel.ascend.matrix import CannVersion, npu_table
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, matrix, pip_install, profile_get
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
@@ -17,7 +19,7 @@ AUTOLOAD = "Failed to load the backend extension: torch_npu"
 
 
 def set_env_script(ctx: Context) -> str:
-    found = ctx.host.ascend.cann.set_env
+    found = ascend(ctx.host).cann.set_env
     return found[0] if found else "/usr/local/Ascend/ascend-toolkit/set_env.sh"
 
 
@@ -38,7 +40,7 @@ def cann(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
     env = ctx.probe.get("env") or {}
-    info = ctx.host.ascend.cann
+    info = ascend(ctx.host).cann
     home = env.get("ASCEND_HOME_PATH") or info.home_path
     scripts = info.set_env
     if home:
@@ -52,8 +54,6 @@ def cann(ctx: Context) -> Outcome:
 
 
 def torch_npu(ctx: Context) -> Outcome:
-    from envkit.compat import CannVersion
-
     if (why := _applies(ctx)):
         return skip(why)
     have = ctx.dist("torch_npu")
@@ -62,20 +62,20 @@ def torch_npu(ctx: Context) -> Outcome:
     if not have:
         return fail("torch_npu is not installed", pip_install(ctx, f"torch-npu=={base(torch)}" if torch else "torch-npu"))
     m = matrix()
-    row = known(m.torch_npu_row, base(have)) if m else None
+    row = known(lambda: npu_table(m).row(base(have))) if m else None
     problems, fixes = [], []
     if row is not None and torch and base(torch) != row.torch:
-        req = m.torch_npu_torch_requirement(row.torch_npu, arch(ctx))
+        req = npu_table(m).torch_requirement(row.torch_npu, arch(ctx))
         url = known(m.index_url, "pytorch-cpu") if req.endswith("+cpu") else None
         problems.append(f"torch_npu {have} is built for torch {row.torch}, but torch {torch} is installed "
                         "(pip upgraded torch past torch_npu's pin?)")
         fixes.append(pip_install(ctx, "--force-reinstall", "--no-deps", req, index_url=url))
-    cann_v = ctx.host.ascend.cann.version or _facts(ctx).get("cann_version")
+    cann_v = ascend(ctx.host).cann.version or _facts(ctx).get("cann_version")
     if row is not None and cann_v:
         try:
             if CannVersion(cann_v) < row.cann:
                 problems.append(f"torch_npu {have} needs CANN >= {row.cann}, the host has {cann_v}")
-                better = known(m.torch_npu_for, base(torch) or row.torch, cann_v)
+                better = known(lambda: npu_table(m).torch_npu_for(base(torch) or row.torch, cann_v))
                 fixes.append(pip_install(ctx, f"torch-npu=={better}") if better else f"upgrade CANN to {row.cann}")
         except ValueError:
             pass
@@ -96,7 +96,7 @@ def torch_npu(ctx: Context) -> Outcome:
 def devices(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
-    if ctx.host.container and not ctx.host.ascend.chip_nodes():
+    if ctx.host.container and not ascend(ctx.host).chip_nodes():
         return fail(f"inside a {ctx.host.container} container without /dev/davinci* devices",
                     "docker run --device=/dev/davinci0 --device=/dev/davinci_manager --device=/dev/devmm_svm "
                     "--device=/dev/hisi_hdc -v /usr/local/Ascend/driver:/usr/local/Ascend/driver "
@@ -166,11 +166,11 @@ def torch_build(ctx: Context) -> Outcome | None:
 
 
 def versions(ctx: Context) -> dict[str, Any]:
-    return {"torch_npu": ctx.dist("torch_npu"), "cann": ctx.host.ascend.cann.version}
+    return {"torch_npu": ctx.dist("torch_npu"), "cann": ascend(ctx.host).cann.version}
 
 
 def report_rows(ctx: Context) -> list[tuple[str, Any]]:
-    return [("torch_npu version", ctx.dist("torch_npu")), ("CANN", ctx.host.ascend.cann.version)]
+    return [("torch_npu version", ctx.dist("torch_npu")), ("CANN", ascend(ctx.host).cann.version)]
 
 
 SMOKE_NEEDS = ("npu.torch_npu", "npu.lerobot", "npu.cann")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
+from packaging.version import Version
+
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, LaunchHint, TorchChoice, common_block
+from envkit.accel.registry import all_backends
+from envkit.compat import matrix
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -24,6 +28,12 @@ class CpuBackend:
     def collect(self, boundary: Any) -> dict[str, Any] | None:
         return None
 
+    def detect_warnings(self, host: "HostFacts") -> list[str]:
+        return []
+
+    def describe(self, host: "HostFacts") -> str | None:
+        return None
+
     def detected(self, host: "HostFacts") -> bool:
         return True
 
@@ -34,8 +44,6 @@ class CpuBackend:
         return "every host has a CPU"
 
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
-        from envkit.backends import all_backends
-
         # Whatever accelerator this host has goes unused; name it (plug-ins included).
         for other in all_backends():
             if other.name != self.name and other.detected(host):
@@ -46,10 +54,6 @@ class CpuBackend:
         return None
 
     def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
-        from packaging.version import Version
-
-        from envkit.compat import matrix
-
         if not candidates:
             raise Conflict(
                 f"No torch release in the matrix satisfies '{ctx.profile.packages['torch']}' on Python {ctx.python}",
@@ -82,6 +86,15 @@ class CpuBackend:
     # --- doctor ---
     checks_module: str | None = None
     probe_fragment: str | None = None
+    patch_markers: dict[str, tuple[str, ...]] = {}  # what proves its lerobot patch is installed
+    visible_devices_also: tuple[str, ...] = ()
+    torch_version_attrs: tuple[str, ...] = ()
+    device_runtime: str | None = None
+    matrix_check: str | None = None
+    matrix_sections: tuple[str, ...] = ()
+
+    def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
+        raise KeyError(kind)  # owns no section
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:
@@ -100,8 +113,6 @@ class CpuBackend:
         return None
 
     def failure_hints(self) -> list:
-        from envkit.backends.base import LaunchHint
-
         return [
             LaunchHint("gloo.connect", r"Gloo connectFullMesh failed|gloo/transport/tcp/pair\.cc",
                        "gloo could not connect the processes",

@@ -1,9 +1,9 @@
-"""envkit's own NPU patch for lerobot: locate it, dry-check it, apply it, prove it is installed.
+"""A profile's lerobot patch (patches/): locate it, dry-check it, apply it, prove it is installed.
 
-The patch (patches/lerobot-0.4.2-npu.patch) is written against the lerobot *source* tree
+A patch (e.g. patches/lerobot-0.4.2-npu.patch) is written against the lerobot *source* tree
 (paths like ``src/lerobot/utils/utils.py``); setup applies it to the unpacked sdist or checkout
-before ``pip install``. Every added block carries an ``envkit-npu-patch(<id>)`` comment, and
-`verify_installed` looks for those markers in the installed package afterwards.
+before ``pip install``. Every added block carries a marker comment, and `verify_installed` looks
+for the markers the backends declare (Backend.patch_markers) in the installed package afterwards.
 
 Checks run ``git apply`` with ``cwd=tree``; it works outside a repository like ``patch -p1`` and
 never writes anything when any hunk fails, so a refused patch leaves the tree untouched.
@@ -18,24 +18,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from envkit.accel.registry import patch_markers
 from envkit.errors import EnvkitError, StepFailed
 from envkit.resources import data_dir
-
-MARKER_TAG = "envkit-npu-patch"
-
-# Marker strings per file, relative to the `lerobot` package directory. Each one is the tag of
-# one added block of the patch; all present = the patch is in.
-PATCH_MARKERS: dict[str, tuple[str, ...]] = {
-    "utils/utils.py": (
-        "envkit-npu-patch(npu-probe)",
-        "envkit-npu-patch(auto-select)",
-        "envkit-npu-patch(safe-device)",
-        "envkit-npu-patch(device-available)",
-        "envkit-npu-patch(amp)",
-    ),
-    "scripts/lerobot_train.py": ("envkit-npu-patch(torch-npu-import)",),
-    "configs/train.py": ("envkit-npu-patch(rank0-output-dir)",),
-}
 
 APPLIES = "applies"
 ALREADY_APPLIED = "already-applied"
@@ -220,7 +205,7 @@ def check_applies(tree: Path, patch: Path) -> str:
         if reverse.returncode == 0:
             return ALREADY_APPLIED
     where = _first_failure(forward.stderr, hunks)
-    partial = _scan(tree)[1]
+    partial = _scan(tree, patch_markers())[1]
     hint = (
         "the tree looks partially patched (some envkit-npu-patch markers are present); "
         "start again from a fresh lerobot source tree"
@@ -257,14 +242,14 @@ def _lerobot_dir(root: Path) -> Path | None:
     return None
 
 
-def _scan(root: Path) -> tuple[list[str], list[str]]:
+def _scan(root: Path, wanted: dict[str, tuple[str, ...]]) -> tuple[list[str], list[str]]:
     """(missing entries per file, markers found) for a site-packages dir or source tree."""
     package = _lerobot_dir(root)
     if package is None:
-        return [f"lerobot/{rel}: lerobot package not found under {root}" for rel in PATCH_MARKERS], []
+        return [f"lerobot/{rel}: lerobot package not found under {root}" for rel in wanted], []
     missing: list[str] = []
     found: list[str] = []
-    for rel, markers in PATCH_MARKERS.items():
+    for rel, markers in wanted.items():
         path = package / rel
         if not path.is_file():
             missing.append(f"lerobot/{rel}: file not found in {package}")
@@ -277,10 +262,11 @@ def _scan(root: Path) -> tuple[list[str], list[str]]:
     return missing, found
 
 
-def verify_installed(site_or_tree: Path) -> list[str]:
+def verify_installed(site_or_tree: Path, markers: dict[str, tuple[str, ...]] | None = None) -> list[str]:
     """Which patch markers are missing, one entry per file; an empty list means patched.
 
     `site_or_tree` is a site-packages directory (holding lerobot/), a lerobot source root
-    (holding src/lerobot/) or the lerobot package directory itself.
+    (holding src/lerobot/) or the lerobot package directory itself. `markers` (file under lerobot/ ->
+    marker strings) defaults to those every installed backend declares.
     """
-    return _scan(Path(site_or_tree))[0]
+    return _scan(Path(site_or_tree), patch_markers() if markers is None else markers)[0]

@@ -10,6 +10,9 @@ import re
 
 from envkit.errors import EnvkitError
 
+# The cu128 wheels carry sm_70..sm_120 (research/compat.md 3.2): older GPUs have no kernels.
+MIN_COMPUTE_CAPABILITY = (7, 0)
+
 
 def _parse_arch(text: str) -> tuple[int, int, str]:
     """"sm_86" / "compute_120" / "sm_90a" -> (major, minor, suffix)."""

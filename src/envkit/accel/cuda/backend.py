@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
-from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, common_block
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, LaunchHint, TorchChoice, common_block
+from envkit.accel.cuda.arch import capability_supported, driver_at_least
+from envkit.accel.cuda.facts import NvidiaFacts, nvidia
+from envkit.accel.cuda.host import detect_nvidia, nvidia_warnings
+from envkit.accel.cuda.matrix import SECTION, CudaTable, cuda_table
+from envkit.compat import matrix
 from envkit.fields import Field, matches, regex, specifier
 
 if TYPE_CHECKING:
@@ -17,8 +26,6 @@ def _build_name(cuda: str) -> str:
 
 _CC = matches(r"\d+\.\d+", "a compute capability like '12.0'")
 _DRIVER = matches(r"\d+(\.\d+)*", "a driver version like '570.86'")
-# The cu128 wheels carry sm_70..sm_120 (research/compat.md 3.2): older GPUs have no kernels.
-MIN_COMPUTE_CAPABILITY = (7, 0)
 
 
 class CudaBackend:
@@ -44,14 +51,23 @@ class CudaBackend:
         },
     }
 
-    def collect(self, boundary: Any) -> dict[str, Any] | None:
-        return None  # HostFacts.nvidia (envkit.host reads NVML)
+    def collect(self, boundary: Any) -> NvidiaFacts:
+        return detect_nvidia(boundary)[0]
+
+    def detect_warnings(self, host: "HostFacts") -> list[str]:
+        return nvidia_warnings(nvidia(host))
+
+    def describe(self, host: "HostFacts") -> str | None:
+        gpus = nvidia(host).gpus
+        if not gpus:
+            return None
+        return f"{len(gpus)} x {', '.join(sorted({g.name for g in gpus}))}, driver {nvidia(host).driver_version}"
 
     def detected(self, host: "HostFacts") -> bool:
-        return host.nvidia.present()
+        return nvidia(host).present()
 
     def host_rows(self, host: "HostFacts") -> list[tuple[str, str]]:
-        nv = host.nvidia
+        nv = nvidia(host)
         if not nv.present():
             return [("nvidia", "no driver found" + (f" (NVML: {nv.error})" if nv.error else ""))]
         rows = [("nvidia driver", f"{nv.driver_version} via {nv.source}, CUDA {nv.cuda_driver_version or '?'}")]
@@ -61,11 +77,7 @@ class CudaBackend:
 
     def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
         """Every GPU of the host must fit: a mixed box is served by one profile only when all its GPUs are."""
-        import re
-
-        from packaging.specifiers import SpecifierSet
-
-        gpus = host.nvidia.gpus
+        gpus = nvidia(host).gpus
         if not gpus:
             return None
         said = []
@@ -89,15 +101,14 @@ class CudaBackend:
     def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
         if not self.detected(host):
             return [f"this host has no NVIDIA GPU; the tuple is for the profile's target ({ctx.profile.hardware.get('gpu', 'a CUDA GPU')}), not this machine"]
-        from envkit.backends.cuda_arch import driver_at_least
 
         out = []
         want = ctx.profile.hardware.get("compute_capability")
-        seen = sorted({g.compute_capability for g in host.nvidia.gpus if g.compute_capability})
+        seen = sorted({g.compute_capability for g in nvidia(host).gpus if g.compute_capability})
         if want and seen and seen != [want]:
             out.append(f"this host's GPUs have compute capability {', '.join(seen)}; profile '{ctx.profile.name}' targets {want}")
         floor = ctx.profile.hardware.get("driver_min")
-        driver = host.nvidia.driver_version
+        driver = nvidia(host).driver_version
         if floor and driver and not driver_at_least(driver, floor):
             source = ctx.profile.hardware.get("driver_min_source", "the profile's driver floor")
             out.append(f"the NVIDIA driver {driver} is below {floor}, the floor of profile '{ctx.profile.name}' ({source}): "
@@ -111,22 +122,19 @@ class CudaBackend:
         if want:
             needs.append((ctx.profile.hardware.get("gpu", "the profile's GPU"), want))
         if ctx.host is not None:
-            for gpu in ctx.host.nvidia.gpus:
+            for gpu in nvidia(ctx.host).gpus:
                 if gpu.compute_capability and (gpu.name, gpu.compute_capability) not in needs:
                     needs.append((gpu.name, gpu.compute_capability))
         return needs
 
     def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
-        from envkit.backends.cuda_arch import capability_supported
-        from envkit.compat import matrix
-
         m = matrix()
         cuda = ctx.profile.packages["cuda"]
         build_name = _build_name(cuda)
         allowed_indexes = {i["name"] for i in ctx.profile.indexes}
         rejected: list[str] = []
         for version in sorted(candidates, key=_vkey, reverse=True):
-            builds = m.torch_builds(version, ctx.arch)
+            builds = cuda_table(m).torch_builds(version, ctx.arch)
             build = builds.get(build_name)
             if build is None:
                 default = m.pypi_build(version, ctx.arch)
@@ -187,22 +195,19 @@ class CudaBackend:
         )
 
     def _check_driver(self, ctx: Context, choice: TorchChoice) -> None:
-        from envkit.backends.cuda_arch import driver_at_least
-        from envkit.compat import matrix
-
         host = ctx.host
         cuda = choice.extra.get("cuda")
-        if host is None or not host.nvidia.driver_version or cuda is None:
+        if host is None or not nvidia(host).driver_version or cuda is None:
             return
-        floor = matrix().cuda_min_driver(cuda)
+        floor = cuda_table().min_driver(cuda)
         need = [(floor.compat_floor, f"CUDA {cuda}'s minimum driver ({floor.source})")]
         profile_floor = ctx.profile.hardware.get("driver_min")
         if profile_floor:
             need.append((profile_floor, ctx.profile.hardware.get("driver_min_source", "the profile's driver floor")))
         for value, source in need:
-            if not driver_at_least(host.nvidia.driver_version, value):
+            if not driver_at_least(nvidia(host).driver_version, value):
                 raise Conflict(
-                    f"The NVIDIA driver {host.nvidia.driver_version} on this host is below {value}, the floor for torch "
+                    f"The NVIDIA driver {nvidia(host).driver_version} on this host is below {value}, the floor for torch "
                     f"{choice.version} {choice.build} ({source})",
                     fix=f"upgrade the driver to >= {value} (e.g. the R580 branch for CUDA 13 builds), or use a profile whose CUDA build this driver runs",
                 )
@@ -211,10 +216,8 @@ class CudaBackend:
         return {}
 
     def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
-        from envkit.compat import matrix
-
         cuda = choice.extra["cuda"]
-        floor = matrix().cuda_min_driver(cuda)
+        floor = cuda_table().min_driver(cuda)
         data = {"build": cuda, "min_driver": ctx.profile.hardware.get("driver_min") or floor.compat_floor,
                 "toolkit_min_driver": floor.toolkit_min}
         hooks = HookData(env=self.hook_env(ctx), visible_devices_var=self.visible_devices_var)
@@ -223,8 +226,17 @@ class CudaBackend:
                             summary=(("cuda", f"{cuda} (driver >= {data['min_driver']})"),))
 
     # --- doctor ---
-    checks_module: str | None = "envkit.doctor.checks.cuda"
-    probe_fragment: str | None = "envkit.doctor.fragments.cuda"
+    checks_module: str | None = "envkit.accel.cuda.checks"
+    probe_fragment: str | None = "envkit.accel.cuda.fragment"
+    patch_markers: dict[str, tuple[str, ...]] = {}  # what proves its lerobot patch is installed
+    visible_devices_also: tuple[str, ...] = ()
+    torch_version_attrs: tuple[str, ...] = ("cuda",)
+    device_runtime: str | None = None
+    matrix_check: str | None = None
+    matrix_sections: tuple[str, ...] = (SECTION,)
+
+    def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
+        return CudaTable(data).raw_row(key)
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:
@@ -242,11 +254,9 @@ class CudaBackend:
         return "torch.cuda.device_count()"
 
     def host_device_count(self, host: "HostFacts | None") -> int | None:
-        return len(host.nvidia.gpus) if host is not None and host.nvidia.gpus else None
+        return len(nvidia(host).gpus) if host is not None and nvidia(host).gpus else None
 
     def failure_hints(self) -> list:
-        from envkit.backends.base import LaunchHint
-
         return [
             LaunchHint("nccl.timeout", r"Watchdog caught collective operation timeout|WorkNCCL\(.*Timeout\(ms\)",
                        "an NCCL collective timed out: one rank stalled or died while the others waited",
@@ -266,6 +276,4 @@ def _gib(n: int | None) -> str:
 
 
 def _vkey(version: str):
-    from packaging.version import Version
-
     return Version(version)

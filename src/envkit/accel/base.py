@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
     from envkit.fields import Field
     from envkit.hostfacts import HostFacts
-    from envkit.profiles import Profile
 
 __all__ = ["ARCH_OF_PLATFORM", "AcceleratorBlock", "Backend", "Conflict", "Context", "HookData", "TorchChoice",
            "WheelNeed", "match_wheels", "torch_requirements"]
@@ -55,11 +54,25 @@ class TorchChoice:
         return f"torch=={self.version}+{self.local}" if self.local else f"torch=={self.version}"
 
 
+class ProfileView(Protocol):
+    """What a backend reads of a (per-platform) profile: envkit.profiles.Profile is one. A Protocol, so
+    this module does not import profiles (which asks the registry, which checks against this module)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def packages(self) -> dict[str, Any]: ...
+    @property
+    def hardware(self) -> dict[str, Any]: ...
+    @property
+    def indexes(self) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class Context:
     """What a backend needs to choose: the per-platform profile view and the host (if it is the target)."""
 
-    profile: "Profile"
+    profile: ProfileView
     host: "HostFacts | None"  # None when the host is not the profile's target
     arch: str
     python: str
@@ -121,6 +134,9 @@ class Backend(Protocol):
     # What training code and launchers get for this accelerator (envkit launch, hooks, smoke):
     device: str  # the --policy.device value lerobot takes: "cuda" | "npu" | "cpu"
     visible_devices_var: str | None  # CUDA_VISIBLE_DEVICES / ASCEND_RT_VISIBLE_DEVICES; None: nothing to select
+    # Variables of a lower runtime layer that restrict the same devices before visible_devices_var does
+    # (ROCm: ROCR_VISIBLE_DEVICES beneath HIP_VISIBLE_DEVICES); envkit sets only visible_devices_var.
+    visible_devices_also: tuple[str, ...]
     slurm_gres: str | None  # the generic resource SLURM schedules these devices as ("gpu"); None: CPU processes
     collective: str  # torch.distributed backend for multi-process training: "nccl" | "hccl" | "gloo"
     # Profile keys this accelerator adds: section ("packages", "hardware", "match") -> key -> Field.
@@ -130,10 +146,17 @@ class Backend(Protocol):
 
     # --- detect ---
 
-    def collect(self, boundary: Any) -> dict[str, Any] | None:
-        """A plug-in's own host facts, read through envkit.host's Boundary (files, globs, commands), as a
-        JSON object stored in HostFacts.accelerators[name]; None when it finds nothing. Built-ins
-        return None (their facts are HostFacts fields)."""
+    def collect(self, boundary: Any) -> Any:
+        """Its host facts, read through envkit.host's Boundary (files, globs, commands, library readings),
+        stored in HostFacts.accelerators[name]: a JSON object, or the dataclass its folder declares as
+        FACTS; None when it finds nothing (the host's JSON then has no entry for it)."""
+
+    def detect_warnings(self, host: "HostFacts") -> list[str]:
+        """What `envkit detect` warns about this accelerator on the host (its facts are already collected)."""
+
+    def describe(self, host: "HostFacts") -> str | None:
+        """A few words for a recorded scenario's one-line description ("8 x NVIDIA H100, driver 570"); None:
+        nothing of it on this host."""
 
     def detected(self, host: "HostFacts") -> bool:
         """Whether this host has the accelerator."""
@@ -149,7 +172,7 @@ class Backend(Protocol):
 
     # --- profiles ---
 
-    def check_profile(self, profile: "Profile", bad: Callable[[str, str], EnvkitError]) -> None:
+    def check_profile(self, profile: ProfileView, bad: Callable[[str, str], EnvkitError]) -> None:
         """Raise bad(message, fix) when the (per-platform) profile lacks what this accelerator needs."""
 
     # --- resolve ---
@@ -168,6 +191,27 @@ class Backend(Protocol):
     # says what each must export. None: the doctor has nothing specific to check for this backend.
     checks_module: str | None  # its doctor checks (CHECKS) and hooks the generic checks consult
     probe_fragment: str | None  # stdlib-only module with probe(torch) -> dict, run inside the target interpreter
+    # Markers (file under lerobot/ -> strings) its lerobot patch plants; envkit.lerobot_patch checks them
+    # after install. {}: the backend ships no patch.
+    patch_markers: dict[str, tuple[str, ...]]
+
+    # torch.version attributes its torch builds set (("cuda",); a ROCm build sets "hip"): the probes record
+    # them in the torch facts, so the backend, not the device string, says whose torch it is.
+    torch_version_attrs: tuple[str, ...]
+    # The module training code must import before `device` is usable (an out-of-tree torch extension); None: none.
+    device_runtime: str | None
+
+    # --- the compatibility matrix ---
+    # compat.toml sections this accelerator parses itself (envkit.compat keeps the generic ones):
+    # the row kinds a lock manifest's matrix_keys may name for it ("cuda", "torch_npu").
+    matrix_sections: tuple[str, ...]
+    # Dotted module with its package's `envkit matrix check/propose` hooks (envkit.matrixcheck.check.accel_hooks
+    # lists what it exports); None: the accelerator adds no package of its own to the index checks.
+    matrix_check: str | None
+
+    def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
+        """The raw compat.toml row (of `data`, the parsed file) for one of its matrix_sections: what a lock
+        manifest's row digest covers."""
 
     # --- launch ---
     # What `envkit launch` asks of an accelerator (src/envkit/launch/): nothing there branches on its name.

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from envkit.accel.cuda.arch import capability_supported, driver_at_least
+from envkit.accel.cuda.facts import nvidia
+from envkit.accel.cuda.matrix import cuda_table
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, matrix, pip_install
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
@@ -28,13 +31,11 @@ def _facts(ctx: Context) -> dict[str, Any]:
 
 def _cu_fix(ctx: Context, need_cc: str | None = None, max_cuda: str | None = None) -> str:
     """Reinstall the same torch from a build that fits (kernels for cc, CUDA the driver runs)."""
-    from envkit.compat import capability_supported
-
     m = matrix()
     torch = base(ctx.dist("torch"))
     if m is None or torch is None:
         return "install a torch CUDA build that supports this GPU and driver (envkit setup --profile 5090)"
-    builds = known(m.torch_builds, torch, arch(ctx)) or {}
+    builds = known(lambda: cuda_table(m).torch_builds(torch, arch(ctx))) or {}
     fits = []
     for b in builds.values():
         if not b.cuda:
@@ -53,11 +54,9 @@ def _cu_fix(ctx: Context, need_cc: str | None = None, max_cuda: str | None = Non
 
 
 def driver(ctx: Context) -> Outcome:
-    from envkit.compat import driver_at_least
-
     if (why := _applies(ctx)):
         return skip(why)
-    nv = ctx.host.nvidia
+    nv = nvidia(ctx.host)
     drv = nv.driver_version
     cuda = ctx.section("torch").get("cuda")
     if not drv:
@@ -66,7 +65,7 @@ def driver(ctx: Context) -> Outcome:
     if not cuda:
         return skip(f"driver {drv}; torch is not a CUDA build (see torch.build)")
     m = matrix()
-    floor = known(m.cuda_min_driver, cuda) if m else None
+    floor = known(lambda: cuda_table(m).min_driver(cuda)) if m else None
     if floor is None:
         return warn(f"driver {drv}; CUDA {cuda} is not in envkit's driver table", "check NVIDIA's CUDA release notes")
     need = floor.lerobot_floor or floor.toolkit_min
@@ -84,8 +83,6 @@ def driver(ctx: Context) -> Outcome:
 
 
 def arch_support(ctx: Context) -> Outcome:
-    from envkit.compat import capability_supported
-
     if (why := _applies(ctx)):
         return skip(why)
     cf = _facts(ctx)
@@ -95,7 +92,7 @@ def arch_support(ctx: Context) -> Outcome:
     sm = [a for a in archs if a.startswith("sm_")]
     ptx = [a for a in archs if a.startswith("compute_")]
     # (name, compute capability): the host's GPUs, else the devices torch itself reported
-    gpus = [(g.name, g.compute_capability) for g in ctx.host.nvidia.gpus] or \
+    gpus = [(g.name, g.compute_capability) for g in nvidia(ctx.host).gpus] or \
         [(d.get("name") or "GPU", d.get("capability")) for d in cf.get("devices") or []]
     bad, good = [], []
     for name, cc in gpus:
@@ -106,7 +103,7 @@ def arch_support(ctx: Context) -> Outcome:
     if bad:
         name, cc, reason = bad[0]
         return fail(f"{name or 'GPU'} (compute capability {cc}): {reason}",
-                    _cu_fix(ctx, need_cc=cc, max_cuda=ctx.host.nvidia.cuda_driver_version),
+                    _cu_fix(ctx, need_cc=cc, max_cuda=nvidia(ctx.host).cuda_driver_version),
                     "torch arch list: " + " ".join(archs))
     if not good:
         return skip("no GPU compute capability known")
@@ -131,7 +128,7 @@ def kernel(ctx: Context) -> Outcome:
     if "no kernel image" in text:
         cc = next((d.get("capability") for d in cf.get("devices") or [] if d.get("capability")), None)
         return fail("torch.cuda.is_available() is True but kernels do not run: " + first_line(text),
-                    _cu_fix(ctx, need_cc=cc, max_cuda=ctx.host.nvidia.cuda_driver_version), warns + "\n" + text)
+                    _cu_fix(ctx, need_cc=cc, max_cuda=nvidia(ctx.host).cuda_driver_version), warns + "\n" + text)
     return fail("a CUDA kernel launch failed: " + first_line(text), "run with CUDA_LAUNCH_BLOCKING=1 to locate it; check cuda.driver", warns + "\n" + text)
 
 
@@ -139,7 +136,7 @@ def devices(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
     cf = _facts(ctx)
-    host_n = len(ctx.host.nvidia.gpus)
+    host_n = len(nvidia(ctx.host).gpus)
     seen = cf.get("device_count")
     visible = (ctx.probe.get("env") or {}).get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1", "none", "NoDevFiles"):
@@ -161,7 +158,7 @@ def container(ctx: Context) -> Outcome:
     if (why := _applies(ctx)):
         return skip(why)
     kind = ctx.host.container
-    nodes = ctx.host.nvidia.device_nodes
+    nodes = nvidia(ctx.host).device_nodes
     if not kind:
         return ok("not in a container")
     if not nodes:
@@ -178,7 +175,7 @@ def torch_build(ctx: Context) -> Outcome | None:
     t = ctx.section("torch")
     version = t.get("version") or ctx.dist("torch")
     cuda = t.get("cuda")
-    gpus = ctx.host.nvidia.gpus
+    gpus = nvidia(ctx.host).gpus
     if cuda:
         return None if gpus else ok(f"torch {version}: CUDA {cuda} build (its CUDA libraries are unused on this host)")
     if not ctx.uses(BACKEND):
@@ -186,7 +183,7 @@ def torch_build(ctx: Context) -> Outcome | None:
     m = matrix()
     what = (f"{len(gpus)} NVIDIA GPU(s)" if gpus else "the profile's CUDA accelerator" if ctx.backend.name == BACKEND
             else "an NVIDIA driver")
-    builds = known(m.torch_builds, base(version), arch(ctx)) if m else None
+    builds = known(lambda: cuda_table(m).torch_builds(base(version), arch(ctx))) if m else None
     cu = [b for b in (builds or {}).values() if b.cuda]
     hint = ""
     if cu:
@@ -198,7 +195,7 @@ def torch_build(ctx: Context) -> Outcome | None:
 
 
 def versions(ctx: Context) -> dict[str, Any]:
-    return {"cuda": ctx.section("torch").get("cuda"), "driver": ctx.host.nvidia.driver_version, "nccl": _facts(ctx).get("nccl")}
+    return {"cuda": ctx.section("torch").get("cuda"), "driver": nvidia(ctx.host).driver_version, "nccl": _facts(ctx).get("nccl")}
 
 
 def report_rows(ctx: Context) -> list[tuple[str, Any]]:
@@ -208,8 +205,8 @@ def report_rows(ctx: Context) -> list[tuple[str, Any]]:
         ("Is PyTorch built with CUDA support?", bool(torch.get("cuda"))),
         ("CUDA available (torch.cuda.is_available())", _facts(ctx).get("available")),
         ("Cuda version", torch.get("cuda")),
-        ("GPU model", ", ".join(g.name for g in ctx.host.nvidia.gpus) or "none"),
-        ("NVIDIA driver", ctx.host.nvidia.driver_version),
+        ("GPU model", ", ".join(g.name for g in nvidia(ctx.host).gpus) or "none"),
+        ("NVIDIA driver", nvidia(ctx.host).driver_version),
     ]
 
 
@@ -224,3 +221,9 @@ CHECKS = [
     Check("cuda.devices", "visible CUDA devices", devices, needs=("torch.import",)),
     Check("cuda.container", "GPU devices mapped into the container", container),
 ]
+
+
+def build_name(ctx: Context) -> str | None:
+    """torch's build, when it is a CUDA one (torch.version.cuda): for torch.build's summary."""
+    cuda = ctx.section("torch").get("cuda")
+    return f"CUDA {cuda}" if cuda else None

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
-from envkit.backends.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from envkit.accel.ascend.facts import AscendFacts, ascend
+from envkit.accel.ascend.host import SET_ENV_CANDIDATES, ascend_warnings, detect_ascend
+from envkit.accel.ascend.matrix import SECTION, CannVersion, NpuTable, npu_table
+from envkit.accel.ascend.patch import PATCH_MARKERS
+from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, LaunchHint, TorchChoice, WheelNeed, common_block
+from envkit.accel.registry import get_backend
+from envkit.compat import matrix
 from envkit.fields import Field, regex, specifier
 
 if TYPE_CHECKING:
@@ -17,8 +27,6 @@ CANN_VARS = ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH", "ASCEND_TOOLKIT_HOME", "AS
 
 
 def _cann_check(value: Any) -> str | None:
-    from envkit.compat import CannVersion
-
     try:
         CannVersion(value)
     except ValueError:
@@ -48,14 +56,24 @@ class AscendBackend:
         },
     }
 
-    def collect(self, boundary: Any) -> dict[str, Any] | None:
-        return None  # HostFacts.ascend (envkit.host reads /dev, npu-smi and CANN)
+    def collect(self, boundary: Any) -> AscendFacts:
+        return detect_ascend(boundary)[0]
+
+    def detect_warnings(self, host: "HostFacts") -> list[str]:
+        out = ascend_warnings(ascend(host))
+        if getattr(host.accelerators.get("cuda"), "gpus", ()) and ascend(host).present():
+            out.append("both NVIDIA GPUs and Ascend NPUs are present; never install torch_npu into the "
+                       "CUDA environment (torch_npu refuses a second accelerator)")
+        return out
+
+    def describe(self, host: "HostFacts") -> str | None:
+        return f"Ascend NPU, CANN {ascend(host).cann.version or '?'}" if ascend(host).present() else None
 
     def detected(self, host: "HostFacts") -> bool:
-        return host.ascend.present()
+        return ascend(host).present()
 
     def host_rows(self, host: "HostFacts") -> list[tuple[str, str]]:
-        asc = host.ascend
+        asc = ascend(host)
         if not asc.present() and not asc.cann.set_env:
             return [("ascend", "no NPU found")]
         smi = asc.npu_smi
@@ -70,12 +88,10 @@ class AscendBackend:
     def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
         """Only /dev/davinciN nodes count: npu-smi without them (driver not loaded, a container started
         without the devices) cannot train on an NPU."""
-        import re
-
-        nodes = host.ascend.chip_nodes()
+        nodes = ascend(host).chip_nodes()
         if not nodes:
             return None
-        chips = host.ascend.npu_smi.chips if host.ascend.npu_smi else ()
+        chips = ascend(host).npu_smi.chips if ascend(host).npu_smi else ()
         if "npu_name" in match:
             pattern = re.compile(match["npu_name"], re.IGNORECASE)
             if not chips or not all(pattern.search(c.name) for c in chips):
@@ -95,19 +111,17 @@ class AscendBackend:
         if not self.detected(host):
             warnings.append(f"this host has no Ascend NPU; the tuple is for the profile's target ({ctx.profile.hardware.get('npu', 'Ascend')}), not this machine")
             return warnings
-        if host.nvidia.present():
+        if get_backend("cuda").detected(host):
             warnings.append("this host also has an NVIDIA GPU: never install torch_npu into a CUDA environment (torch_npu refuses two accelerators)")
-        cann = host.ascend.cann
+        cann = ascend(host).cann
         if cann.version and cann.home_path is None:
             where = cann.set_env[0] if cann.set_env else "<CANN>/set_env.sh"
             warnings.append(f"CANN {cann.version} is installed but not sourced in this shell (ASCEND_HOME_PATH unset); the hooks will source {where}")
         return warnings
 
     def _cann(self, ctx: Context) -> tuple[str, str]:
-        from envkit.compat import CannVersion
-
         floor = ctx.profile.hardware.get("cann_min")
-        host_cann = ctx.host.ascend.cann.version if ctx.host is not None else None
+        host_cann = ascend(ctx.host).cann.version if ctx.host is not None else None
         if host_cann:
             if floor and CannVersion(host_cann) < CannVersion(floor):
                 raise Conflict(
@@ -121,24 +135,19 @@ class AscendBackend:
                        fix="set hardware.cann_min in the profile or run on the Ascend host")
 
     def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
-        from packaging.specifiers import SpecifierSet
-        from packaging.version import Version
-
-        from envkit.compat import matrix
-
         m = matrix()
         cann, cann_reason = self._cann(ctx)
         npu_spec = SpecifierSet(ctx.profile.packages["torch_npu"])
         rejected: list[str] = []
         for version in sorted(candidates, key=Version, reverse=True):
-            npu = m.torch_npu_for(version, cann)
+            npu = npu_table(m).torch_npu_for(version, cann)
             if npu is None:
                 rejected.append(f"no torch_npu for torch {version} is built for CANN <= {cann}")
                 continue
             if not npu_spec.contains(npu, prereleases=True):
                 rejected.append(f"torch_npu {npu} (for torch {version}, CANN {cann}) is outside '{npu_spec}'")
                 continue
-            row = m.torch_npu_row(npu)
+            row = npu_table(m).row(npu)
             if not row.python.contains(ctx.python, prereleases=True):
                 rejected.append(f"torch_npu {npu} has no wheel for Python {ctx.python} ({row.python})")
                 continue
@@ -160,7 +169,7 @@ class AscendBackend:
             )
             return TorchChoice(version, "cpu", local=local, index=index, reasons=reasons, extra={"torch_npu": npu, "cann": str(cann)})
         # Which newer CANN has a torch_npu for these torch releases with a wheel for this Python (the way out).
-        newer = sorted((r for r in m.torch_npu_rows() if r.torch in candidates and r.python.contains(ctx.python, prereleases=True)
+        newer = sorted((r for r in npu_table(m).rows() if r.torch in candidates and r.python.contains(ctx.python, prereleases=True)
                         and npu_spec.contains(r.torch_npu, prereleases=True)), key=lambda r: r.cann)
         hint = (f"run on a host with CANN >= {newer[0].cann} (torch_npu {newer[0].torch_npu} has a Python {ctx.python} wheel), "
                 "or resolve for one with --host FILE (its envkit detect --json); " if newer else "")
@@ -189,8 +198,17 @@ class AscendBackend:
                             matrix_keys=(("torch_npu", npu),), summary=(("torch_npu", f"{npu} (CANN {cann})"),))
 
     # --- doctor ---
-    checks_module: str | None = "envkit.doctor.checks.npu"
-    probe_fragment: str | None = "envkit.doctor.fragments.npu"
+    checks_module: str | None = "envkit.accel.ascend.checks"
+    probe_fragment: str | None = "envkit.accel.ascend.fragment"
+    patch_markers: dict[str, tuple[str, ...]] = PATCH_MARKERS  # what proves its lerobot patch is installed
+    visible_devices_also: tuple[str, ...] = ()
+    torch_version_attrs: tuple[str, ...] = ()
+    device_runtime: str | None = "torch_npu"
+    matrix_check: str | None = "envkit.accel.ascend.matrixcheck"
+    matrix_sections: tuple[str, ...] = (SECTION,)
+
+    def matrix_row(self, data: dict[str, Any], kind: str, key: str) -> Any:
+        return NpuTable(data).raw_row(key)
 
     # --- launch ---
     def launch_env(self, nproc: int) -> dict[str, str]:
@@ -205,9 +223,7 @@ class AscendBackend:
 
     def launch_sources(self, host: "HostFacts | None") -> tuple[str, ...]:
         """CANN's set_env.sh, sourced in every training process: found on the host, else CANN's usual places."""
-        from envkit.host import SET_ENV_CANDIDATES
-
-        found = tuple(host.ascend.cann.set_env) if host is not None else ()
+        found = tuple(ascend(host).cann.set_env) if host is not None else ()
         return found or tuple(SET_ENV_CANDIDATES)
 
     def device_count_code(self) -> str | None:
@@ -216,12 +232,10 @@ class AscendBackend:
     def host_device_count(self, host: "HostFacts | None") -> int | None:
         if host is None:
             return None
-        chips = host.ascend.npu_smi.chips if host.ascend.npu_smi is not None else ()
-        return len(chips) or len(host.ascend.chip_nodes()) or None
+        chips = ascend(host).npu_smi.chips if ascend(host).npu_smi is not None else ()
+        return len(chips) or len(ascend(host).chip_nodes()) or None
 
     def failure_hints(self) -> list:
-        from envkit.backends.base import LaunchHint
-
         return [
             LaunchHint("hccl.timeout", r"EI0006|Getting socket times out|socket establish timeout",
                        "HCCL timed out connecting the NPUs: a rank was slow (loading the dataset) or died",
