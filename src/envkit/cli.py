@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
+from envkit import secrets as redact
 from envkit.errors import EnvkitError
 from envkit.plain_options import plain_options
 
@@ -94,16 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
-    from envkit import secrets as redact
-
     redact.register_argv(args)  # e.g. --wandb.api_key=... passed through to lerobot-train
     redact.install()  # the one output edge: nothing printed below carries a credential
     try:
         rc = app(args=args, prog_name="envkit", standalone_mode=False)
     except EnvkitError as exc:
         if debug:
-            import traceback
-
             traceback.print_exc()
         print(f"envkit: error: {exc.paragraph()}", file=sys.stderr)
         return exc.exit_code

@@ -23,6 +23,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+try:  # typer's internals (imported by `import typer` anyway); absent from other typer versions
+    from typer._coercion import RuntimeParam, build_runtime_param
+except ImportError:  # pragma: no cover
+    RuntimeParam = build_runtime_param = None  # type: ignore[assignment,misc]
+
 _PLAIN = (str, bool)
 
 
@@ -45,9 +50,7 @@ def plain_options(command: Any, ctx: Any | None = None) -> None:
 
 @cache
 def _deferred_class() -> type | None:
-    try:
-        from typer._coercion import RuntimeParam, build_runtime_param
-    except ImportError:
+    if RuntimeParam is None:
         return None
 
     class Deferred(RuntimeParam):  # typer's frozen dataclass; its coerce() keeps None as None

@@ -11,6 +11,9 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -118,8 +121,6 @@ def group_members(pgid: int, started_after_ns: int) -> list[int]:
 
 def stop_group(pgid: int, started_after_ns: int, wait_s: float = 10.0) -> list[int]:
     """SIGKILL what is left of a killed run's process group, and wait until it is gone."""
-    import time
-
     members = group_members(pgid, started_after_ns)
     for pid in members:
         try:
@@ -144,9 +145,6 @@ def run_bounded(argv: Sequence[str], *, timeout: float, limit: int = MAX_CAPTURE
     """subprocess.run(capture_output=True) whose memory is bounded: a child that floods stdout or stderr
     past `limit` bytes is killed at once (with its process group) instead of growing envkit without end.
     Raises subprocess.TimeoutExpired like subprocess.run."""
-    import subprocess
-    import threading
-
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, preexec_fn=die_with_parent, **popen)
     bufs: dict[str, bytearray] = {"out": bytearray(), "err": bytearray()}

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import json
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from envkit import pyversions, secrets
 from envkit.errors import EnvkitError
@@ -51,7 +52,7 @@ def _env_table(value: Any) -> str | None:
 
 
 def _accelerator(value: Any) -> str | None:
-    from envkit.backends import ENTRY_POINT_GROUP, installed, known
+    from envkit.backends import ENTRY_POINT_GROUP, installed, known  # noqa: PLC0415 (pending #27: backends/base.py imports Profile for its types; the accel move breaks that cycle)
 
     if known(value):
         return None
@@ -268,7 +269,6 @@ class Profile:
         for overlay in data.get("platform", {}).values():
             overlay.get("hardware", {}).pop("match", None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        import hashlib
 
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -299,7 +299,7 @@ _PATH = {"packages": "packages", "hardware": "hardware", "match": "hardware.matc
 
 def _check_backend_keys(p: Profile, backend: Any) -> None:
     """Keys of [packages], [hardware], [hardware.match] beyond the common ones belong to the backend."""
-    from envkit.backends import BUILTIN, get_backend
+    from envkit.backends import BUILTIN, get_backend  # noqa: PLC0415 (pending #27: backends/base.py imports Profile for its types; the accel move breaks that cycle)
 
     for section, table in _sections(p).items():
         own = dict(backend.profile_fields.get(section, {}))
@@ -336,7 +336,7 @@ def _check_combinations(p: Profile) -> None:
 
     if "torch" not in pk:
         raise bad("'packages.torch' is missing", "add packages.torch, e.g. torch = \"==2.8.0\"")
-    from envkit.backends import get_backend
+    from envkit.backends import get_backend  # noqa: PLC0415 (pending #27: backends/base.py imports Profile for its types; the accel move breaks that cycle)
 
     backend = get_backend(p.accelerator, f"Profile {p.path}: key 'accelerator'")
     _check_backend_keys(p, backend)

@@ -22,10 +22,15 @@ Which accelerator is "present" is the backend's own `detected(host)`, the rule `
 from __future__ import annotations
 
 import importlib
+import inspect
+import textwrap
 from functools import lru_cache
-from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
+
+from envkit.backends import all_backends, get_backend
+from envkit.doctor.facts import typed_host
+from envkit.doctor.outcome import Check, fail
 
 if TYPE_CHECKING:
     from envkit.backends.base import Backend
@@ -34,21 +39,15 @@ if TYPE_CHECKING:
 
 def installed() -> list["Backend"]:
     """Every installed backend (built-ins, then entry points), in the registry's order."""
-    from envkit.backends import all_backends
-
     return all_backends()
 
 
 def named(name: str) -> "Backend":
-    from envkit.backends import get_backend
-
     return get_backend(name)
 
 
 @lru_cache(maxsize=1)
 def _bare_host() -> "HostFacts":
-    from envkit.doctor.facts import typed_host
-
     return typed_host({})
 
 
@@ -101,9 +100,6 @@ def check_modules() -> list[Any]:
 
 
 def _unimportable(backend: "Backend", dotted: str, exc: Exception) -> Any:
-    from types import SimpleNamespace
-
-    from envkit.doctor.model import Check, fail
 
     def explain(ctx: Any) -> Any:
         return fail(f"the {backend.name} backend's check module {dotted} does not import: {type(exc).__name__}: {exc}",
@@ -164,9 +160,6 @@ def launch_checks(backend: "Backend") -> list[Any]:
 
 
 def _fragment_source(backend: "Backend", dotted: str) -> tuple[str, str]:
-    import inspect
-    import textwrap
-
     module_name, _, function = dotted.partition(":")
     module = _module(module_name)  # importing it here is cheap: a fragment module is stdlib only
     key = str(getattr(module, "FACTS_KEY", f"{backend.name}_facts"))

@@ -4,8 +4,10 @@ then the recognised failures explained and the throughput lerobot logged summari
 from __future__ import annotations
 
 import collections
+import ctypes
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from envkit import procs
+from envkit.hooks import run_argv
 from envkit.launch.failures import Explanation, explain
 from envkit.launch.plan import LaunchPlan
 from envkit.launch.throughput import Throughput, summarise
@@ -67,8 +70,6 @@ def _die_with(parent: int) -> Any:
     (in their own session, out of reach of the terminal's signals) never outlive envkit on the cards.
     torchrun passes the TERM on to its workers. Linux only; elsewhere a no-op."""
     try:
-        import ctypes
-
         prctl = ctypes.CDLL(None, use_errno=True).prctl  # loaded before the fork: nothing is imported in the child
     except (OSError, AttributeError):
         return None
@@ -135,9 +136,6 @@ def _reap(pids: list[int]) -> None:
 
 
 def argv_in_env(plan: LaunchPlan) -> list[str]:
-    import shutil
-
-    from envkit.hooks import run_argv
 
     inner = plan.command()[plan.command().index("--") + 1:]  # env VAR=... launcher ...
     return run_argv(Path(plan.prefix), inner, shutil.which("bash") or "bash")
