@@ -19,7 +19,7 @@ from pathlib import Path
 
 from envkit.cachedir import cache_root, read_own, write_quietly
 from envkit.compat import matrix
-from envkit.matrixcheck.index import IndexClient
+from envkit.pypi_index import IndexClient
 from envkit.pipconfig import read_pip_config
 
 TRAINING_EXTRA = "training"  # the name lerobot gives the extra that `lerobot-train` needs

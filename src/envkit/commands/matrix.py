@@ -13,7 +13,7 @@ from envkit.commands.common import emit_json
 from envkit.compat import DATA_FILE, matrix
 from envkit.errors import EnvkitError
 from envkit.fsutil import atomic_write
-from envkit.matrixcheck.index import IndexClient
+from envkit.pypi_index import IndexClient
 from envkit.matrixcheck.patch import HEADER, apply, proposals_json, unified
 from envkit.matrixcheck.propose import parse_spec, propose
 from envkit.matrixcheck.run import check, choose_index, pip_cert

@@ -33,7 +33,7 @@ from envkit.matrixcheck.facts import (
     python_range,
     requirement_on,
 )
-from envkit.matrixcheck.index import IndexFile
+from envkit.pypi_index import IndexFile
 
 # The packages the matrix covers, as the index names them, and how deep a "release line" goes
 # (torch_npu post-releases belong to one torch version: 2.7.1.postN is line 2.7.1; a PyAV line

@@ -32,7 +32,7 @@ from envkit.matrixcheck.facts import (
     python_range,
     requirement_on,
 )
-from envkit.matrixcheck.index import IndexClient, parallel
+from envkit.pypi_index import IndexClient, parallel
 
 SECTION = {"torch": "torch", "torchcodec": "torchcodec", "torch_npu": "torch_npu", "lerobot": "lerobot", "av": "pyav"}
 HUMAN = "NEEDS A HUMAN"

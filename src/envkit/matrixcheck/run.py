@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from envkit.compat import Matrix
 from envkit.matrixcheck.check import PROJECT, Observed, Report, evaluate, wanted
 from envkit.matrixcheck.facts import dt_needed, ffmpeg_lib_to_read
-from envkit.matrixcheck.index import IndexClient, IndexFile, parallel, redact_url
+from envkit.pypi_index import IndexClient, IndexFile, parallel, redact_url
 from envkit.pipconfig import read_pip_config
 
 
