@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 import types
@@ -34,18 +35,41 @@ def test_one_command_imports_only_its_module() -> None:
     assert _commands_after("resolve", "--help") == ["envkit.commands.resolve"]
 
 
-def test_help_imports_every_command_module() -> None:
-    loaded = _modules_after("--help")
-    assert {f"envkit.commands.{m}" for m in cli.COMMAND_MODULES} <= set(loaded)
+def test_help_imports_no_command_module() -> None:
+    assert _commands_after("--help") == []
 
 
-def test_help_lists_every_command_with_its_help_in_registration_order() -> None:
-    out = run_envkit("--help").out
-    names = ["detect", "resolve", "pins", "setup", "run", "shell-hook", "doctor", "lock", "profiles", "matrix", "fleet"]
-    positions = [out.find(f" {name} ") for name in names]
-    assert all(p >= 0 for p in positions), dict(zip(names, positions))
-    assert positions == sorted(positions), "plain commands first, then groups, each in registration order"
-    assert "Rewrite lerobot's torch/torchvision/torchcodec pins" in out
+def test_listing_is_what_the_command_modules_register() -> None:
+    """cli.LISTING (what `envkit --help` prints without importing the modules) against the modules."""
+    group = cli.LazyCommands(name="envkit")
+    group._load_all()
+    ctx = typer.Context(group)
+    real = []
+    for name in sorted(group.commands, key=lambda n: group._order[n]):
+        command = group.commands[name]
+        module = command.callback.__module__ if command.callback else None
+        first = inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0]
+        real.append((name, isinstance(command, typer.core.TyperGroup), first, module))
+    listed = [(name, group_, text, f"envkit.commands.{module}") for name, module, group_, text in cli.LISTING]
+    # a group's callback may be typer's own (no module of ours): compare its module where it has one
+    assert [r[:3] for r in real] == [r[:3] for r in listed]
+    assert all(r[3] in (None, "typer.main", listed[i][3]) for i, r in enumerate(real)), real
+    assert group.list_commands(ctx) == [r[0] for r in real]
+    assert not group.commands.keys() - {r[0] for r in listed}
+
+
+def test_help_from_the_listing_is_the_help_of_the_loaded_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    def root_help(load_all: bool) -> str:
+        group = typer.main.get_group(cli.app)  # a fresh root group: nothing loaded
+        if load_all:
+            group._load_all()  # every command loaded: the help reads the commands themselves
+        ctx = typer.Context(group, info_name="envkit")
+        capsys.readouterr()
+        group.format_help(ctx, ctx.make_formatter())  # typer's rich help prints as it goes
+        return capsys.readouterr().out
+
+    listed, loaded = root_help(False), root_help(True)
+    assert listed == loaded and "Rewrite lerobot's torch/torchvision/torchcodec pins" in listed
 
 
 def test_command_in_a_module_of_another_name_and_typo_suggestions() -> None:
