@@ -92,7 +92,6 @@ def write_pins(pyproject: Path, new_text: str, *, record: Mapping[str, Any] | No
 
     Returns False (touching nothing) when the file already holds `new_text`.
     """
-
     pyproject = real_file(pyproject)  # rewrite the target, never replace a symlink with a copy
     try:
         current = pyproject.read_bytes()

@@ -291,7 +291,6 @@ class _Planner:
                 self._poetry_entry(table, key, entry, j if isinstance(value, list) else None, where)
 
     def _poetry_entry(self, table: Any, key: str, entry: Any, index: int | None, where: str) -> None:
-
         version = self.targets[_canon(key)]
         marker_text = entry.get("markers") if hasattr(entry, "get") else None
         try:
@@ -451,7 +450,6 @@ def plan_pyproject(text: str, targets: Mapping[str, str | None], marker_env: Map
 
 
 def _quick_parse(text: str) -> dict[str, Any] | None:
-
     try:
         # resolve parsed this text already; the walk below edits its dict, so it gets a copy (~10x cheaper)
         return copy.deepcopy(loads_cached(text))

@@ -163,14 +163,12 @@ def _choose_platform(profile: "Profile", backend: "Backend", host: "HostFacts | 
 
 
 def _torch_candidates(view: "Profile", python: str) -> list[str]:
-
     m = matrix()
     spec = SpecifierSet(view.packages["torch"])
     return [v for v in m.torch_versions() if spec.contains(v, prereleases=True) and m.torch_python_ok(v, python)]
 
 
 def _choose_torchvision(view: "Profile", torch: str) -> str:
-
     tv = matrix().torchvision_for(torch)
     spec = SpecifierSet(view.packages.get("torchvision", ""))
     if tv is None:
@@ -185,7 +183,6 @@ def _choose_torchvision(view: "Profile", torch: str) -> str:
 
 def _choose_video(view: "Profile", torch: str, build: str, torchvision: str, arch: str, lerobot_version: str | None) -> tuple[str | None, int, list[str]]:
     """(torchcodec version or None, FFmpeg major, reasons)."""
-
     m = matrix()
     majors = sorted(view.ffmpeg["majors"])
     if view.video_backend == "pyav":
@@ -234,7 +231,6 @@ def _system_ffmpeg(view: "Profile", torchcodec: str | None, chosen: int, host: "
 
 def _lerobot(view: "Profile", source: LerobotSource, python: str) -> tuple[str | None, list[str], list[str]]:
     """(version, its requirements as PEP 508 strings, reasons); checks lerobot's Python floor."""
-
     m = matrix()
     if source.kind == "path":
         assert source.pyproject is not None

@@ -79,7 +79,6 @@ def visible_profiles(extra: list[str] | None = None, host: "HostFacts | None" = 
 
 def _may_match(path: Path, host: "HostFacts") -> bool:
     """A cheap look at the file (no validation): False only when it surely cannot match."""
-
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):

@@ -92,7 +92,6 @@ def doctor(
 def _context(prefix: Path | None, python: Path | None, profile_ref: str | None, dataset: Path | None,
              no_pretrained_backbone: bool | None = None, recording=None):  # type: ignore[no-untyped-def]
     """The checks' context; what setup recorded in the prefix fills every choice no flag made."""
-
     target = resolve_target(prefix, python)
     recorded = recorded_choices(target.prefix)
     host = recording.host_facts() if recording is not None else host_facts()

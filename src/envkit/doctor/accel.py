@@ -100,7 +100,6 @@ def check_modules() -> list[Any]:
 
 
 def _unimportable(backend: "Backend", dotted: str, exc: Exception) -> Any:
-
     def explain(ctx: Any) -> Any:
         return fail(f"the {backend.name} backend's check module {dotted} does not import: {type(exc).__name__}: {exc}",
                     f"reinstall the distribution that provides the '{backend.name}' backend (its checks_module is {dotted})")

@@ -136,7 +136,6 @@ def _reap(pids: list[int]) -> None:
 
 
 def argv_in_env(plan: LaunchPlan) -> list[str]:
-
     inner = plan.command()[plan.command().index("--") + 1:]  # env VAR=... launcher ...
     return run_argv(Path(plan.prefix), inner, shutil.which("bash") or "bash")
 

@@ -60,7 +60,6 @@ def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str]
 
 def caps_cache(prefix: Path) -> Path:
     """Where the launch probe keeps this environment's capability document (envkit's cache, one file per prefix)."""
-
     return cache_root() / "caps" / (hashlib.sha256(str(prefix).encode()).hexdigest()[:24] + ".json")
 
 

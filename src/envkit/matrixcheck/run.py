@@ -17,7 +17,6 @@ def choose_index(option: str | None, matrix: Matrix, environ: Mapping[str, str] 
     """(index URL, where it came from): --index-url, else pip's index-url (files and PIP_INDEX_URL,
     as envkit passes them to uv), else UV_DEFAULT_INDEX / UV_INDEX_URL, else the matrix's PyPI.
     Extra indexes and find-links are not consulted: they hold local copies, not releases."""
-
     env = os.environ if environ is None else environ
     if option:
         return option, "--index-url"

@@ -57,7 +57,6 @@ class DoctorRecording:
         return detect(self.boundary)
 
     def finish(self, ctx: Any, results: list[Any], as_json_doc: str | None = None) -> Path:
-
         r = self.redactor
         facts = ctx.host  # HostFacts (the doctor's context is typed)
         out = ScenarioDir(self.target)

@@ -81,7 +81,6 @@ def _missing_training_extra(dist: dict, env: dict, versions: dict) -> tuple[str,
     """(the training extra, its requirements that are unmet) when the release provides one (lerobot >= 0.6)
     and it is not installed. The extra's own `lerobot[dataset]` references are followed; the torch tuple
     is judged by lerobot.requirements' overrides, not here."""
-
     wanted = training_extras(list(dist.get("provides_extra") or []))
     if not wanted:
         return None

@@ -57,7 +57,6 @@ def multi(ctx: Context) -> Outcome:
 
 
 def _launch(ctx: Context, train: list[str], out_dir) -> Outcome:  # type: ignore[no-untyped-def]
-
     request = Request(devices=str(NPROC), launcher="torchrun", train_args=tuple(train))
     env = run.run_env(ctx)  # offline, no wandb: as the single-process smoke runs
     try:
