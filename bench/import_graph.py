@@ -135,7 +135,7 @@ def main() -> int:
     # counted per statement (`from a import b, c` is one), as ruff's PLC0415 reports them
     in_func = list({(i.path, i.line): i for i in counted if i.in_function}.values())
     print(f"function-level import statements: {len(in_func)} ({sum(map(internal, in_func))} envkit-internal)"
-          + (f" in {', '.join(args.only)}" if only else ""))
+          + (f" in the {len(args.only)} paths given" if only else ""))
     if args.list:
         for i in in_func:
             print(f"  {i.path.relative_to(REPO) if i.path.is_relative_to(REPO) else i.path}:{i.line} {i.target}")
@@ -156,7 +156,7 @@ def main() -> int:
             packages[a].add(b)
     module_cycles = cycles(graph)
     package_cycles = cycles(packages)
-    print(f"module cycles (all imports): {len(module_cycles)}")
+    print(f"module cycles (all imports): {len(module_cycles)}", flush=True)
     for comp in module_cycles:
         print("  {" + ", ".join(comp) + "}")
     print(f"package cycles (all imports, packages = envkit.<first part>): {len(package_cycles)}")

@@ -45,6 +45,24 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+def die_with(parent: int) -> Any:
+    """A preexec hook for a child in its own session (the launcher, the policy server): it gets SIGTERM when envkit dies, even by kill -9, so the ranks
+    (in their own session, out of reach of the terminal's signals) never outlive envkit on the cards.
+    torchrun passes the TERM on to its workers. Linux only; elsewhere a no-op."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # loaded before the fork: nothing is imported in the child
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+        if os.getppid() != parent:  # envkit died between fork and prctl
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
+
+
 def become_subreaper() -> bool:
     """Orphaned descendants are re-parented to this process instead of PID 1, so they can be found and stopped."""
     return _prctl(PR_SET_CHILD_SUBREAPER, 1)

@@ -10,7 +10,13 @@ from envkit.doctor import accel
 from envkit.doctor.layout import from_probe
 from envkit.doctor.model import CheckResult, Context, Status
 from envkit.doctor.verdict import DoctorReport
-from envkit.record import record_hint
+
+# How to record this machine for envkit's tests (envkit/record/); printed under `envkit doctor --report`.
+RECORD_HINT = (
+    "To let envkit's tests replay this machine: `envkit doctor --no-smoke --record envkit-scenario`, "
+    "look through the folder (tokens, URL credentials and home user names are redacted), "
+    "then zip it and attach it to the issue."
+)
 
 MARK = {Status.OK: "[green]✓[/]", Status.WARN: "[yellow]![/]", Status.FAIL: "[red]✗[/]",
         Status.SKIP: "[dim]-[/]", Status.ERROR: "[magenta]☠[/]"}
@@ -137,5 +143,5 @@ def markdown(ctx: Context, results: list[CheckResult]) -> str:
         lines.append(f"- `{r.id}` **{r.status.value}**: {r.summary}" + (f" — fix: `{r.fix}`" if r.fix and r.status != Status.OK else ""))
     lines.append("```")
 
-    lines += ["", record_hint()]
+    lines += ["", RECORD_HINT]
     return "\n".join(lines)

@@ -4,7 +4,6 @@ then the recognised failures explained and the throughput lerobot logged summari
 from __future__ import annotations
 
 import collections
-import ctypes
 import os
 import re
 import shutil
@@ -63,24 +62,6 @@ def _stop_group(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def _die_with(parent: int) -> Any:
-    """A preexec hook for the launcher: it gets SIGTERM when envkit dies, even by kill -9, so the ranks
-    (in their own session, out of reach of the terminal's signals) never outlive envkit on the cards.
-    torchrun passes the TERM on to its workers. Linux only; elsewhere a no-op."""
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # loaded before the fork: nothing is imported in the child
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def hook() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
-        if os.getppid() != parent:  # envkit died between fork and prctl
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return hook
 
 
 def _reap_after_launcher(proc: subprocess.Popen[str], orphans: list[int], before: set[int]) -> None:
@@ -152,7 +133,7 @@ def execute(plan: LaunchPlan, hints: list, echo: IO[str] | None = None, batch_si
     before = set(procs.descendants())  # envkit's other children (another thread's) are never the launch's
     proc = subprocess.Popen(argv_in_env(plan), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1, errors="replace", start_new_session=True,
-                            preexec_fn=_die_with(os.getpid()))
+                            preexec_fn=procs.die_with(os.getpid()))
     orphans: list[int] = []
     # The launcher gone, its ranks must go too: they would train on, holding the output pipe open, and
     # envkit would wait for them with no verdict.
