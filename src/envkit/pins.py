@@ -25,7 +25,6 @@ from typing import Any
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
 
-from envkit import pin_files
 from envkit.errors import EnvkitError
 from envkit.poetry_constraints import ConstraintError, poetry_admits, widen_pep440, widen_poetry
 from envkit.tomltext import TOMLDecodeError, loads_cached
@@ -497,5 +496,8 @@ _MOVED = ("BACKUP_SUFFIX", "SIDECAR_SUFFIX", "read_pyproject", "real_file", "bac
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
+        # here, not at the top: planning imports no file I/O (tests/test_pins_pure.py reads this)
+        from envkit import pin_files  # noqa: PLC0415
+
         return getattr(pin_files, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
