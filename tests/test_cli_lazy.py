@@ -90,7 +90,8 @@ def _hello_module() -> types.ModuleType:
                   loud: bool = typer.Option(False, "--loud", help="Shout."),
                   title: Optional[str] = typer.Option(None, "--title"),
                   where: Optional[Path] = typer.Option(None, "--where"),
-                  tag: list[str] = typer.Option([], "--tag")) -> None:
+                  tag: list[str] = typer.Option([], "--tag"),
+                  must: Optional[Path] = typer.Option(None, "--must", exists=True, dir_okay=False)) -> None:
             """Greet someone (a command registered in a test)."""
             text = f"hello {title + ' ' if title else ''}{name}"
             print("\n".join([text.upper() if loud else text] * times))
@@ -101,7 +102,9 @@ def _hello_module() -> types.ModuleType:
 
 
 HELLO_RUNS = (["hello", "--name", "envkit"], ["hello", "--times", "2", "--loud", "--title", "dr"], ["hello", "--times", "two"],
-              ["hello", "--where", "a/b", "--tag", "x", "--tag", "y"], ["hello", "--loud", "--help"], ["hello", "--name"])
+              ["hello", "--where", "a/b", "--tag", "x", "--tag", "y"], ["hello", "--loud", "--help"], ["hello", "--name"],
+              # a Path option with checks: envkit.plain_options calls typer's path coercion without pydantic
+              ["hello", "--must", "/nonexistent/file"], ["hello", "--must", "/"], ["hello", "--must", __file__])
 
 
 def test_a_new_command_module_registers_itself(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,7 +129,7 @@ def test_deferred_coercion_is_typers_own(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(cli, "plain_options", lambda *args, **kwargs: None)
     without = [(r.exit_code, r.output) for r in (runner.invoke(cli.app, argv) for argv in HELLO_RUNS)]
     assert with_it == without
-    assert [code for code, _ in with_it] == [0, 0, 2, 0, 0, 2]
+    assert [code for code, _ in with_it] == [0, 0, 2, 0, 0, 2, 2, 2, 0]
 
 
 def test_pins_check_parses_its_options_without_pydantic() -> None:
