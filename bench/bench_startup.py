@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cli_timing import REPO, Timing, interleaved, load, revision, temp_workdir, working_tree  # noqa: E402
+from cli_timing import REPO, Timing, instructions, interleaved, load, revision, temp_workdir, working_tree  # noqa: E402
 
 KUAVO = str(REPO / "tests" / "data" / "pins" / "kuavo")
 HOST_CPU = str(REPO / "docs" / "examples" / "host-cpu.json")
@@ -52,6 +52,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9, help="timed rounds (>= 7), after one warm-up round")
     parser.add_argument("--against", action="append", default=[], metavar="REV", help="also time envkit at this git revision")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each command's instructions (valgrind): a figure the machine's load does not move")
     args = parser.parse_args()
     if args.runs < 7:
         parser.error("--runs: at least 7")
@@ -69,6 +71,9 @@ def main() -> int:
         interleaved([*floors.values(), *(t for row in grid.values() for t in row)], args.runs)
         after = load()
         heavy = {tree.label: {label: heavy_after(tree.src, argv) for label, argv, _t, _o in COMMANDS} for tree in trees}
+        counted = {}
+        if args.instructions:
+            counted = {t.label: instructions(t.argv, t.env) for t in [*floors.values(), *(t for row in grid.values() for t in row)]}
 
     print(f"wall-clock medians of {args.runs} interleaved runs after one warm-up, ms (CPU ms after /); "
           f"{before} before, {after} after")
@@ -88,6 +93,10 @@ def main() -> int:
             goal, met = f"<= {target:.0f} over import {over}", row[0].median - base <= target
         print(f"{label:{width}}" + "".join(f"{c:>26}" for c in cells) + f"{goal:>28}   {'yes' if met else 'NO'}")
     print("the setup row is the dry-run stand-in for the no-op re-run (see this file's docstring)")
+    if counted:
+        print("instructions executed (millions; valgrind --tool=callgrind, independent of load):")
+        for label, count in counted.items():
+            print(f"  {label:{width + 28}}{count / 1e6 if count else float('nan'):10.1f}")
     for tree_label, by_command in heavy.items():
         print(f"heavy modules imported ({tree_label}):")
         for label, modules in by_command.items():

@@ -154,3 +154,19 @@ def test_package_dir_is_the_one_importlib_resources_names() -> None:
 
     assert Path(str(resources.files("envkit"))) == envkit.resources._PACKAGE
     assert (envkit.resources.package_file("compat.toml")).is_file()
+
+
+def test_help_without_rich_markdown_is_the_same_help() -> None:
+    """envkit.light_help: `envkit --help` skips rich.markdown/rich.traceback and prints what typer prints
+    with them (here imported first, so light_help leaves typer's import alone)."""
+    probe = ("import sys\n{first}from envkit.cli import main\nmain(sys.argv[1:])\n"
+             "print(sorted(m for m in ('rich.markdown', 'rich.traceback', 'markdown_it') if m in sys.modules))")
+    for argv in (["--help"], ["pins", "--help"], ["matrix", "--help"]):
+        light = subprocess.run([sys.executable, "-c", probe.format(first=""), *argv], capture_output=True, text=True)
+        full = subprocess.run([sys.executable, "-c", probe.format(first="import typer.rich_utils\n"), *argv],
+                              capture_output=True, text=True)
+        assert light.returncode == full.returncode == 0, (light.stderr, full.stderr)
+        light_help, light_mods = light.stdout.rsplit("\n", 2)[0], light.stdout.splitlines()[-1]
+        full_help, full_mods = full.stdout.rsplit("\n", 2)[0], full.stdout.splitlines()[-1]
+        assert light_mods == "[]" and full_mods != "[]"
+        assert light_help == full_help and "Usage: envkit" in light_help

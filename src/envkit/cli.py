@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 
 from envkit import secrets as redact
 from envkit.errors import EnvkitError
+from envkit.light_help import import_rich_utils
 from envkit.plain_options import plain_options
 
 # One module per command under envkit.commands, in `envkit --help` order; each exposes
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    if not args or "--help" in args:
+        import_rich_utils()  # before typer imports it, without what envkit's help never uses
     redact.register_argv(args)  # e.g. --wandb.api_key=... passed through to lerobot-train
     redact.install()  # the one output edge: nothing printed below carries a credential
     try:
