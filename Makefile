@@ -5,7 +5,7 @@ DEMO   ?= .demo
 BIN     = $(VENV)/bin
 export UV_PYTHON_DOWNLOADS = never
 
-.PHONY: venv system-deps test test-fast demo fleet-demo lock lock-pypi matrix-check bench bundle-atlas clean
+.PHONY: venv system-deps lint test test-fast demo fleet-demo lock lock-pypi matrix-check bench bundle-atlas clean
 
 # The dev environment: envkit editable plus the test tools.
 $(BIN)/envkit: pyproject.toml
@@ -36,9 +36,16 @@ system-deps:
 
 # The committed lockfiles: every PyPI layer this machine can lock is locked and fresh (a layer
 # recorded as unreachable here is listed with the command that locks it, not failed).
-test: venv system-deps
+test: venv system-deps lint
 	$(BIN)/envkit lock --check --layer pypi --skip-unreachable
 	$(BIN)/pytest -q
+
+# Imports at the top of the module except a named list of heavy optional ones (ruff PLC0415 and
+# TID253, [tool.ruff] in pyproject.toml), and the layers and accelerator boundary of the import
+# graph (import-linter, [tool.importlinter]).
+lint: venv
+	$(BIN)/ruff check src
+	$(BIN)/lint-imports
 
 test-fast: venv
 	$(BIN)/pytest -q -m "not slow"

@@ -24,7 +24,7 @@ def main() -> int:
     from envkit.compat import matrix
     from envkit.errors import EnvkitError
     from envkit.matrixcheck.check import PACKAGES
-    from envkit.matrixcheck.index import IndexClient
+    from envkit.pypi_index import IndexClient
     from envkit.matrixcheck.run import check, choose_index, pip_cert
 
     m = matrix()

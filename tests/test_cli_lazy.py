@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 import types
@@ -34,18 +35,41 @@ def test_one_command_imports_only_its_module() -> None:
     assert _commands_after("resolve", "--help") == ["envkit.commands.resolve"]
 
 
-def test_help_imports_every_command_module() -> None:
-    loaded = _modules_after("--help")
-    assert {f"envkit.commands.{m}" for m in cli.COMMAND_MODULES} <= set(loaded)
+def test_help_imports_no_command_module() -> None:
+    assert _commands_after("--help") == []
 
 
-def test_help_lists_every_command_with_its_help_in_registration_order() -> None:
-    out = run_envkit("--help").out
-    names = ["detect", "resolve", "pins", "setup", "run", "shell-hook", "doctor", "lock", "profiles", "matrix", "fleet"]
-    positions = [out.find(f" {name} ") for name in names]
-    assert all(p >= 0 for p in positions), dict(zip(names, positions))
-    assert positions == sorted(positions), "plain commands first, then groups, each in registration order"
-    assert "Rewrite lerobot's torch/torchvision/torchcodec pins" in out
+def test_listing_is_what_the_command_modules_register() -> None:
+    """cli.LISTING (what `envkit --help` prints without importing the modules) against the modules."""
+    group = cli.LazyCommands(name="envkit")
+    group._load_all()
+    ctx = typer.Context(group)
+    real = []
+    for name in sorted(group.commands, key=lambda n: group._order[n]):
+        command = group.commands[name]
+        module = command.callback.__module__ if command.callback else None
+        first = inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0]
+        real.append((name, isinstance(command, typer.core.TyperGroup), first, module))
+    listed = [(name, group_, text, f"envkit.commands.{module}") for name, module, group_, text in cli.LISTING]
+    # a group's callback may be typer's own (no module of ours): compare its module where it has one
+    assert [r[:3] for r in real] == [r[:3] for r in listed]
+    assert all(r[3] in (None, "typer.main", listed[i][3]) for i, r in enumerate(real)), real
+    assert group.list_commands(ctx) == [r[0] for r in real]
+    assert not group.commands.keys() - {r[0] for r in listed}
+
+
+def test_help_from_the_listing_is_the_help_of_the_loaded_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    def root_help(load_all: bool) -> str:
+        group = typer.main.get_group(cli.app)  # a fresh root group: nothing loaded
+        if load_all:
+            group._load_all()  # every command loaded: the help reads the commands themselves
+        ctx = typer.Context(group, info_name="envkit")
+        capsys.readouterr()
+        group.format_help(ctx, ctx.make_formatter())  # typer's rich help prints as it goes
+        return capsys.readouterr().out
+
+    listed, loaded = root_help(False), root_help(True)
+    assert listed == loaded and "Rewrite lerobot's torch/torchvision/torchcodec pins" in listed
 
 
 def test_command_in_a_module_of_another_name_and_typo_suggestions() -> None:
@@ -66,7 +90,8 @@ def _hello_module() -> types.ModuleType:
                   loud: bool = typer.Option(False, "--loud", help="Shout."),
                   title: Optional[str] = typer.Option(None, "--title"),
                   where: Optional[Path] = typer.Option(None, "--where"),
-                  tag: list[str] = typer.Option([], "--tag")) -> None:
+                  tag: list[str] = typer.Option([], "--tag"),
+                  must: Optional[Path] = typer.Option(None, "--must", exists=True, dir_okay=False)) -> None:
             """Greet someone (a command registered in a test)."""
             text = f"hello {title + ' ' if title else ''}{name}"
             print("\n".join([text.upper() if loud else text] * times))
@@ -77,7 +102,9 @@ def _hello_module() -> types.ModuleType:
 
 
 HELLO_RUNS = (["hello", "--name", "envkit"], ["hello", "--times", "2", "--loud", "--title", "dr"], ["hello", "--times", "two"],
-              ["hello", "--where", "a/b", "--tag", "x", "--tag", "y"], ["hello", "--loud", "--help"], ["hello", "--name"])
+              ["hello", "--where", "a/b", "--tag", "x", "--tag", "y"], ["hello", "--loud", "--help"], ["hello", "--name"],
+              # a Path option with checks: envkit.plain_options calls typer's path coercion without pydantic
+              ["hello", "--must", "/nonexistent/file"], ["hello", "--must", "/"], ["hello", "--must", __file__])
 
 
 def test_a_new_command_module_registers_itself(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,7 +129,7 @@ def test_deferred_coercion_is_typers_own(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(cli, "plain_options", lambda *args, **kwargs: None)
     without = [(r.exit_code, r.output) for r in (runner.invoke(cli.app, argv) for argv in HELLO_RUNS)]
     assert with_it == without
-    assert [code for code, _ in with_it] == [0, 0, 2, 0, 0, 2]
+    assert [code for code, _ in with_it] == [0, 0, 2, 0, 0, 2, 2, 2, 0]
 
 
 def test_pins_check_parses_its_options_without_pydantic() -> None:
@@ -127,3 +154,19 @@ def test_package_dir_is_the_one_importlib_resources_names() -> None:
 
     assert Path(str(resources.files("envkit"))) == envkit.resources._PACKAGE
     assert (envkit.resources.package_file("compat.toml")).is_file()
+
+
+def test_help_without_rich_markdown_is_the_same_help() -> None:
+    """envkit.light_help: `envkit --help` skips rich.markdown/rich.traceback and prints what typer prints
+    with them (here imported first, so light_help leaves typer's import alone)."""
+    probe = ("import sys\n{first}from envkit.cli import main\nmain(sys.argv[1:])\n"
+             "print(sorted(m for m in ('rich.markdown', 'rich.traceback', 'markdown_it') if m in sys.modules))")
+    for argv in (["--help"], ["pins", "--help"], ["matrix", "--help"]):
+        light = subprocess.run([sys.executable, "-c", probe.format(first=""), *argv], capture_output=True, text=True)
+        full = subprocess.run([sys.executable, "-c", probe.format(first="import typer.rich_utils\n"), *argv],
+                              capture_output=True, text=True)
+        assert light.returncode == full.returncode == 0, (light.stderr, full.stderr)
+        light_help, light_mods = light.stdout.rsplit("\n", 2)[0], light.stdout.splitlines()[-1]
+        full_help, full_mods = full.stdout.rsplit("\n", 2)[0], full.stdout.splitlines()[-1]
+        assert light_mods == "[]" and full_mods != "[]"
+        assert light_help == full_help and "Usage: envkit" in light_help

@@ -17,7 +17,7 @@ from envkit.compat import Matrix, matrix
 from envkit.matrixcheck.check import Report
 from envkit.matrixcheck.check import packages as all_packages
 from envkit.matrixcheck.facts import cuda_build, ffmpeg_majors, parse_metadata, pinned_version, requirement_on
-from envkit.matrixcheck.index import IndexClient, redact_url
+from envkit.pypi_index import IndexClient, redact_url
 from envkit.matrixcheck.propose import propose
 from envkit.matrixcheck.run import check, choose_index
 from tests.cli_util import assert_user_error, run_envkit

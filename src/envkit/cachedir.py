@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from envkit.fsutil import atomic_write
+
 
 def cache_root(environ: Mapping[str, str] | None = None) -> Path:
     """$ENVKIT_CACHE_DIR, else $XDG_CACHE_HOME/envkit, else ~/.cache/envkit."""
@@ -39,8 +41,6 @@ def read_own(path: Path) -> bytes | None:
 
 def write_quietly(path: Path, data: bytes) -> None:
     """Keep `data` at `path` (atomic, 0644); a cache that cannot be written is simply not kept."""
-    from envkit.fsutil import atomic_write
-
     try:
         atomic_write(path, data)
     except OSError:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from envkit.errors import EnvkitError
+from envkit.lock import read_lock
 
 DEFAULT_CHANNEL = "conda-forge"
 
@@ -75,7 +76,6 @@ async def _install_lock(prefix: Path, lock: Path, platform: str, packages: Path 
     import rattler
     from rattler import Platform
 
-    from envkit.lock import read_lock
 
     plat = Platform(platform)
     records = read_lock(lock).conda_records(platform, packages)

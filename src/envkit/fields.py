@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 
 @dataclass(frozen=True)
 class Field:
@@ -39,8 +41,6 @@ def each(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
 
 
 def specifier(value: Any) -> str | None:
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
     try:
         SpecifierSet(value)
     except InvalidSpecifier:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envkit.accel.registry import all_backends
 from envkit.errors import EnvkitError
 
 RED = ("fail", "error")
@@ -25,8 +26,6 @@ COMMON_KEYS = ("profile", "python", "torch", "torchvision", "torchcodec", "av", 
 
 
 def compared_keys() -> tuple[str, ...]:
-    from envkit.accel.registry import all_backends
-
     extra = [k for b in all_backends() for k in b.report_keys]
     return tuple(dict.fromkeys([*COMMON_KEYS, *extra, "envkit"]))
 

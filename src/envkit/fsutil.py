@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat as stat_mod
 import tempfile
 from pathlib import Path
 
@@ -32,8 +34,6 @@ def temp_beside(path: Path, data: bytes | str, mode: int = 0o644) -> Path:
 
 def file_digest(path: Path, algo: str = "sha256") -> str:
     """The hex digest of a file, read in 1 MiB blocks (bundles hold multi-GB wheels)."""
-    import hashlib
-
     digest = hashlib.new(algo)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -54,8 +54,6 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
 def not_a(wanted: str, path: Path | str) -> str:
     """Why `path` is not the `wanted` ("file" or "directory"): it does not exist, or what it is instead,
     so a message never calls an existing path missing."""
-    import stat as stat_mod
-
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:

@@ -13,8 +13,14 @@ resolve is repeatable offline once it has run connected.
 from __future__ import annotations
 
 import email.parser
+import os
 from collections.abc import Callable
 from pathlib import Path
+
+from envkit.cachedir import cache_root, read_own, write_quietly
+from envkit.compat import matrix
+from envkit.pypi_index import IndexClient
+from envkit.pipconfig import read_pip_config
 
 TRAINING_EXTRA = "training"  # the name lerobot gives the extra that `lerobot-train` needs
 
@@ -33,23 +39,16 @@ def training_extras(provided: list[str]) -> list[str]:
 
 
 def _cache_file(version: str) -> Path:
-    from envkit.cachedir import cache_root
-
     return cache_root() / "lerobot-metadata" / f"lerobot-{version}.METADATA"
 
 
 def from_index(version: str) -> list[str] | None:
     """Provides-Extra of lerobot==`version` from the cache, else the index pip is configured with; None when unreachable."""
-    from envkit.cachedir import read_own, write_quietly
-
     cached = read_own(_cache_file(version))
     if cached is not None:
         return provides_extra(cached.decode("utf-8", "replace"))
-    from envkit.matrixcheck.index import IndexClient
-    from envkit.pipconfig import read_pip_config
 
     sources = read_pip_config()
-    from envkit.compat import matrix
 
     index = sources.index_url or matrix().index_url("pypi")  # pip's own default when none is configured
     try:
@@ -67,7 +66,6 @@ def from_index(version: str) -> list[str] | None:
 def _trust(cert: str | None) -> str | None:
     """The CA bundle pip would trust: its `cert`, REQUESTS_CA_BUNDLE/SSL_CERT_FILE, else the system's (requests'
     own certifi bundle lacks a lab's TLS-intercepting CA, which the system store holds)."""
-    import os
     import ssl
 
     paths = ssl.get_default_verify_paths()

@@ -10,12 +10,16 @@ What to write is planned by envkit.pins, which does no I/O.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from envkit.errors import EnvkitError
+from envkit.fsutil import temp_beside
+from envkit.source import find_pyproject as locate
 
 BACKUP_SUFFIX = ".envkit-orig"
 SIDECAR_SUFFIX = ".envkit-orig.json"
@@ -23,8 +27,6 @@ SIDECAR_SUFFIX = ".envkit-orig.json"
 
 def find_pyproject(path: Path) -> Path:
     """lerobot's pyproject.toml under `path`: a clone, a fork's subfolder (repo/lerobot/), or the file."""
-    from envkit.source import find_pyproject as locate
-
     return locate(Path(path))
 
 
@@ -48,8 +50,6 @@ def backup_paths(pyproject: Path) -> tuple[Path, Path]:
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib  # only --write and --restore hash files
-
     return hashlib.sha256(data).hexdigest()
 
 
@@ -61,8 +61,6 @@ def _unwritable(path: Path, exc: OSError) -> EnvkitError:
 
 
 def _read_sidecar(sidecar: Path) -> dict[str, Any] | None:
-    import json
-
     try:
         data = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -94,10 +92,6 @@ def write_pins(pyproject: Path, new_text: str, *, record: Mapping[str, Any] | No
 
     Returns False (touching nothing) when the file already holds `new_text`.
     """
-    import json
-
-    from envkit.fsutil import temp_beside
-
     pyproject = real_file(pyproject)  # rewrite the target, never replace a symlink with a copy
     try:
         current = pyproject.read_bytes()
@@ -137,8 +131,6 @@ def write_pins(pyproject: Path, new_text: str, *, record: Mapping[str, Any] | No
 
 def restore_pins(pyproject: Path, *, force: bool = False) -> bool:
     """Put the original back byte for byte and drop the backup. False when there is no backup."""
-    from envkit.fsutil import temp_beside
-
     pyproject = real_file(pyproject)
     backup, sidecar = backup_paths(pyproject)
     if not backup.exists():

@@ -14,12 +14,25 @@ is envkit.pin_files.
 
 from __future__ import annotations
 
+import copy
+import difflib
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from packaging.markers import InvalidMarker, Marker
+from packaging.requirements import InvalidRequirement, Requirement
+
 from envkit.errors import EnvkitError
+from envkit.poetry_constraints import ConstraintError, poetry_admits, widen_pep440, widen_poetry
+from envkit.tomltext import TOMLDecodeError, loads_cached
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 _NEVER = "sys_platform == 'never'"  # uv's documented way to drop a dependency via --override
 
@@ -131,8 +144,6 @@ _LEADING_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def _judge_pep508(raw: str, targets: Mapping[str, str | None], env: Mapping[str, str], location: str) -> _Verdict:
-    from packaging.requirements import InvalidRequirement, Requirement
-
     leading = _LEADING_NAME.match(raw)
     if leading and _canon(leading.group(1)) not in targets and _canon(leading.group(1)) != "torch":
         # Not a target, so nothing to judge: the verdict a full parse would give, without the
@@ -159,7 +170,6 @@ def _judge_pep508(raw: str, targets: Mapping[str, str | None], env: Mapping[str,
     parts = _REQ_PARTS.match(raw)
     if not parts:
         return _Verdict(torch=named, conflict=f"{location}: cannot edit {raw!r}; it must admit {req.name} {version}")
-    from envkit.poetry_constraints import widen_pep440
 
     prefix, spec, suffix = parts.groups()
     new_spec = widen_pep440(spec, version)
@@ -203,12 +213,6 @@ def _parse(text: str, source_name: str) -> Any:
 
 def _toml_reason(text: str, exc: Exception) -> str:
     """tomllib words errors better ("Unclosed array"); tomlkit knows the line even at end of file."""
-    import sys
-
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
     try:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -286,10 +290,6 @@ class _Planner:
                 self._poetry_entry(table, key, entry, j if isinstance(value, list) else None, where)
 
     def _poetry_entry(self, table: Any, key: str, entry: Any, index: int | None, where: str) -> None:
-        from packaging.markers import InvalidMarker, Marker
-
-        from envkit.poetry_constraints import ConstraintError, poetry_admits, widen_poetry
-
         version = self.targets[_canon(key)]
         marker_text = entry.get("markers") if hasattr(entry, "get") else None
         try:
@@ -325,8 +325,6 @@ class _Planner:
 
     def _poetry_scope(self, entry: Any) -> bool:
         """Poetry's own `python = "..."` and `platform = "..."` keys narrow where an entry applies."""
-        from envkit.poetry_constraints import ConstraintError, poetry_admits
-
         python = entry.get("python")
         platform = entry.get("platform")
         try:
@@ -355,8 +353,6 @@ class _Planner:
 
     def _uv_source(self, key: str, entry: Any, where: str) -> bool:
         """Judge one source entry; returns False when it must go (the profile uses the default index)."""
-        from packaging.markers import Marker
-
         if not hasattr(entry, "get"):
             return True
         marker = entry.get("marker")
@@ -453,10 +449,6 @@ def plan_pyproject(text: str, targets: Mapping[str, str | None], marker_env: Map
 
 
 def _quick_parse(text: str) -> dict[str, Any] | None:
-    import copy
-
-    from envkit.tomltext import TOMLDecodeError, loads_cached
-
     try:
         # resolve parsed this text already; the walk below edits its dict, so it gets a copy (~10x cheaper)
         return copy.deepcopy(loads_cached(text))
@@ -493,8 +485,6 @@ def _walk(doc: Any, targets: Mapping[str, str | None], env: Mapping[str, str],
 
 
 def unified_diff(old: str, new: str, name: str) -> str:
-    import difflib
-
     return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{name}", f"b/{name}"))
 
 
@@ -506,7 +496,8 @@ _MOVED = ("BACKUP_SUFFIX", "SIDECAR_SUFFIX", "read_pyproject", "real_file", "bac
 
 def __getattr__(name: str) -> Any:
     if name in _MOVED:
-        from envkit import pin_files
+        # here, not at the top: planning imports no file I/O (tests/test_pins_pure.py reads this)
+        from envkit import pin_files  # noqa: PLC0415
 
         return getattr(pin_files, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from envkit.accel.base import match_wheels
+from envkit.doctor.layout import plan_facts
 from envkit.errors import EnvkitError
+from envkit.lock import manifest, read_lock
+from envkit.lerobot_patch import patch_path
 from envkit.plan import PlanInputs, SetupOptions
 
 if TYPE_CHECKING:
@@ -19,14 +23,9 @@ if TYPE_CHECKING:
 
 
 def gather(profile: "Profile", resolved: "Resolved", options: SetupOptions) -> PlanInputs:
-    from envkit.accel.base import match_wheels
-    from envkit.doctor.layout import plan_facts
-
     local = match_wheels(resolved.accel, resolved.python, resolved.arch, options.wheels) if options.wheels is not None else {}
     lock, hashes = None, {}
     if options.from_lock is not None:
-        from envkit.lock import manifest, read_lock
-
         lock = read_lock(options.from_lock)
         for path in [options.from_lock / "conda-lock.yml", *lock.pip_requirements.values()]:
             if Path(path).is_file():
@@ -37,8 +36,6 @@ def gather(profile: "Profile", resolved: "Resolved", options: SetupOptions) -> P
     notes, requires = plan_facts(kind, pyproject, lr.get("version"))
     patch_file = None
     if lr.get("patch"):
-        from envkit.lerobot_patch import patch_path
-
         try:
             patch_file = str(patch_path(lr["patch"]))
         except EnvkitError:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -40,6 +43,24 @@ def die_with_parent() -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() == 1:  # the parent died between fork and prctl
         os._exit(1)
+
+
+def die_with(parent: int) -> Any:
+    """A preexec hook for a child in its own session (the launcher, the policy server): it gets SIGTERM when envkit dies, even by kill -9, so the ranks
+    (in their own session, out of reach of the terminal's signals) never outlive envkit on the cards.
+    torchrun passes the TERM on to its workers. Linux only; elsewhere a no-op."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # loaded before the fork: nothing is imported in the child
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+        if os.getppid() != parent:  # envkit died between fork and prctl
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
 
 
 def become_subreaper() -> bool:
@@ -118,8 +139,6 @@ def group_members(pgid: int, started_after_ns: int) -> list[int]:
 
 def stop_group(pgid: int, started_after_ns: int, wait_s: float = 10.0) -> list[int]:
     """SIGKILL what is left of a killed run's process group, and wait until it is gone."""
-    import time
-
     members = group_members(pgid, started_after_ns)
     for pid in members:
         try:
@@ -144,9 +163,6 @@ def run_bounded(argv: Sequence[str], *, timeout: float, limit: int = MAX_CAPTURE
     """subprocess.run(capture_output=True) whose memory is bounded: a child that floods stdout or stderr
     past `limit` bytes is killed at once (with its process group) instead of growing envkit without end.
     Raises subprocess.TimeoutExpired like subprocess.run."""
-    import subprocess
-    import threading
-
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, preexec_fn=die_with_parent, **popen)
     bufs: dict[str, bytearray] = {"out": bytearray(), "err": bytearray()}

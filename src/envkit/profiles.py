@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import json
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from envkit import pyversions, secrets
+from envkit.accel import ENTRY_POINT_GROUP, builtins, installed, known
+from envkit.accel.registry import get_backend
 from envkit.errors import EnvkitError
 from envkit.fields import Field, each, enum, matches, specifier
 from envkit.resources import data_dir
@@ -51,8 +54,6 @@ def _env_table(value: Any) -> str | None:
 
 
 def _accelerator(value: Any) -> str | None:
-    from envkit.accel import ENTRY_POINT_GROUP, installed, known
-
     if known(value):
         return None
     names = ", ".join(repr(n) for n in installed())
@@ -268,7 +269,6 @@ class Profile:
         for overlay in data.get("platform", {}).values():
             overlay.get("hardware", {}).pop("match", None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        import hashlib
 
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -299,9 +299,6 @@ _PATH = {"packages": "packages", "hardware": "hardware", "match": "hardware.matc
 
 def _check_backend_keys(p: Profile, backend: Any) -> None:
     """Keys of [packages], [hardware], [hardware.match] beyond the common ones belong to the backend."""
-    from envkit.accel import builtins
-    from envkit.accel.registry import get_backend
-
     for section, table in _sections(p).items():
         own = dict(backend.profile_fields.get(section, {}))
         allowed = {**_COMMON[section], **own}
@@ -337,8 +334,6 @@ def _check_combinations(p: Profile) -> None:
 
     if "torch" not in pk:
         raise bad("'packages.torch' is missing", "add packages.torch, e.g. torch = \"==2.8.0\"")
-    from envkit.accel.registry import get_backend
-
     backend = get_backend(p.accelerator, f"Profile {p.path}: key 'accelerator'")
     _check_backend_keys(p, backend)
     backend.check_profile(p, bad)

@@ -16,11 +16,11 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from envkit.errors import EnvkitError
-from envkit.pyversions import KNOWN_MINORS, UV_DOWNLOAD, minor_of
+from envkit.pyversions import KNOWN_MINORS, MINOR, UV_DOWNLOAD, minor_of
+from envkit.uvbin import find_uv
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -39,8 +39,6 @@ def probe(executable: str) -> tuple[str, str] | None:
 
 def _uv_pythons() -> dict[str, str]:
     try:
-        from envkit.uvbin import find_uv
-
         uv = find_uv()
     except EnvkitError:
         return {}
@@ -131,8 +129,6 @@ def host_pythons(with_uv: bool = True) -> dict[str, str]:
 
 def parse_request(value: str) -> tuple[str, str | None]:
     """--python X.Y or --python PATH -> (minor, interpreter path or None)."""
-    from envkit.pyversions import MINOR
-
     if MINOR.fullmatch(value):
         return value, None
     path = Path(value).expanduser()

@@ -8,17 +8,21 @@ for its block of the tuple (what install needs); nothing here knows an accelerat
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from envkit import pyversions
+from envkit import lerobot_meta, pins, pyversions
 from envkit.accel.registry import get_backend
 from envkit.accel.base import ARCH_OF_PLATFORM, LEGACY_BLOCK_KEYS, AcceleratorBlock, Context, TorchChoice
+from envkit.compat import matrix
 from envkit.errors import Conflict, EnvkitError
-from envkit.source import LerobotSource, parse_source, ref_kind
+from envkit.pins import overrides
+from envkit.source import LerobotSource, parse_project, parse_source, project_version, ref_kind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -133,7 +137,6 @@ class Resolved:
         data = self.to_dict()
         for key in ("warnings", "reasons"):
             data.pop(key)
-        import hashlib
 
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -160,20 +163,12 @@ def _choose_platform(profile: "Profile", backend: "Backend", host: "HostFacts | 
 
 
 def _torch_candidates(view: "Profile", python: str) -> list[str]:
-    from packaging.specifiers import SpecifierSet
-
-    from envkit.compat import matrix
-
     m = matrix()
     spec = SpecifierSet(view.packages["torch"])
     return [v for v in m.torch_versions() if spec.contains(v, prereleases=True) and m.torch_python_ok(v, python)]
 
 
 def _choose_torchvision(view: "Profile", torch: str) -> str:
-    from packaging.specifiers import SpecifierSet
-
-    from envkit.compat import matrix
-
     tv = matrix().torchvision_for(torch)
     spec = SpecifierSet(view.packages.get("torchvision", ""))
     if tv is None:
@@ -188,11 +183,6 @@ def _choose_torchvision(view: "Profile", torch: str) -> str:
 
 def _choose_video(view: "Profile", torch: str, build: str, torchvision: str, arch: str, lerobot_version: str | None) -> tuple[str | None, int, list[str]]:
     """(torchcodec version or None, FFmpeg major, reasons)."""
-    from packaging.specifiers import SpecifierSet
-    from packaging.version import Version
-
-    from envkit.compat import matrix
-
     m = matrix()
     majors = sorted(view.ffmpeg["majors"])
     if view.video_backend == "pyav":
@@ -224,8 +214,6 @@ def _choose_video(view: "Profile", torch: str, build: str, torchvision: str, arc
 
 def _system_ffmpeg(view: "Profile", torchcodec: str | None, chosen: int, host: "HostFacts | None") -> tuple[int, str]:
     """The system FFmpeg the target host really has (its libavutil soname), when it is one the profile and torchcodec allow."""
-    from envkit.compat import matrix
-
     m = matrix()
     allowed = [mj for mj in sorted(view.ffmpeg["majors"]) if torchcodec is None or mj in m.torchcodec(torchcodec).ffmpeg]
     if host is None:
@@ -243,12 +231,6 @@ def _system_ffmpeg(view: "Profile", torchcodec: str | None, chosen: int, host: "
 
 def _lerobot(view: "Profile", source: LerobotSource, python: str) -> tuple[str | None, list[str], list[str]]:
     """(version, its requirements as PEP 508 strings, reasons); checks lerobot's Python floor."""
-    from packaging.specifiers import SpecifierSet
-    from packaging.version import Version
-
-    from envkit.compat import matrix
-    from envkit.source import parse_project, project_version
-
     m = matrix()
     if source.kind == "path":
         assert source.pyproject is not None
@@ -294,11 +276,7 @@ def _check_python(view: "Profile", version: str, requires_python: Any, python: s
 
 def _training_extras(source: LerobotSource, version: str | None, extras_of: "ExtrasOf") -> tuple[list[str], str]:
     """(the extras lerobot-train needs, why) from the release's own Provides-Extra."""
-    from envkit import lerobot_meta
-
     if source.kind == "path":
-        from envkit.source import parse_project
-
         assert source.pyproject is not None and source.pyproject_text is not None
         provided: list[str] | None = lerobot_meta.from_pyproject(parse_project(source.pyproject_text, source.pyproject))
         where = f"the tree's [project.optional-dependencies] ({source.pyproject})"
@@ -342,8 +320,6 @@ def _version_of_commit(view: "Profile", source: LerobotSource) -> str | None:
 def _pin_changes(source: LerobotSource, requires: list[str], targets: dict[str, str | None], env: dict[str, str],
                  index_urls: dict[str, str | None]) -> tuple[list[dict[str, Any]], list[str], Any]:
     """(changes, conflicts, the PinPlan for a tree or None)."""
-    from envkit import pins
-
     if source.kind == "path":
         assert source.pyproject is not None and source.pyproject_text is not None
         text = source.pyproject_text
@@ -353,8 +329,6 @@ def _pin_changes(source: LerobotSource, requires: list[str], targets: dict[str, 
 
 
 def _indexes(view: "Profile", choice: TorchChoice) -> list[dict[str, Any]]:
-    from envkit.compat import matrix
-
     out = []
     for index in view.indexes:
         entry = {"name": index["name"], "url": index.get("url") or matrix().index_url(index["name"]),
@@ -367,8 +341,6 @@ def _indexes(view: "Profile", choice: TorchChoice) -> list[dict[str, Any]]:
 
 def python_minors() -> tuple[str, ...]:
     """The Python minors any torch release in the matrix has wheels for (a profile's range is cut to these)."""
-    from envkit.compat import matrix
-
     m = matrix()
     return tuple(py for py in pyversions.KNOWN_MINORS if any(m.torch_python_ok(v, py) for v in m.torch_versions()))
 
@@ -392,8 +364,6 @@ def resolve(
     accelerator's wheels all support; a venv also needs it on the host. `extras_of` gives a
     release's Provides-Extra (default: its METADATA from the cache or the index, envkit.lerobot_meta).
     """
-    from envkit import lerobot_meta
-
     extras_of = extras_of or lerobot_meta.from_index
     backend = get_backend(profile.accelerator, f"profile {profile.path}")  # the one lookup along resolve and setup
     platform, warnings = _choose_platform(profile, backend, host, platform)
@@ -484,7 +454,6 @@ def _python_conflict(profile: "Profile", backend: "Backend", platform: str, sour
             ways.append(f"--python {py}")
         break
     if source.kind == "pypi":  # an older release that resolves on one of the Pythons this profile (and host) allows
-        from envkit.compat import matrix
 
         m = matrix()
         for py in [p for p, _ in tried]:
@@ -517,9 +486,6 @@ def _resolves(profile: "Profile", backend: "Backend", platform: str, source: Ler
 
 def _resolve_for(profile: "Profile", backend: "Backend", platform: str, warnings: list[str], source: LerobotSource,
                  python: str, host: "HostFacts | None", extras_of: "ExtrasOf") -> Resolved:
-    from envkit.compat import matrix
-    from envkit.pins import overrides
-
     view = profile.for_platform(platform)
     arch = ARCH_OF_PLATFORM[platform]
     target_host = host if host is not None and host.platform == platform and backend.detected(host) else None

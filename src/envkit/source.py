@@ -8,10 +8,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
 
 from envkit.errors import EnvkitError
 from envkit.tomltext import loads_cached
@@ -105,8 +109,6 @@ def ref_kind(ref: str) -> str:
 
 
 def branch_allowed() -> bool:
-    import os
-
     return os.environ.get(ALLOW_BRANCH_VAR) == "1"
 
 
@@ -129,7 +131,6 @@ def parse_source(text: str) -> LerobotSource:
         text_req = f"lerobot @ {text}"
     else:
         text_req = text
-    from packaging.requirements import InvalidRequirement, Requirement
 
     try:
         req = Requirement(text_req)
@@ -175,8 +176,6 @@ def read_project(pyproject: Path, text: str | None = None) -> dict:
 
 def project_version(pyproject: Path, text: str | None = None) -> str:
     """The version a lerobot tree declares (PEP 621 or Poetry); forks with a dynamic version fail clearly."""
-    from packaging.version import InvalidVersion, Version
-
     data = read_project(pyproject, text)
     version = data.get("project", {}).get("version") or data.get("tool", {}).get("poetry", {}).get("version")
     if not isinstance(version, str):

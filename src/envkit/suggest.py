@@ -10,12 +10,22 @@ over a built-in one (it is the more specific choice someone made for this hardwa
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from envkit.accel import known
+from envkit.accel.registry import get_backend
+from envkit.accel.base import ARCH_OF_PLATFORM, Context
 from envkit.errors import EnvkitError
 from envkit.hostfacts import PROFILE_CPU
+from envkit.profiles import builtin_dir, load_profile
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -53,8 +63,6 @@ def visible_profiles(extra: list[str] | None = None, host: "HostFacts | None" = 
     With `host`, a profile that cannot be suggested there is not loaded at all (validating every
     profile costs more than detecting the host): one without [hardware.match] and without
     `extends`, or one whose accelerator the host does not have."""
-    from envkit.profiles import builtin_dir, load_profile
-
     builtin = sorted(builtin_dir().glob("*.toml"))
     profiles = []
     warnings = []
@@ -72,15 +80,6 @@ def visible_profiles(extra: list[str] | None = None, host: "HostFacts | None" = 
 
 def _may_match(path: Path, host: "HostFacts") -> bool:
     """A cheap look at the file (no validation): False only when it surely cannot match."""
-    import sys
-
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    from envkit.accel import known
-    from envkit.accel.registry import get_backend
-
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
@@ -95,9 +94,6 @@ def _may_match(path: Path, host: "HostFacts") -> bool:
 
 
 def suggest(host: "HostFacts", profiles: list["Profile"]) -> Suggestion:
-    from envkit.accel.registry import get_backend
-    from envkit.accel.base import ARCH_OF_PLATFORM, Context
-
     ranked = []
     for order, profile in enumerate(profiles):
         match = profile.hardware.get("match")

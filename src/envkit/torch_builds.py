@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from envkit.resources import package_file
+from envkit.secrets import http_request
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,8 +43,6 @@ class TorchBuilds:
 
 def shown(url: str) -> str:
     """A URL fit to print: a mirror's credentials (user:password@) are never shown."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     if parts.username or parts.password:
         return urlunsplit(parts._replace(netloc="***@" + (parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
@@ -48,8 +51,6 @@ def shown(url: str) -> str:
 
 def sizes(accelerator: str, platform: str, torch: str, build: str) -> dict[str, Any] | None:
     """The recorded size of one build of the torch step (envkit/torch_sizes.toml), None when unknown."""
-    from envkit.resources import package_file
-
     data = tomllib.loads(package_file("torch_sizes.toml").read_text(encoding="utf-8"))
     for row in data.get("builds", []):
         if (row.get("accelerator"), row.get("platform"), row.get("torch"), row.get("build")) == (accelerator, platform, torch, build):
@@ -90,11 +91,8 @@ def probe(cpu_builds: dict[str, Any] | None, url: str | None = None, timeout: fl
     """None when the CPU index (or the user's mirror) answers; else why not. Network: the setup command's edge."""
     if not cpu_builds:
         return None
-    import urllib.error
-    import urllib.request
-    from pathlib import Path
+    import urllib.request  # binds urllib.error too (urllib.request imports it)
 
-    from envkit.secrets import http_request
 
     packages = cpu_builds.get("packages") or ["torch"]
     target = (url or cpu_builds["url"]).rstrip("/") + f"/{packages[0]}/"

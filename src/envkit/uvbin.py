@@ -7,6 +7,11 @@ import shutil
 
 from envkit.errors import EnvkitError
 
+try:  # the PyPI package ships the binary; a platform without its wheel falls back to PATH
+    import uv
+except ImportError:  # pragma: no cover
+    uv = None
+
 UV_OVERRIDE = "ENVKIT_UV"  # a lab (or a test) that pins its own uv binary names it here
 
 
@@ -19,8 +24,8 @@ def find_uv() -> str:
         raise EnvkitError(f"{UV_OVERRIDE}={chosen} is not an executable file",
                           fix=f"point {UV_OVERRIDE} at a uv binary, or unset it to use the uv envkit installed")
     try:
-        import uv  # the PyPI package ships the binary
-
+        if uv is None:
+            raise ImportError("the uv package is not installed")
         return uv.find_uv_bin()
     except (ImportError, FileNotFoundError):
         found = shutil.which("uv")

@@ -14,11 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from envkit import __version__
 from envkit.bundle import archive, contents, fetch
 from envkit.bundle.contents import Want
 from envkit.bundle.manifest import Manifest, Member
+from envkit.compat import matrix
 from envkit.errors import EnvkitError, StepFailed
 from envkit.fsutil import file_digest
+from envkit.lock import _resolve as lock_resolve
+from envkit.lock import read_lock
+from envkit.lerobot_patch import patch_path
+from envkit.pipconfig import read_pip_config
+from envkit.profiles import load_profile
+from envkit.runner import check_weights
 
 ARCH = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
 
@@ -112,12 +120,6 @@ def _dataset_wants(dataset: Path | None) -> list[Want]:
 def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: Path | None = None, weights: Path | None = None,
           dataset: Path | None = None, envkit_wheel_file: Path | None = None, jobs: int = 4,
           say: Callable[[str], None] = lambda s: None, python: str | None = None) -> BuildResult:
-    from envkit.lock import _resolve as lock_resolve
-    from envkit.lock import read_lock
-    from envkit.pipconfig import read_pip_config
-    from envkit.profiles import load_profile
-    from envkit.resolve import resolve
-
     started = time.monotonic()
     archive.check_output(out)
     prof = load_profile(profile_ref)
@@ -146,8 +148,6 @@ def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: P
     wants = [Want(f"profile/{Path(prof.path).name}", "profile", prof.name, str(prof.version), str(prof.path))]
     wants += contents.lock_members(lock, platform)
     if patch:
-        from envkit.lerobot_patch import patch_path
-
         sdist = lock.lerobot_sdist(platform)
         if sdist is None:
             raise EnvkitError(f"--from-lock {lock_dir} records no lerobot source archive for {platform}, and profile '{prof.name}' "
@@ -159,8 +159,6 @@ def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: P
                         "why": f"the lock has no conda layer for {platform} ({gap['why']}); lock it with: {gap['lock_with']}"})
     asset = view.assets.get("resnet18", {})
     if weights is not None:
-        from envkit.runner import check_weights
-
         check_weights(weights, asset.get("sha256"), asset.get("sha256_prefix"))
         wants.append(Want(f"weights/{asset.get('file') or weights.name}", "weights", "resnet18", "", str(weights)))
     else:
@@ -189,13 +187,10 @@ def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: P
         files[want.path] = path
     system: dict[str, Any] = {}
     if resolved.ffmpeg["source"] == "system":
-        from envkit.compat import matrix
-
         majors = resolved.ffmpeg["majors_allowed"]
         system["ffmpeg"] = {"sonames": [f"libavutil.so.{matrix().ffmpeg_sonames(m)['avutil']}" for m in majors],
                             "install": "apt-get install -y --no-install-recommends ffmpeg",
                             "why": f"profile '{prof.name}' takes FFmpeg (majors {majors}) from the system; the bundle does not carry it"}
-    from envkit import __version__
 
     manifest = Manifest(prof.name, f"profile/{Path(prof.path).name}", platform, resolved.python, __version__,
                         tuple(members), system, tuple(missing), f"lockfiles/{lock.profile}")

@@ -8,6 +8,9 @@ from typing import Any
 
 from envkit.bundle import archive, contents
 from envkit.bundle.manifest import KINDS, Manifest
+from envkit.lock import read_lock
+from envkit.profiles import load_profile
+from envkit.resolve import resolve
 
 
 def compare(manifest: Manifest, locked: list[contents.Want], need: dict[str, str]) -> list[dict[str, str]]:
@@ -22,8 +25,6 @@ def compare(manifest: Manifest, locked: list[contents.Want], need: dict[str, str
 
 def _locked_wants(files: dict[str, bytes], manifest: Manifest) -> list[contents.Want]:
     """What the bundled lock names for the platform (its files written to a temp dir for the lock reader)."""
-    from envkit.lock import read_lock
-
     with tempfile.TemporaryDirectory(prefix="envkit-bundle-check-") as tmp:
         for name, data in files.items():
             (Path(tmp) / Path(name).name).write_bytes(data)
@@ -32,9 +33,6 @@ def _locked_wants(files: dict[str, bytes], manifest: Manifest) -> list[contents.
 
 def check(bundle: Path) -> dict[str, Any]:
     """Every member hashed; contents listed by kind; damaged and missing members named."""
-    from envkit.profiles import load_profile
-    from envkit.resolve import resolve
-
     lock_files: dict[str, bytes] = {}
     manifest, problems = archive.scan(bundle, keep=lambda name: name.startswith("lockfiles/") and name.count("/") == 2,
                                       kept=lock_files)

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
+from envkit import cachedir
 from envkit.bundle.contents import Want
 from envkit.errors import EnvkitError, StepFailed
 from envkit.fsutil import file_digest
@@ -27,8 +28,6 @@ TIMEOUT_S = 60
 
 
 def cache_root() -> Path:
-    from envkit import cachedir
-
     own = os.environ.get("ENVKIT_BUNDLE_CACHE")
     return Path(own) if own else cachedir.cache_root() / "bundle"
 

@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envkit.bundle import archive
+from envkit.bundle.build import host_conda_platform
 from envkit.bundle.manifest import MANIFEST, Manifest
 from envkit.errors import EnvkitError
+from envkit.pipconfig import PipSources
+from envkit.profiles import builtin_dir
+from envkit.runner import prepare_prefix
 from envkit.state import STATE_DIR
 
 if TYPE_CHECKING:
@@ -41,8 +45,6 @@ class Unpacked:
     @property
     def profile_ref(self) -> str:
         """The built-in profile's name when the bundled file is that profile byte for byte, else the bundled file."""
-        from envkit.profiles import builtin_dir
-
         bundled = self.root / self.manifest.profile_file
         builtin = builtin_dir() / bundled.name
         if builtin.is_file() and builtin.read_bytes() == bundled.read_bytes():
@@ -60,8 +62,6 @@ class Unpacked:
 
     def sources(self) -> "PipSources":
         """Where uv may take packages from: the bundle's wheel folders, no index."""
-        from envkit.pipconfig import PipSources
-
         return PipSources(no_index=True, find_links=tuple(str(self.root / d) for d in ("wheels", "envkit") if (self.root / d).is_dir()))
 
     def offline_env(self) -> dict[str, str]:
@@ -97,8 +97,6 @@ def check_system(manifest: Manifest, bundle: Path) -> None:
 
 
 def check_platform(manifest: Manifest, bundle: Path) -> None:
-    from envkit.bundle.build import host_conda_platform
-
     here = host_conda_platform()
     if here is not None and here != manifest.platform:
         raise EnvkitError(f"bundle {bundle} is for {manifest.platform} (profile '{manifest.profile}'), and this machine is {here}",
@@ -135,8 +133,6 @@ def prepare(bundle: Path, prefix: Path, yes: bool) -> Unpacked:
         _unpack(bundle, manifest, stage, cleanup=stage)
     created = not os.path.lexists(prefix)
     try:
-        from envkit.runner import prepare_prefix
-
         prepare_prefix(prefix, yes, created=created)
         if stage is None:
             stage = target.with_name(BUNDLE_DIR + ".tmp")

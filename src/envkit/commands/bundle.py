@@ -7,6 +7,11 @@ from typing import Optional
 
 import typer
 
+from envkit.bundle.build import build
+from envkit.bundle.check import check as do_check
+from envkit.commands.common import emit_json
+from envkit.errors import EnvkitError, StepFailed
+
 
 def register(app: typer.Typer) -> None:
     app.command("bundle")(bundle)
@@ -25,12 +30,7 @@ def bundle(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Build a reproducible offline bundle (wheels by the lock's hashes, envkit, profile, lock, patch, weights) or check one."""
-    from envkit.commands.common import emit_json
-    from envkit.errors import EnvkitError, StepFailed
-
     if check is not None:
-        from envkit.bundle.check import check as do_check
-
         report = do_check(check.expanduser().absolute())
         if as_json:
             emit_json(report)
@@ -44,7 +44,6 @@ def bundle(
     if not profile or out is None:
         raise EnvkitError("envkit bundle needs --profile and -o FILE.tar (or --check FILE.tar)",
                           fix="envkit bundle --profile cpu --platform linux-64 -o cpu.tar")
-    from envkit.bundle.build import build
 
     say = (lambda s: None) if as_json else (lambda s: typer.echo(s, err=True))
     result = build(profile, out.expanduser().absolute(), platform, from_lock, weights.expanduser().absolute() if weights else None,

@@ -3,12 +3,17 @@ profile it suggests. The JSON is the host-facts format other commands read with 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from envkit.hostfacts import HostFacts
+from envkit.accel.registry import all_backends
+from envkit.host import detect, with_suggestion
+from envkit.hostfacts import HostFacts, load_host_file
+from envkit.record.run import record_detect
+from envkit.suggest import visible_profiles
 
 
 def register(app: typer.Typer) -> None:
@@ -26,26 +31,15 @@ def detect_command(
     host: Optional[str] = typer.Option(None, "--host", help="Judge these host facts (envkit detect --json output) instead of this machine."),
 ) -> None:
     """Detect the OS, accelerators, CANN and tools on this machine, and the profile that fits it."""
-    from envkit.host import with_suggestion
-    from envkit.suggest import visible_profiles
-
     if host is not None:
-        from envkit.hostfacts import load_host_file
-
         facts = load_host_file(host)
     elif record is not None:
-        from envkit.record.run import record_detect
-
         facts = record_detect(record, redact_hostname=redact_hostname)  # the recording replays with the built-in profiles
     else:
-        from envkit.host import detect
-
         facts = detect(suggest=False)
     visible, unusable = visible_profiles(list(profiles or []), host=facts)
     facts = with_suggestion(facts, visible)
     if unusable:
-        import dataclasses
-
         facts = dataclasses.replace(facts, warnings=facts.warnings + tuple(unusable))
     if json_out:
         typer.echo(facts.to_json(), nl=False)
@@ -82,7 +76,6 @@ def _summary_rows(facts: HostFacts) -> list[tuple[str, str]]:
         ("disk / shm", f"{_gib(facts.disk_free_bytes)} free here, /dev/shm {_gib(facts.shm_bytes)}"),
         ("container", facts.container or "none detected"),
     ]
-    from envkit.accel.registry import all_backends
 
     for backend in all_backends():  # each accelerator says what it found (plug-ins included)
         rows += backend.host_rows(facts)

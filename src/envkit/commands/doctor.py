@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from envkit.assets import act_backbone
+from envkit.doctor import registry
+from envkit.doctor import report as render
+from envkit.doctor.collect import host_facts, run_probe
+from envkit.doctor.model import Context
+from envkit.doctor.setup_record import recorded_choices
+from envkit.doctor.target import resolve_target
+from envkit.errors import EnvkitError
+from envkit.fsutil import not_a
+from envkit.profiles import load_profile
+from envkit.record.run import DoctorRecording
+from envkit.resolve import resolve
 
 
 def register(app: typer.Typer) -> None:
@@ -37,10 +51,6 @@ def doctor(
     redact_hostname: bool = typer.Option(False, "--redact-hostname", help="With --record: replace this machine's host name too."),
 ) -> None:
     """Check every layer of a LeRobot training env, then prove it with a real ACT training step."""
-    from envkit.doctor import registry
-    from envkit.errors import EnvkitError
-    from envkit.fsutil import not_a
-
     if fail_on not in ("fail", "warn"):
         raise EnvkitError(f"--fail-on {fail_on!r} is not 'fail' or 'warn'", fix="envkit doctor --fail-on warn")
     checks = registry.all_checks()
@@ -56,15 +66,12 @@ def doctor(
                           fix="pass a checkpoint's pretrained_model directory, e.g. OUTPUT_DIR/checkpoints/last/pretrained_model")
     recording = None
     if record is not None:
-        from envkit.record.run import DoctorRecording
-
         recording = DoctorRecording(record, redact_hostname=redact_hostname)
     ctx = _context(prefix, python, profile, dataset, no_pretrained_backbone, recording)
     ctx.scratch["requested_checks"] = tuple(check or ())  # opt-in checks (smoke.multi) run when named
     if checkpoint is not None:
         ctx.scratch["checkpoint"] = checkpoint.absolute()
     results = registry.run_checks(selected, ctx)
-    from envkit.doctor import report as render
 
     verdict = render.build(ctx, results, fail_on)
     if recording is not None:
@@ -85,13 +92,6 @@ def doctor(
 def _context(prefix: Path | None, python: Path | None, profile_ref: str | None, dataset: Path | None,
              no_pretrained_backbone: bool | None = None, recording=None):  # type: ignore[no-untyped-def]
     """The checks' context; what setup recorded in the prefix fills every choice no flag made."""
-    import time
-
-    from envkit.doctor.collect import host_facts, run_probe
-    from envkit.doctor.model import Context
-    from envkit.doctor.setup_record import recorded_choices
-    from envkit.doctor.target import resolve_target
-
     target = resolve_target(prefix, python)
     recorded = recorded_choices(target.prefix)
     host = recording.host_facts() if recording is not None else host_facts()
@@ -99,13 +99,10 @@ def _context(prefix: Path | None, python: Path | None, profile_ref: str | None, 
     lerobot = None
     ref = profile_ref or recorded.profile_ref()
     if ref:
-        from envkit.profiles import load_profile
-
         profile = load_profile(ref)  # a bad name raises EnvkitError (exit 2)
         same = recorded.profile is not None and profile.name == recorded.profile
         lerobot = recorded.lerobot if same else None  # the recorded source belongs to the recorded profile
         resolved = _resolve(profile, host, lerobot, recorded.platform if same else None, _env_python(target, recorded))
-    from envkit.assets import act_backbone
 
     started = time.monotonic()
     probe = run_probe(target, dataset.absolute() if dataset else None, weights=act_backbone(profile))
@@ -135,9 +132,6 @@ def _env_python(target, recorded) -> str | None:  # type: ignore[no-untyped-def]
 
 def _resolve(profile, host, lerobot: str | None = None, platform: str | None = None, python: str | None = None):  # type: ignore[no-untyped-def]
     """The profile's tuple for this host (HostFacts); None when it does not resolve (torch.profile says so)."""
-    from envkit.errors import EnvkitError
-    from envkit.resolve import resolve
-
     try:
         return resolve(profile, host, lerobot, platform, python=python)
     except (EnvkitError, ValueError, TypeError, KeyError):

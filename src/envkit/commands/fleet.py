@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from envkit.fleet import MARK, interesting_checks, load_dir, markdown, problem_rows, tuple_keys
+
 fleet_app = typer.Typer(help="Many hosts at once: merge the doctor reports the Ansible role (ansible/) fetched.",
                         no_args_is_help=True)
 
@@ -22,14 +24,10 @@ def report(
     as_markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables (for an issue or a wiki page)."),
 ) -> None:
     """Hosts x checks, each failure with its fix, hosts whose tuple differs from the majority; exit 1 if any host is red."""
-    from envkit.fleet import load_dir
-
     fleet = load_dir(directory)
     if as_json:
         typer.echo(json.dumps(fleet.to_dict(), indent=2))
     elif as_markdown:
-        from envkit.fleet import markdown
-
         typer.echo(markdown(fleet), nl=False)
     else:
         _print_human(fleet)
@@ -42,7 +40,6 @@ def _print_human(fleet) -> None:  # type: ignore[no-untyped-def]
     from rich.markup import escape
     from rich.table import Table
 
-    from envkit.fleet import MARK, interesting_checks, problem_rows, tuple_keys
 
     console = Console(highlight=False, soft_wrap=True)
     colour = {"green": "green", "yellow": "yellow", "red": "red"}

@@ -10,7 +10,22 @@ from typing import Any
 
 import typer
 
+from envkit.accel.registry import get_backend
+from envkit.doctor.accel import launch_checks
+from envkit.doctor.model import Status
+from envkit.doctor.report import print_human
 from envkit.errors import EnvkitError
+from envkit.fsutil import atomic_write
+from envkit.launch import args as largs
+from envkit.launch import multinode
+from envkit.launch.execute import execute
+from envkit.launch.fanout import stream
+from envkit.launch.plan import Request, validate
+from envkit.launch.preflight import Inputs, run
+from envkit.launch.prepare import prepare, profile_of
+from envkit.launch.rendezvous import parse as parse_nodes
+from envkit.launch.slurm import SlurmRequest, script, verdicts
+from envkit.launch.slurm_edge import read_verdicts, status, submit, write_script
 
 
 def register(app: typer.Typer) -> None:
@@ -42,11 +57,6 @@ def register(app: typer.Typer) -> None:
         verdict_file: Path = typer.Option(None, "--verdict-file", hidden=True, help="Also write the --json document here (the sbatch script's per-node verdict)."),
     ) -> None:
         """Train on all (or the selected) GPUs/NPUs of this server with lerobot-train: torchrun/accelerate, hooks applied, a free port."""
-        from envkit.launch import args as largs
-        from envkit.launch.plan import Request
-        from envkit.launch.prepare import prepare
-        from envkit.launch.rendezvous import parse as parse_nodes
-
         train = list(ctx.args)
         if train and train[0] == "--":
             train = train[1:]
@@ -67,10 +77,6 @@ def register(app: typer.Typer) -> None:
         plan = prepared.plan
         doc: dict = {"plan": plan.to_dict(), "preflight": None, "run": None}
         if not no_preflight:
-            from envkit.doctor.model import Status
-            from envkit.launch.preflight import Inputs, run
-
-            from envkit.doctor.accel import launch_checks
 
             backend = prepared.backend
             pctx, results = run(Inputs(plan, prepared.probe, backend.device_count_code() is not None, backend.failure_hints(),
@@ -79,8 +85,6 @@ def register(app: typer.Typer) -> None:
             doc["preflight"] = {"checks": [r.to_dict() for r in results], "seconds": round(prepared.seconds, 2),
                                 "ok": not any(r.status in (Status.FAIL, Status.ERROR) for r in results)}
             if not as_json:
-                from envkit.doctor.report import print_human
-
                 print_human(pctx, results)
             if not doc["preflight"]["ok"]:
                 _verdict(verdict_file, doc)
@@ -93,7 +97,6 @@ def register(app: typer.Typer) -> None:
             _verdict(verdict_file, doc)
             typer.echo(json.dumps(doc, indent=2) if as_json else plan.render())
             return
-        from envkit.launch.execute import execute
 
         batch = largs.value(plan.train_args, "batch_size")
         outcome = execute(plan, prepared.backend.failure_hints(), echo=sys.stderr if as_json else sys.stdout,
@@ -110,20 +113,12 @@ def register(app: typer.Typer) -> None:
 
 def _verdict(path: Path | None, doc: dict[str, Any]) -> None:
     if path is not None:
-        from envkit.fsutil import atomic_write
-
         atomic_write(path, json.dumps(doc, indent=2) + "\n")
 
 
 def _slurm(prefix: Path, profile: str | None, devices: str, launcher: str, precision: str, nodes: int, per_node: int | None,
            partition: str | None, time_limit: str | None, train: list[str], dry_run: bool) -> None:
     """The sbatch script for this launch on `nodes` nodes; submitted unless --dry-run."""
-    from envkit.accel.registry import get_backend
-    from envkit.launch.plan import Request, validate
-    from envkit.launch.prepare import profile_of
-    from envkit.launch.slurm import SlurmRequest, script
-    from envkit.launch.slurm_edge import submit, write_script
-
     validate(Request(devices=devices, launcher=launcher, mixed_precision=precision))
     prefix = prefix.expanduser().absolute()
     if not prefix.is_dir():
@@ -148,10 +143,6 @@ def _slurm(prefix: Path, profile: str | None, devices: str, launcher: str, preci
 def _on_hosts(path: Path, prefix: Path | None, remote_envkit: str | None, port: int, run_id: str | None, profile: str | None,
               devices: str, launcher: str, precision: str, train: list[str], dry_run: bool, no_preflight: bool) -> int:
     """Every node of FILE over SSH: the cross-node preflight, then one streamed launch per node."""
-    from envkit.launch import multinode
-    from envkit.launch.fanout import stream
-    from envkit.launch.plan import Request
-
     request = Request(devices=devices, launcher=launcher, mixed_precision=precision, train_args=tuple(train))
     nodes = multinode.remotes_of(path, prefix, remote_envkit)
     cmds = multinode.node_commands(nodes, request, port, run_id, profile, dry_run)
@@ -174,9 +165,6 @@ def _on_hosts(path: Path, prefix: Path | None, remote_envkit: str | None, port: 
 
 def _slurm_status(job: str, as_json: bool) -> int:
     """0: completed; 1: failed (each node's verdict with its fix); 3: still pending or running."""
-    from envkit.launch.slurm import verdicts
-    from envkit.launch.slurm_edge import read_verdicts, status
-
     st = status(job)
     workdir = Path(st.fields.get("WorkDir") or (Path(st.stdout).parent if st.stdout else Path.cwd()))
     nodes = verdicts(read_verdicts(workdir, job))

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from envkit.errors import EnvkitError
+from envkit.lock import check, lock
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +35,6 @@ def register(app: typer.Typer) -> None:
             return
         if reresolve:
             raise EnvkitError("--resolve only goes with --check", fix="envkit lock --check --resolve ...")
-        from envkit.lock import lock
 
         reports = lock(profile or None, platform or None, layer, channel or None, exclude_newer, wheels, lockfiles,
                        skip_unreachable=skip_unreachable, python=python)
@@ -46,8 +46,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _check(profile, platform, layer, channel, exclude_newer, wheels, lockfiles, skip_unreachable=False, reresolve=False, python=None) -> None:
-    from envkit.lock import check
-
     stale = False
     for result in check(profile or None, platform or None, layer, channel or None, exclude_newer, wheels, lockfiles,
                         skip_unreachable=skip_unreachable, reresolve=reresolve, python=python):

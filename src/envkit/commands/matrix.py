@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from envkit.commands.common import emit_json
+from envkit.compat import DATA_FILE, matrix
 from envkit.errors import EnvkitError
+from envkit.fsutil import atomic_write
+from envkit.pypi_index import IndexClient
+from envkit.matrixcheck.patch import HEADER, apply, proposals_json, unified
+from envkit.matrixcheck.propose import parse_spec, propose
+from envkit.matrixcheck.run import check, choose_index, pip_cert
+from envkit.resources import package_file
 
 if TYPE_CHECKING:
     from envkit.matrixcheck.check import Report
@@ -34,10 +42,6 @@ def register(app: typer.Typer) -> None:
                                              help="Draft a compat.toml row for each new release (envkit matrix propose) and write them as one reviewable patch."),
     ) -> None:
         """Exit 0 when the matrix is fresh, 1 when a release is newer than it or metadata contradicts a row, 2 when the index is unreachable."""
-        from envkit.compat import matrix
-        from envkit.matrixcheck.index import IndexClient
-        from envkit.matrixcheck.run import check, choose_index, pip_cert
-
         packages = _packages(package)
         since_date = _date(since)
         if write_proposals is not None:
@@ -50,8 +54,6 @@ def register(app: typer.Typer) -> None:
             if write_proposals is not None:
                 written = _write_proposals(write_proposals, m, client, report)
         if as_json:
-            from envkit.commands.common import emit_json
-
             extra = {"proposals": written} if written is not None else {}
             emit_json({**report.to_json(), "index_from": origin, **extra})
         else:
@@ -70,19 +72,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print the compat.toml row the index supports for NAME==VERSION, each field with its source;
         fields the index cannot give are marked for a human and the row is verified = false."""
-        from envkit.compat import matrix
-        from envkit.matrixcheck.index import IndexClient
-        from envkit.matrixcheck.propose import parse_spec, propose
-        from envkit.matrixcheck.run import choose_index, pip_cert
-
         name, version = parse_spec(spec)
         m = matrix()
         url, _ = choose_index(index_url, m)
         with IndexClient(url, cert=pip_cert()) as client:
             row = propose(m, client, name, version)
         if as_json:
-            from envkit.commands.common import emit_json
-
             emit_json(row.to_json())
         else:
             typer.echo(row.toml())
@@ -90,8 +85,6 @@ def register(app: typer.Typer) -> None:
 
 def _writable_patch(path: Path) -> None:
     """Refuse before any network read: an existing file must be a patch this option wrote."""
-    from envkit.matrixcheck.patch import HEADER
-
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise EnvkitError(f"--write-proposals {path} exists and is not a regular file", fix="name a new .patch file")
     if path.is_file():
@@ -106,12 +99,6 @@ def _writable_patch(path: Path) -> None:
 
 def _write_proposals(path: Path, m, client, report: "Report") -> list[dict]:  # noqa: ANN001 (Matrix, IndexClient)
     """Draft each new release's row, apply them to compat.toml's text and write the diff (nothing when none)."""
-    from envkit.compat import DATA_FILE
-    from envkit.fsutil import atomic_write
-    from envkit.matrixcheck.patch import apply, proposals_json, unified
-    from envkit.matrixcheck.propose import propose
-    from envkit.resources import package_file
-
     new = [f for f in report.findings if f.kind == "new" and f.index]
     if not new:
         return []

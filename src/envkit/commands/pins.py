@@ -13,6 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from envkit import pin_files, pins
+from envkit.commands.common import emit_json, host_facts
+from envkit.errors import EnvkitError
+from envkit.profiles import load_profile
+from envkit.pythons import for_resolve
+from envkit.resolve import resolve
+from envkit.source import parse_source
+
 if TYPE_CHECKING:
     from envkit.pins import PinPlan
 
@@ -40,8 +48,6 @@ def register(app: typer.Typer) -> None:
             _exit(_restore(lerobot, force, as_json))
             return
         if profile is None:
-            from envkit.errors import EnvkitError
-
             raise EnvkitError(f"envkit pins --{mode} needs --profile", fix="pass --profile 5090, atlas-a2, cpu or a profile .toml path")
         _exit(_run(mode, profile, lerobot, host, platform, as_json, python))
 
@@ -54,8 +60,6 @@ def _exit(code: int) -> None:
 
 
 def _mode(**flags: bool) -> str:
-    from envkit.errors import EnvkitError
-
     chosen = [name for name, on in flags.items() if on]
     if len(chosen) > 1:
         raise EnvkitError(f"--{' and --'.join(chosen)} cannot be combined", fix="pick one of --check, --diff, --write, --restore")
@@ -63,14 +67,7 @@ def _mode(**flags: bool) -> str:
 
 
 def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str | None, as_json: bool, python: str | None = None) -> int:
-    from envkit import pin_files, pins
-    from envkit.commands.common import host_facts
-    from envkit.profiles import load_profile
-    from envkit.resolve import resolve
-    from envkit.source import parse_source
-
     source = parse_source(lerobot)
-    from envkit.pythons import for_resolve
 
     prof, facts = load_profile(profile), host_facts(host)
     minor, pythons = for_resolve(python, prof.environment, other_host=host is not None, host=facts)
@@ -92,8 +89,6 @@ def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str 
         written = pin_files.write_pins(pyproject, plan.new_text, record=record)
     result = _result(mode, resolved, pyproject, plan, written, text)
     if as_json:
-        from envkit.commands.common import emit_json
-
         emit_json(result)
     else:
         _print(mode, result, plan, pyproject)
@@ -103,8 +98,6 @@ def _run(mode: str, profile: str, lerobot: str, host: str | None, platform: str 
 
 
 def _result(mode: str, resolved: Any, pyproject: Path, plan: PinPlan, written: bool, text: str | None) -> dict[str, Any]:
-    from envkit import pin_files, pins
-
     backup = pin_files.backup_paths(pyproject)[0]
     out: dict[str, Any] = {
         "schema_version": 1, "mode": mode, "pyproject": str(pyproject), "profile": resolved.profile,
@@ -120,8 +113,6 @@ def _result(mode: str, resolved: Any, pyproject: Path, plan: PinPlan, written: b
 
 
 def _print(mode: str, result: dict[str, Any], plan: PinPlan, pyproject: Path) -> None:
-    from envkit import pin_files
-
     if mode == "diff":
         sys.stdout.write(result["diff"])
     elif plan.changes:
@@ -146,8 +137,6 @@ def _index_source(resolved: Any, as_json: bool) -> int:
     """lerobot from an index has no file to rewrite: report the blocking Requires-Dist and the overrides."""
     changes = resolved.lerobot.get("pin_changes", [])
     if as_json:
-        from envkit.commands.common import emit_json
-
         emit_json({"schema_version": 1, "mode": "check", "pyproject": None, "profile": resolved.profile,
                    "platform": resolved.platform, "targets": resolved.pin_targets(), "must_change": bool(changes),
                    "changes": changes, "conflicts": [], "written": False, "backup": None, "overrides": resolved.overrides})
@@ -159,13 +148,9 @@ def _index_source(resolved: Any, as_json: bool) -> int:
 
 
 def _restore(lerobot: str, force: bool, as_json: bool) -> int:
-    from envkit import pin_files
-
     pyproject = pin_files.find_pyproject(Path(lerobot).expanduser())
     restored = pin_files.restore_pins(pyproject, force=force)
     if as_json:
-        from envkit.commands.common import emit_json
-
         emit_json({"schema_version": 1, "mode": "restore", "pyproject": str(pyproject), "restored": restored})
     elif restored:
         print(f"{pyproject}: original restored from {pin_files.backup_paths(pyproject)[0].name}")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-
 import typer
 
 from envkit.commands.common import emit_json
+from envkit.profiles import list_profiles, load_profile
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +16,6 @@ def register(app: typer.Typer) -> None:
         """List the built-in profiles."""
         if ctx.invoked_subcommand is not None:
             return
-        from envkit.profiles import list_profiles
 
         profiles = list_profiles()
         if as_json:
@@ -38,8 +37,6 @@ def register(app: typer.Typer) -> None:
     def show(name: str = typer.Argument(..., help="Profile name, alias or .toml path."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Show one profile with extends applied."""
-        from envkit.profiles import load_profile
-
         profile = load_profile(name)
         if as_json:
             emit_json({"path": str(profile.path), **profile.to_dict()})

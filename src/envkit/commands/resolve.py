@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from envkit.commands.common import emit_json, host_facts
+from envkit.profiles import load_profile
+from envkit.pythons import for_resolve
+from envkit.resolve import resolve
+from envkit.source import ALLOW_BRANCH_VAR
 
 
 def register(app: typer.Typer) -> None:
@@ -19,17 +25,10 @@ def register(app: typer.Typer) -> None:
         allow_branch: bool = typer.Option(False, "--allow-branch", help="Accept a --lerobot git ref that is a branch (not reproducible: warned)."),
     ) -> None:
         """Turn a profile into one exact tuple for its target, and say why (exit 1 on a conflict)."""
-        from envkit.profiles import load_profile
-        from envkit.resolve import resolve
-
         if allow_branch:
-            import os
-
-            from envkit.source import ALLOW_BRANCH_VAR
 
             os.environ[ALLOW_BRANCH_VAR] = "1"
 
-        from envkit.pythons import for_resolve
 
         prof = load_profile(profile)
         facts = host_facts(host)

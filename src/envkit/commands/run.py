@@ -8,6 +8,9 @@ from pathlib import Path
 
 import typer
 
+from envkit.errors import EnvkitError
+from envkit.hooks import run_argv, shell_hook
+
 
 def register(app: typer.Typer) -> None:
     @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -16,9 +19,6 @@ def register(app: typer.Typer) -> None:
         prefix: Path = typer.Option(..., "--prefix", help="The environment (as given to envkit setup)."),
     ) -> None:
         """Run a command inside the environment with its activation hooks applied (exit status passed on)."""
-        from envkit.errors import EnvkitError
-        from envkit.hooks import run_argv
-
         argv = list(ctx.args)
         if argv and argv[0] == "--":
             argv = argv[1:]
@@ -33,6 +33,4 @@ def register(app: typer.Typer) -> None:
         prefix: Path = typer.Option(..., "--prefix", help="The environment (as given to envkit setup)."),
     ) -> None:
         """Print shell code that enters the environment: eval "$(envkit shell-hook --prefix DIR)"; leave with envkit_deactivate."""
-        from envkit.hooks import shell_hook
-
         typer.echo(shell_hook(prefix), nl=False)

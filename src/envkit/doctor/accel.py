@@ -23,12 +23,14 @@ Which accelerator is "present" is the backend's own `detected(host)`, the rule `
 from __future__ import annotations
 
 import importlib
+import inspect
+import textwrap
 from functools import lru_cache
-from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from envkit.accel.registry import all_backends, get_backend, in_use, is_fallback, on_host  # noqa: F401 - the doctor's names for them
+from envkit.doctor.outcome import Check, fail
 
 if TYPE_CHECKING:
     from envkit.accel.base import Backend
@@ -66,10 +68,6 @@ def check_modules() -> list[Any]:
 
 
 def _unimportable(backend: "Backend", dotted: str, exc: Exception) -> Any:
-    from types import SimpleNamespace
-
-    from envkit.doctor.model import Check, fail
-
     def explain(ctx: Any) -> Any:
         return fail(f"the {backend.name} backend's check module {dotted} does not import: {type(exc).__name__}: {exc}",
                     f"reinstall the distribution that provides the '{backend.name}' backend (its checks_module is {dotted})")
@@ -139,9 +137,6 @@ def launch_checks(backend: "Backend") -> list[Any]:
 
 
 def _fragment_source(backend: "Backend", dotted: str) -> tuple[str, str]:
-    import inspect
-    import textwrap
-
     module_name, _, function = dotted.partition(":")
     module = _module(module_name)  # importing it here is cheap: a fragment module is stdlib only
     key = str(getattr(module, "FACTS_KEY", f"{backend.name}_facts"))

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envkit.doctor.target import Target
 from envkit import procs, secrets
+from envkit.doctor import accel
+from envkit.doctor.target import Target
 from envkit.errors import EnvkitError
+from envkit.host import detect
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -28,8 +31,6 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
     `fragments`: (facts key, Python source) of the backends' probe fragments; default: every installed backend's.
     `caps`: also ask the installed lerobot what it accepts and does (caps_probe.py; imports its config classes).
     """
-    from envkit.doctor import accel
-
     source = Path(__file__).with_name("probe.py")
     fragments = accel.probe_fragments() if fragments is None else fragments
     with tempfile.TemporaryDirectory(prefix="envkit-probe-") as tmp:
@@ -92,8 +93,6 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
 
 def _crashed(stage: str, code: int, stderr: str) -> dict[str, Any]:
     """The section the interpreter died in, as that section's own error (torch: an import error)."""
-    import signal
-
     try:
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited {code}"
     except ValueError:
@@ -105,6 +104,4 @@ def _crashed(stage: str, code: int, stderr: str) -> dict[str, Any]:
 
 def host_facts() -> "HostFacts":
     """This machine's host facts, as `envkit detect` reads them."""
-    from envkit.host import detect
-
     return detect()

@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import Requirement
+
+from envkit.compat import matrix
+from envkit.doctor.probe import tree_facts
+from envkit.errors import EnvkitError
+from envkit.source import read_project
+
 TRAIN_SCRIPT = "lerobot-train"
 SMOKE_FIX = ("set up a lerobot envkit can smoke-test (envkit setup --lerobot lerobot==0.4.4, any 0.3.x/0.4.x release, "
              "or a fork tree with lerobot/common/datasets/lerobot_dataset.py and lerobot/configs/train.py); "
@@ -67,7 +74,6 @@ def layout_requirements(codebase_version: str | None) -> tuple[dict[str, str], .
     """compat.toml [lerobot_layouts]: requirements a dataset format needs beyond a tree's own pins."""
     if not codebase_version:
         return ()
-    from envkit.compat import matrix
 
     section = matrix().raw.get("lerobot_layouts") or {}
     out = []
@@ -127,9 +133,6 @@ def package_dir(project: Path) -> Path | None:
 
 def from_source_tree(pyproject: Path, version: str | None) -> Layout | None:
     """The Layout a lerobot source tree will install as (for setup's plan); None if unreadable."""
-    from envkit.doctor.probe import tree_facts
-    from envkit.source import read_project
-
     root = package_dir(pyproject.parent)
     if root is None:
         return None
@@ -141,8 +144,6 @@ def from_source_tree(pyproject: Path, version: str | None) -> Layout | None:
 
 def unmet_requirements(layout: Layout, versions: dict[str, str]) -> list[tuple[dict[str, str], str | None]]:
     """The layout's extra requirements that the installed versions break: [(row, installed or None)]."""
-    from packaging.requirements import Requirement
-
     out = []
     for row in layout.requires:
         req = Requirement(row["requirement"])
@@ -167,8 +168,6 @@ def plan_facts(kind: str, pyproject: Path | None, version: str | None) -> tuple[
         return tuple(notes), tuple(r["requirement"] for r in lay.requires)
     if not version:
         return (), ()
-    from envkit.compat import matrix
-    from envkit.errors import EnvkitError
 
     try:
         row = matrix().lerobot(version)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from enum import Enum
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envkit.accel.registry import get_backend, in_use
+from envkit.doctor.facts import typed_host
+from envkit.doctor.outcome import Check, CheckResult, Outcome, Status, fail, ok, skip, warn
 
 if TYPE_CHECKING:
     from envkit.accel.base import Backend
@@ -16,54 +17,6 @@ if TYPE_CHECKING:
     from envkit.profiles import Profile
     from envkit.resolve import Resolved
 
-
-class Status(str, Enum):
-    OK = "ok"
-    WARN = "warn"
-    FAIL = "fail"
-    SKIP = "skip"
-    ERROR = "error"  # the check itself raised: a bug in envkit or a fact it could not read
-
-
-@dataclass
-class CheckResult:
-    id: str
-    status: Status
-    summary: str
-    details: str = ""
-    fix: str | None = None
-    duration_ms: float = 0.0  # the check's own time; the probe that gathered its facts is timed once
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["status"] = self.status.value
-        return data
-
-
-@dataclass
-class Outcome:
-    """What a check function returns; the registry adds the id and the timing."""
-
-    status: Status
-    summary: str
-    details: str = ""
-    fix: str | None = None
-
-
-def ok(summary: str, details: str = "") -> Outcome:
-    return Outcome(Status.OK, summary, details)
-
-
-def warn(summary: str, fix: str | None = None, details: str = "") -> Outcome:
-    return Outcome(Status.WARN, summary, details, fix)
-
-
-def fail(summary: str, fix: str | None = None, details: str = "") -> Outcome:
-    return Outcome(Status.FAIL, summary, details, fix)
-
-
-def skip(summary: str, details: str = "") -> Outcome:
-    return Outcome(Status.SKIP, summary, details)
 
 
 @dataclass
@@ -81,8 +34,6 @@ class Context:
     scratch: dict[str, Any] = field(default_factory=dict)  # hand-over between smoke steps
 
     def __post_init__(self) -> None:
-        from envkit.doctor.facts import typed_host
-
         self.host = typed_host(self.host)
 
     # --- convenience views over the probe -----------------------------------------
@@ -113,15 +64,4 @@ class Context:
 
 CheckFn = Callable[[Context], Outcome]
 
-
-@dataclass(frozen=True)
-class Check:
-    id: str
-    title: str
-    fn: CheckFn
-    needs: tuple[str, ...] = ()  # check ids that must not fail/error for this one to run
-    slow: bool = False  # the smoke: left out by --no-smoke
-
-    @property
-    def category(self) -> str:
-        return self.id.split(".", 1)[0]
+__all__ = ["Check", "CheckFn", "CheckResult", "Context", "Outcome", "Status", "fail", "ok", "skip", "warn"]

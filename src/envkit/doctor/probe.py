@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import ctypes
 import glob
+import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -25,6 +27,8 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
+from importlib import metadata
 
 PROBE_VERSION = 1
 DISTS = (
@@ -104,16 +108,12 @@ def safe_env(extra_prefixes: tuple = ()) -> dict:
 
 def torch_spec() -> dict:
     """Where `import torch` finds it, without importing it (a PYTHONPATH torch has no dist-info)."""
-    import importlib.util
-
     spec = importlib.util.find_spec("torch")
     return {"origin": getattr(spec, "origin", None) if spec else None}
 
 
 def dist_facts(extra: dict = None) -> dict:
     """Installed versions of DISTS, plus the fragments' {key: (names to try, ...)}."""
-    from importlib import metadata
-
     found = {}
     wanted = [(name, (name,)) for name in DISTS] + list((extra or {}).items())
     for key, names in wanted:
@@ -127,8 +127,6 @@ def dist_facts(extra: dict = None) -> dict:
 
 
 def lerobot_dist() -> dict:
-    from importlib import metadata
-
     try:
         dist = metadata.distribution("lerobot")
     except metadata.PackageNotFoundError:
@@ -151,16 +149,14 @@ def lerobot_dist() -> dict:
         direct_url = json.loads(dist.read_text("direct_url.json") or "null")
     except ValueError:
         direct_url = None
-    metadata = next((f for f in dist.files or [] if f.name == "METADATA" and f.parent.name.endswith(".dist-info")), None)
+    metadata_file = next((f for f in dist.files or [] if f.name == "METADATA" and f.parent.name.endswith(".dist-info")), None)
     return {"installed": True, "version": dist.version, "requires": requires, "versions": installed,
             "console_scripts": scripts, "location": str(dist.locate_file("")), "direct_url": direct_url,
-            "metadata_path": str(dist.locate_file(metadata)) if metadata is not None else None,
+            "metadata_path": str(dist.locate_file(metadata_file)) if metadata_file is not None else None,
             "provides_extra": list(dist.metadata.get_all("Provides-Extra") or [])}
 
 
 def torch_facts(fragments: list = (), fragment_errors: dict = None, version_attrs: list = ()) -> dict:
-    import warnings
-
     caught: list = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -188,8 +184,6 @@ def torch_facts(fragments: list = (), fragment_errors: dict = None, version_attr
 
 def load_fragments(specs: list, errors: dict) -> list:
     """(facts key, module) for each `KEY=MODULE` fragment copied beside this file; import errors to `errors`."""
-    import importlib
-
     loaded = []
     for spec in specs:
         key, _, name = spec.partition("=")
@@ -295,8 +289,6 @@ def loaded_libraries() -> list:
 
 
 def video_facts(workdir: str) -> dict:
-    import importlib.util
-
     facts = {}
     try:
         import av
@@ -398,8 +390,6 @@ def tree_facts(root: str) -> dict:
 
 
 def lerobot_facts(fragments: list = ()) -> dict:
-    import importlib.util
-
     spec = importlib.util.find_spec("lerobot")
     if spec is None:
         return {"importable": False, "error": "No module named 'lerobot'"}
@@ -433,8 +423,6 @@ def lerobot_facts(fragments: list = ()) -> dict:
 
 
 def _caps(module_name: str) -> dict:
-    import importlib
-
     return importlib.import_module(module_name).collect()
 
 

@@ -6,6 +6,8 @@ import time
 import traceback
 from collections.abc import Iterable
 
+from envkit.doctor import accel
+from envkit.doctor.checks import dataset, hooks, infer, lerobot, serve, smoke, smoke_multi, system, torch, video
 from envkit.doctor.model import Check, CheckResult, Context, Status
 from envkit.errors import EnvkitError
 
@@ -13,9 +15,6 @@ BLOCKING = (Status.FAIL, Status.ERROR)
 
 
 def all_checks() -> list[Check]:
-    from envkit.doctor import accel
-    from envkit.doctor.checks import dataset, hooks, infer, lerobot, smoke, smoke_multi, system, torch, video
-
     # Each installed backend brings its own check module (its `checks_module`); the smoke waits
     # for the checks each names in SMOKE_NEEDS.
     modules = accel.check_modules()
@@ -23,7 +22,7 @@ def all_checks() -> list[Check]:
     smoke_needs = tuple(n for m in modules for n in getattr(m, "SMOKE_NEEDS", ()))
     # torch before lerobot (requirements read torch.tuple); smoke last, it needs everything.
     return [*system.CHECKS, *torch.CHECKS, *backend_checks, *video.CHECKS, *lerobot.CHECKS,
-            *hooks.CHECKS, *dataset.CHECKS, *infer.CHECKS, *smoke.checks(smoke_needs), *smoke_multi.CHECKS]
+            *hooks.CHECKS, *dataset.CHECKS, *infer.CHECKS, *smoke.checks(smoke_needs, serve.CHECKS), *smoke_multi.CHECKS]
 
 
 def select(checks: list[Check], wanted: Iterable[str] = (), smoke: bool = True) -> list[Check]:

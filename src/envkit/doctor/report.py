@@ -5,9 +5,18 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from envkit import lerobot_caps, train_args
+from envkit import __version__, lerobot_caps, train_args
+from envkit.doctor import accel
+from envkit.doctor.layout import from_probe
 from envkit.doctor.model import CheckResult, Context, Status
 from envkit.doctor.verdict import DoctorReport
+
+# How to record this machine for envkit's tests (envkit/record/); printed under `envkit doctor --report`.
+RECORD_HINT = (
+    "To let envkit's tests replay this machine: `envkit doctor --no-smoke --record envkit-scenario`, "
+    "look through the folder (tokens, URL credentials and home user names are redacted), "
+    "then zip it and attach it to the issue."
+)
 
 MARK = {Status.OK: "[green]✓[/]", Status.WARN: "[yellow]![/]", Status.FAIL: "[red]✗[/]",
         Status.SKIP: "[dim]-[/]", Status.ERROR: "[magenta]☠[/]"}
@@ -19,8 +28,6 @@ def exit_code(results: list[CheckResult], fail_on: str = "fail") -> int:
 
 def build(ctx: Context, results: list[CheckResult], fail_on: str = "fail") -> DoctorReport:
     """The one typed report that --json, --report, the human table and setup's doctor step share."""
-    from envkit import __version__
-
     recorded = ctx.scratch.get("recorded") or {}
     caps = lerobot_caps.from_probe(ctx.probe)
     command = None
@@ -58,8 +65,6 @@ def versions(ctx: Context) -> dict[str, Any]:
     dists = p.get("dists") or {}
     loaded = (p.get("video") or {}).get("loaded") or []
     avutil = [lib["name"] for lib in loaded if str(lib.get("name", "")).startswith("libavutil") and lib.get("origin") == "system"]
-    from envkit.doctor import accel
-    from envkit.doctor.layout import from_probe
 
     layout = from_probe(p)
     caps = lerobot_caps.from_probe(p)
@@ -106,9 +111,6 @@ def print_human(ctx: Context, results: list[CheckResult], verbose: bool = False)
 
 def markdown(ctx: Context, results: list[CheckResult]) -> str:
     """lerobot-info's fields (taken from the probe, i.e. the target env) plus versions and verdicts."""
-    from envkit import __version__
-    from envkit.doctor import accel
-
     p = ctx.probe
     dists = p.get("dists") or {}
     torch = p.get("torch") or {}
@@ -140,7 +142,6 @@ def markdown(ctx: Context, results: list[CheckResult]) -> str:
     for r in problems or results:
         lines.append(f"- `{r.id}` **{r.status.value}**: {r.summary}" + (f" — fix: `{r.fix}`" if r.fix and r.status != Status.OK else ""))
     lines.append("```")
-    from envkit.record import record_hint
 
-    lines += ["", record_hint()]
+    lines += ["", RECORD_HINT]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
-from envkit.launch.execute import _die_with
+from envkit.procs import die_with
 
 STOP_GRACE_S = 10
 
@@ -92,7 +92,7 @@ class Server:
         try:
             # its own session (stopped as one), and SIGTERM from the kernel if envkit dies first, even by kill -9
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                         start_new_session=True, preexec_fn=_die_with(os.getpid()))
+                                         start_new_session=True, preexec_fn=die_with(os.getpid()))
         finally:
             log.close()
         self.sid = self.proc.pid  # the session leader's pid is the session (and group) id

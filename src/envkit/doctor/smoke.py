@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from envkit import lerobot_caps, train_args
+from envkit import cachedir, lerobot_caps, train_args
 from envkit.doctor.layout import TRAIN_SCRIPT, Layout
 from envkit.doctor.model import Context
+
 STEP_LINE = re.compile(r"step:(\d+)\S*\s.*?loss:(\S+)")
 FALLBACK = re.compile(r"Device '(\w+)' is not available\. Switching to '(\w+)'")
 TRAIN_TIMEOUT_S = 900
@@ -48,8 +49,6 @@ class RunResult:
 
 
 def cache_root(environ: dict[str, str] | None = None) -> Path:
-    from envkit import cachedir
-
     return cachedir.cache_root(environ) / "doctor"
 
 

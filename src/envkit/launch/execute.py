@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from envkit import procs
+from envkit.hooks import run_argv
 from envkit.launch.failures import Explanation, explain
 from envkit.launch.plan import LaunchPlan
 from envkit.launch.throughput import Throughput, summarise
@@ -60,26 +62,6 @@ def _stop_group(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def _die_with(parent: int) -> Any:
-    """A preexec hook for the launcher: it gets SIGTERM when envkit dies, even by kill -9, so the ranks
-    (in their own session, out of reach of the terminal's signals) never outlive envkit on the cards.
-    torchrun passes the TERM on to its workers. Linux only; elsewhere a no-op."""
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # loaded before the fork: nothing is imported in the child
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def hook() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
-        if os.getppid() != parent:  # envkit died between fork and prctl
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return hook
 
 
 def _reap_after_launcher(proc: subprocess.Popen[str], orphans: list[int], before: set[int]) -> None:
@@ -135,10 +117,6 @@ def _reap(pids: list[int]) -> None:
 
 
 def argv_in_env(plan: LaunchPlan) -> list[str]:
-    import shutil
-
-    from envkit.hooks import run_argv
-
     inner = plan.command()[plan.command().index("--") + 1:]  # env VAR=... launcher ...
     return run_argv(Path(plan.prefix), inner, shutil.which("bash") or "bash")
 
@@ -155,7 +133,7 @@ def execute(plan: LaunchPlan, hints: list, echo: IO[str] | None = None, batch_si
     before = set(procs.descendants())  # envkit's other children (another thread's) are never the launch's
     proc = subprocess.Popen(argv_in_env(plan), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1, errors="replace", start_new_session=True,
-                            preexec_fn=_die_with(os.getpid()))
+                            preexec_fn=procs.die_with(os.getpid()))
     orphans: list[int] = []
     # The launcher gone, its ranks must go too: they would train on, holding the output pipe open, and
     # envkit would wait for them with no verdict.

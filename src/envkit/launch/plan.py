@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envkit import train_args as targs_builder
+from envkit.doctor.layout import package_dir
 from envkit.errors import EnvkitError
 from envkit.launch import args as largs
 from envkit.launch.devices import Selection
@@ -200,8 +201,6 @@ def build(request: Request, env: EnvFacts, profile: str, backend: "Backend", sel
     if "OMP_NUM_THREADS" not in env.hook_env and "OMP_NUM_THREADS" not in env.environ:
         out_env["OMP_NUM_THREADS"] = str(max(1, env.cpu_count // nproc))  # the cores shared out, not all of them per rank
     if not env.lerobot_importable and env.source_tree:
-        from envkit.doctor.layout import package_dir
-
         pkg = package_dir(Path(env.source_tree))
         if pkg is not None:
             out_env["PYTHONPATH"] = str(pkg.parent) + (f":{env.environ['PYTHONPATH']}" if env.environ.get("PYTHONPATH") else "")

@@ -6,6 +6,7 @@ run on that probe."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -13,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from envkit.doctor.model import Check, CheckResult, Context, Outcome, fail, ok, skip, warn
+from envkit.doctor.registry import run_checks
 from envkit.launch import args as largs
 from envkit.launch import netfacts
+from envkit.launch.failures import explain
 from envkit.launch.plan import LaunchPlan
 from envkit.launch.rendezvous import ifname_matches
+from envkit.lerobot_caps import from_probe
 
 SHM_PER_PROCESS = 256 * 1024 * 1024  # a dataloader worker passes its batches through /dev/shm
 DEFAULT_WORKERS = 4  # lerobot's TrainPipelineConfig.num_workers
@@ -52,7 +56,6 @@ def devices(ctx: Context) -> Outcome:
     seen = i.probe.get("device_count")
     if seen is None:
         err = i.probe.get("device_error") or "unknown error"
-        from envkit.launch.failures import explain
 
         why = explain(err, i.hints)
         fix = why[0].fix if why else "envkit doctor --prefix " + plan.prefix + " shows why the accelerator does not load"
@@ -150,8 +153,6 @@ def push_to_hub(ctx: Context) -> Outcome:
 
 def _config_dataset(path: str) -> tuple[str | None, str | None] | str:
     """(root, repo_id) from a lerobot train config JSON, or why it cannot be read."""
-    import json
-
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -241,8 +242,6 @@ def network(ctx: Context) -> Outcome:
 def capabilities(ctx: Context) -> Outcome:
     """How this lerobot trains across processes and reads its precision, as its own code said (the plan was
     built from it); a probe that could not ask the tree is said, not hidden."""
-    from envkit.lerobot_caps import from_probe
-
     i = _in(ctx)
     caps = from_probe(i.probe)
     if caps is None:
@@ -285,8 +284,6 @@ def doctor_view(probe: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(inputs: Inputs) -> tuple[Context, list[CheckResult]]:
-    from envkit.doctor.registry import run_checks
-
     ctx = Context(probe=doctor_view(inputs.probe), host=inputs.host or {}, profile=inputs.profile,
                   scratch={"launch": inputs})
     return ctx, run_checks([*CHECKS, *inputs.runtime], ctx)

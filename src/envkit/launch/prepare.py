@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from envkit.accel.registry import get_backend
+from envkit.doctor.accel import fragment_settings
+from envkit.doctor.setup_record import recorded_choices
 from envkit.errors import EnvkitError
 from envkit.fsutil import not_a
+from envkit.hooks import ACTIVATE
+from envkit.host import detect
+from envkit.launch.devices import effective_spec, select
+from envkit.launch.netfacts import route_to
 from envkit.launch.plan import LaunchPlan, Request, build, validate
+from envkit.launch.probe import env_facts, run_probe
+from envkit.profiles import load_profile
 
 
 @dataclass
@@ -34,21 +44,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def profile_of(prefix: Path, profile: str | None) -> tuple[Any, bool]:
     """(the Profile, whether named) from --profile, else what setup recorded, else the cpu profile."""
-    from envkit.doctor.setup_record import recorded_choices
-    from envkit.profiles import load_profile
-
     ref = profile or recorded_choices(prefix).profile_ref()
     return load_profile(ref or "cpu"), ref is not None
 
 
 def prepare(prefix: Path, request: Request, profile: str | None = None, environ: Mapping[str, str] | None = None,
             count_devices: bool = True, port: int | None = None) -> Prepared:
-    import time
-
-    from envkit.accel.registry import get_backend
-    from envkit.doctor.setup_record import recorded_choices
-    from envkit.launch.devices import effective_spec, select
-    from envkit.launch.probe import env_facts, run_probe
 
     start = time.perf_counter()
     validate(request)
@@ -58,21 +59,17 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
         raise EnvkitError(f"--prefix {prefix}: {not_a('directory', prefix)}", fix="pass the environment envkit setup created")
     prof, named = profile_of(prefix, profile)
     name, accelerator, hook_env = prof.name, str(prof.accelerator), dict(prof.env)
-    from envkit.hooks import ACTIVATE
 
     if not (prefix / ACTIVATE).is_file():
         hook_env = {}  # not an envkit setup prefix: no hook sets the profile's [env]
     backend = get_backend(accelerator)
     host = None
     if backend.visible_devices_var is not None:
-        from envkit.host import detect
-
         host = detect()
     var = backend.visible_devices_var
     spec = effective_spec(request.devices, var, environ, backend.visible_devices_also)
     selection = select(spec, backend.host_device_count(host), var is not None)
     extra = {backend.visible_devices_var: selection.visible()} if backend.visible_devices_var and selection.visible() else {}
-    from envkit.doctor.accel import fragment_settings
 
     dists, prefixes = fragment_settings(backend)
     probe = run_probe(prefix, backend.device_count_code() if count_devices else None, extra, environ, dists, prefixes,
@@ -81,8 +78,6 @@ def prepare(prefix: Path, request: Request, profile: str | None = None, environ:
     source_tree = source if source and Path(source).is_dir() else None
     facts = env_facts(prefix, probe, source_tree, environ, hook_env)
     if request.nodes is not None:
-        from envkit.launch.netfacts import route_to
-
         facts = replace(facts, route=route_to(request.nodes.host, request.nodes.port))
         port = request.nodes.port
     plan = build(request, facts, name, backend, selection, port if port is not None else free_port(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -12,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from envkit import procs, secrets
+from envkit.cachedir import cache_root
+from envkit.doctor.layout import classify, package_dir
+from envkit.doctor.probe import tree_facts
 from envkit.errors import EnvkitError
+from envkit.hooks import run_argv
+from envkit.launch.plan import EnvFacts
+from envkit.lerobot_caps import from_probe
 
 PROBE_TIMEOUT_S = 120
 
@@ -24,8 +31,6 @@ def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str]
     (set after the hooks, as the launch sets them). `dists` and `env_prefixes`: what the backend's
     launch checks read (its probe fragment's DISTS and ENV_PREFIXES). `caps`: also the lerobot
     capability probe (doctor/caps_probe.py), copied beside the script as the doctor's probe does."""
-    from envkit.hooks import run_argv
-
     prefix = Path(prefix).absolute()  # the probe runs from an empty temporary directory
     python = _python(prefix)
     assigns = [f"{k}={v}" for k, v in extra_env.items()]
@@ -56,10 +61,6 @@ def run_probe(prefix: Path, count_code: str | None, extra_env: Mapping[str, str]
 
 def caps_cache(prefix: Path) -> Path:
     """Where the launch probe keeps this environment's capability document (envkit's cache, one file per prefix)."""
-    import hashlib
-
-    from envkit.cachedir import cache_root
-
     return cache_root() / "caps" / (hashlib.sha256(str(prefix).encode()).hexdigest()[:24] + ".json")
 
 
@@ -75,11 +76,6 @@ def env_facts(prefix: Path, probe: dict[str, Any], source_tree: str | None, envi
               hook_env: Mapping[str, str] | None = None):
     """EnvFacts for the plan: the installed lerobot's layout (doctor.layout) and what its own code says it
     can do (the capability probe: training module, distributed machinery, mixed-precision setting)."""
-    from envkit.doctor.layout import classify, package_dir
-    from envkit.doctor.probe import tree_facts
-    from envkit.launch.plan import EnvFacts
-    from envkit.lerobot_caps import from_probe
-
     lerobot_dir = probe.get("lerobot_dir")
     importable = bool(lerobot_dir)
     if not lerobot_dir and source_tree:

@@ -11,13 +11,19 @@ reach (PyPI) is locked here and the rest (conda-forge, the PyTorch CPU index) on
 from __future__ import annotations
 
 import concurrent.futures
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envkit.errors import EnvkitError, StepFailed
-from envkit.lock import lockfile, manifest
+from envkit.lock import conda, lockfile, manifest, pypi
+from envkit.lock.conda import CondaRecord, to_rattler
 from envkit.lock.lockfile import LOCKFILE
+from envkit.lock.pypi import Unreachable
+from envkit.profiles import builtin_dir, list_profiles, load_profile
+from envkit.pythons import for_resolve
+from envkit.resolve import resolve
 
 if TYPE_CHECKING:
     from envkit.lock.conda import CondaLock
@@ -54,8 +60,6 @@ class _Task:
 
 
 def _select(refs: list[str] | None, platforms: list[str] | None, layers: list[str]) -> list[tuple["Profile", list[str]]]:
-    from envkit.profiles import list_profiles, load_profile
-
     if refs:
         profiles = [load_profile(ref) for ref in refs]
     else:
@@ -74,9 +78,6 @@ def _select(refs: list[str] | None, platforms: list[str] | None, layers: list[st
 
 def _resolve(prof: "Profile", plat: str, python: str | None) -> "Resolved":
     """The tuple a layer locks: for a venv profile on the Python setup would take on this host (or --python)."""
-    from envkit.pythons import for_resolve
-    from envkit.resolve import resolve
-
     minor, pythons = for_resolve(python, prof.environment, other_host=False)
     return resolve(prof, None, None, plat, python=minor, pythons=pythons)
 
@@ -94,10 +95,6 @@ def lock(
     python: str | None = None,
 ) -> list[LockReport]:
     """Lock the layers of the selected profiles; write what succeeded; raise StepFailed if any failed."""
-    from envkit.lock import conda, pypi
-    from envkit.lock.pypi import Unreachable
-    from envkit.resolve import resolve
-
     layers = list(LAYERS) if layer == "all" else [layer]
     if any(l not in LAYERS for l in layers):
         raise EnvkitError(f"--layer {layer!r} is not a layer", fix="pass --layer conda, pypi or all")
@@ -197,8 +194,6 @@ def _write(root: Path, done: list[tuple[_Task, Any]], uv_ver: str, wheel_hashes:
 
 def _failures_paragraph(failures: list[tuple[str, str, EnvkitError]]) -> str:
     """Many failed layers as one short paragraph: each distinct cause once, with the layers it stopped."""
-    import re
-
     by_cause: dict[str, list[str]] = {}
     for lay, plat, exc in failures:
         # the same unreachable channel or index, whatever profile it stopped
@@ -212,16 +207,12 @@ def _failures_paragraph(failures: list[tuple[str, str, EnvkitError]]) -> str:
 
 
 def lock_command(profile: "Profile", layer: str, platform: str) -> str:
-    from envkit.profiles import builtin_dir
-
     ref = profile.name if Path(profile.path).resolve().parent == builtin_dir().resolve() else str(profile.path)
     return f"envkit lock --profile {ref} --platform {platform} --layer {layer}"
 
 
 def _note_missing(root: Path, prof: "Profile", failed: dict[tuple[str, str], EnvkitError]) -> None:
     """Record in the manifest every (layer, platform) of the profile that is not locked: why, and the command that locks it."""
-    from envkit.lock.pypi import Unreachable
-
     man = manifest.read(root)
     if man is None:
         root.mkdir(parents=True, exist_ok=True)
@@ -285,9 +276,6 @@ def check(
     A tool version (uv) that differs from the one that locked a layer is a note, never staleness:
     reresolve=True re-resolves each PyPI layer with today's uv (network) and calls it stale only
     when the packages differ."""
-    from envkit.lock import pypi
-    from envkit.resolve import resolve
-
     layers = list(LAYERS) if layer == "all" else [layer]
     if any(l not in LAYERS for l in layers):
         raise EnvkitError(f"--layer {layer!r} is not a layer", fix="pass --layer conda, pypi or all")
@@ -356,8 +344,6 @@ def check(
 def _reresolve(res: CheckResult, where: str, r: "Resolved", date: str, wheels: Path | None, locked: Path,
                recorded_uv: str | None, uv_ver: str) -> None:
     """Lock again with today's uv into memory; stale only if the packages (versions, hashes) differ."""
-    from envkit.lock import pypi
-
     tool = f"uv {recorded_uv} -> {uv_ver}" if recorded_uv and recorded_uv != uv_ver else f"uv {uv_ver}"
     try:
         again = pypi.compile_platform(r, date, wheels)
@@ -405,8 +391,6 @@ class LockSet:
         `packages`: a folder holding the locked package files (an unpacked bundle's conda/): each
         record then points at its file there, so the install reads no channel; a missing file is
         an EnvkitError naming it. The hashes stay the lock's, and rattler checks them."""
-        from envkit.lock.conda import CondaRecord, to_rattler
-
         extra = self.manifest["layers"].get("conda", {}).get(platform, {}).get("records", {})
         out = []
         for p in self.lockfile.package:

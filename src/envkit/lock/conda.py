@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envkit.errors import EnvkitError
+from envkit.lock.pypi import Unreachable
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,6 @@ def solve(profile: str, platform: str, specs: list[str], channels: list[str], vi
     from rattler import Channel
     from rattler.exceptions import GatewayError, SolverError
 
-    from envkit.lock.pypi import Unreachable
 
     started = time.monotonic()
     try:

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envkit.errors import EnvkitError
+
 if TYPE_CHECKING:
     from envkit.lock.conda import CondaRecord
     from envkit.lock.pypi import PipPackage
@@ -57,8 +59,6 @@ def read(path: Path) -> Any:
 
 def read_checked(path: Path) -> Any:
     """`read`, with a malformed file (YAML, or not conda-lock's model) as one clear error."""
-    from envkit.errors import EnvkitError
-
     try:
         return read(path)
     except Exception as exc:  # noqa: BLE001 - yaml and pydantic raise their own types; all mean a bad file
@@ -71,7 +71,7 @@ def write(path: Path, profile: str, entries: list[Any], channels: list[str], pla
           content_hash: dict[str, str], source: str, custom: dict[str, str]) -> None:
     """Write atomically: a reader never sees half a lockfile."""
     from conda_lock.lockfile import write_conda_lock_file
-    from conda_lock.lockfile.v2prelim.models import LockMeta, Lockfile
+    from conda_lock.lockfile.v2prelim.models import Lockfile, LockMeta
 
     meta = LockMeta(content_hash=dict(sorted(content_hash.items())), channels=list(channels), platforms=sorted(platforms),
                     sources=[source], custom_metadata=dict(sorted(custom.items())))

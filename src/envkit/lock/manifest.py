@@ -15,8 +15,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envkit.compat import matrix
 from envkit.errors import EnvkitError
-from envkit.fsutil import atomic_write
+from envkit.fsutil import atomic_write, file_digest
+from envkit.secrets import redact
 
 if TYPE_CHECKING:
     from envkit.profiles import Profile
@@ -54,15 +56,12 @@ def matrix_keys(r: "Resolved") -> list[tuple[str, str]]:
 
 
 def common_inputs(profile: "Profile", r: "Resolved", exclude_newer: str) -> dict[str, Any]:
-    from envkit.compat import matrix
-
     return {"resolved": r.digest(), "profile": profile.digest(), "matrix_rows": matrix().row_digest(*matrix_keys(r)),
             "exclude_newer": exclude_newer}
 
 
 def pypi_inputs(profile: "Profile", r: "Resolved", exclude_newer: str, wheels: dict[str, str] | None) -> dict[str, Any]:
     out = common_inputs(profile, r, exclude_newer)
-    from envkit.secrets import redact
 
     # The manifest is committed: an index or git URL is recorded without its credentials (a rotated
     # password is not a changed input either).
@@ -101,8 +100,6 @@ def inputs_digest(inputs: dict[str, Any]) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    from envkit.fsutil import file_digest
-
     return file_digest(path)
 
 

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -23,8 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from packaging import tags
+from packaging.utils import parse_wheel_filename
+
 from envkit import secrets
 from envkit.errors import EnvkitError, StepFailed
+from envkit.pipconfig import read_pip_config
+from envkit.uvbin import find_uv as _find
 
 if TYPE_CHECKING:
     from envkit.resolve import Resolved
@@ -67,8 +73,6 @@ class PypiLock:
 
 
 def find_uv() -> str:
-    from envkit.uvbin import find_uv as _find
-
     return _find()
 
 
@@ -127,8 +131,6 @@ def probe_index(name: str, url: str, package: str, timeout: float = PROBE_TIMEOU
 
 
 def _is_tls(reason: object) -> bool:
-    import ssl
-
     return isinstance(reason, ssl.SSLError)
 
 
@@ -145,7 +147,6 @@ def _unreachable(profile: str, platform: str, index: dict[str, Any], why: str) -
 def _environ() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _UV_SOURCE_VARS}
     env["UV_PYTHON_DOWNLOADS"] = "never"  # resolving for a --python-version never needs an interpreter download
-    from envkit.pipconfig import read_pip_config
 
     env.update(read_pip_config().uv_env())  # the trust pip has (its cert, the system store)
     env.setdefault("UV_HTTP_TIMEOUT", "30")
@@ -246,8 +247,6 @@ def _run(argv: list[str], cwd: Path, resolved: "Resolved", indexes: list[dict[st
 
 def target_tags(platform: str, python: str) -> list[str]:
     """Wheel tags the target accepts, best first (CPython, manylinux_2_28 and older)."""
-    from packaging import tags
-
     arch = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}[platform]
     plats = [f"manylinux_2_{m}_{arch}" for m in range(GLIBC_MINOR, 16, -1)] + [f"manylinux2014_{arch}"]
     if arch == "x86_64":
@@ -259,8 +258,6 @@ def target_tags(platform: str, python: str) -> list[str]:
 
 
 def _best_wheel(wheels: list[dict[str, Any]], rank: dict[str, int]) -> dict[str, Any] | None:
-    from packaging.utils import parse_wheel_filename
-
     best, best_rank = None, len(rank)
     for wheel in wheels:
         name = (wheel.get("url") or wheel.get("path") or wheel.get("name", "")).rsplit("/", 1)[-1]

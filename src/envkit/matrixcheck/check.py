@@ -36,7 +36,7 @@ from envkit.matrixcheck.facts import (
     python_range,
     requirement_on,
 )
-from envkit.matrixcheck.index import IndexFile
+from envkit.pypi_index import IndexFile
 
 # The packages the matrix covers besides the accelerators' own (accel_hooks), and how deep a
 # "release line" goes (a PyAV line is its major, whose bundled FFmpeg the [pyav] rows pin).

@@ -15,7 +15,6 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-import tomlkit
 
 from envkit.errors import EnvkitError
 from envkit.matrixcheck.propose import HUMAN, Proposal, section_of
@@ -81,6 +80,8 @@ def _join(text: str, p: Proposal) -> tuple[str, str] | None:
             lines = text.splitlines(keepends=True)
             start, end = _row_span(lines, section_of(p.package), n)
             key_line = next(i for i in range(start, end) if lines[i].split("=", 1)[0].strip() == list_key)
+            import tomlkit  # a heavy import, only where a proposal is written
+
             lines[key_line] = f"{list_key} = {tomlkit.item([*row[list_key], p.version]).as_string()}\n"
             source = next(f.source for f in p.fields if f.key == shared[-1])
             lines.insert(end, f"# {p.version}: `envkit matrix check --write-proposals` on {dt.date.today().isoformat()} ({source})\n")

@@ -32,7 +32,7 @@ from envkit.matrixcheck.facts import (
     python_range,
     requirement_on,
 )
-from envkit.matrixcheck.index import IndexClient, parallel
+from envkit.pypi_index import IndexClient, parallel
 
 _SECTION = {"torch": "torch", "torchcodec": "torchcodec", "lerobot": "lerobot", "av": "pyav"}
 

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterable, Mapping
 
 from envkit.compat import Matrix
 from envkit.matrixcheck.check import Observed, Report, evaluate, project, wanted
 from envkit.matrixcheck.facts import dt_needed, ffmpeg_lib_to_read
-from envkit.matrixcheck.index import IndexClient, IndexFile, parallel, redact_url
+from envkit.pypi_index import IndexClient, IndexFile, parallel, redact_url
+from envkit.pipconfig import read_pip_config
 
 
 def choose_index(option: str | None, matrix: Matrix, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     """(index URL, where it came from): --index-url, else pip's index-url (files and PIP_INDEX_URL,
     as envkit passes them to uv), else UV_DEFAULT_INDEX / UV_INDEX_URL, else the matrix's PyPI.
     Extra indexes and find-links are not consulted: they hold local copies, not releases."""
-    import os
-
-    from envkit.pipconfig import read_pip_config
-
     env = os.environ if environ is None else environ
     if option:
         return option, "--index-url"
@@ -41,8 +39,6 @@ def _deep_read(client: IndexClient, f: IndexFile, elf: bool) -> tuple[list[str],
 
 def pip_cert(environ: Mapping[str, str] | None = None) -> str | None:
     """pip's `cert` (PIP_CERT or a config file): the CA bundle the index's TLS is checked with."""
-    from envkit.pipconfig import read_pip_config
-
     return read_pip_config(environ).cert
 
 

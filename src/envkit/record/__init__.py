@@ -7,14 +7,3 @@ redact.py keeps secrets and personal paths out of everything written.
 """
 
 from __future__ import annotations
-
-RECORD_HINT = (
-    "To let envkit's tests replay this machine: `envkit doctor --no-smoke --record envkit-scenario`, "
-    "look through the folder (tokens, URL credentials and home user names are redacted), "
-    "then zip it and attach it to the issue."
-)
-
-
-def record_hint() -> str:
-    """One line for `envkit doctor --report`: how to record and attach a scenario."""
-    return RECORD_HINT

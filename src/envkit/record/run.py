@@ -6,12 +6,15 @@ went and what was left out of it.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from envkit import __version__
 from envkit.host import RealBoundary, detect
 from envkit.hostfacts import HostFacts
+from envkit.record import verdicts
 from envkit.record.boundary import RecordingBoundary
 from envkit.record.redact import Redactor
 from envkit.record.scenario import ScenarioDir, check_target, command_line, describe, now_utc, record_host, write_meta
@@ -54,10 +57,6 @@ class DoctorRecording:
         return detect(self.boundary)
 
     def finish(self, ctx: Any, results: list[Any], as_json_doc: str | None = None) -> Path:
-        import json
-
-        from envkit.record import verdicts
-
         r = self.redactor
         facts = ctx.host  # HostFacts (the doctor's context is typed)
         out = ScenarioDir(self.target)
@@ -96,8 +95,6 @@ class DoctorRecording:
 
 
 def source_stub(name: str, facts: HostFacts, ctx: Any, command: str, date: str, r: Redactor) -> str:
-    from envkit import __version__
-
     py = ctx.probe.get("python") or {}
     torch = (ctx.probe.get("torch") or {}).get("version")
     lines = [

@@ -12,8 +12,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from envkit.doctor import registry
 from envkit.doctor.facts import typed_host
 from envkit.doctor.model import CheckResult, Context
+from envkit.errors import EnvkitError
+from envkit.profiles import load_profile
+from envkit.resolve import resolve
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -40,9 +44,6 @@ def replay_context(directory: Path) -> Context:
     inputs = json.loads((d / CONTEXT).read_text(encoding="utf-8")) if (d / CONTEXT).is_file() else {}
     profile = resolved = None
     if inputs.get("profile"):
-        from envkit.errors import EnvkitError
-        from envkit.profiles import load_profile
-
         try:
             profile = load_profile(inputs["profile"])
         except EnvkitError:
@@ -61,8 +62,6 @@ def replay_context(directory: Path) -> Context:
 
 def _resolve(profile: Any, host: "HostFacts", python: str | None = None) -> Any:
     # As the doctor does: a profile that does not resolve for this host leaves torch.profile to say so.
-    from envkit.errors import EnvkitError
-    from envkit.resolve import resolve
 
     try:
         return resolve(profile, host, python=python)
@@ -71,16 +70,12 @@ def _resolve(profile: Any, host: "HostFacts", python: str | None = None) -> Any:
 
 
 def replay_results(ctx: Context) -> dict[str, CheckResult]:
-    from envkit.doctor import registry
-
     results = registry.run_checks(registry.select(registry.all_checks(), smoke=False), ctx)
     return {r.id: r for r in results}
 
 
 def replayable_statuses(results: list[CheckResult]) -> dict[str, str]:
     """The live verdicts a replay can reproduce: every check but the smoke (which trains)."""
-    from envkit.doctor import registry
-
     slow = {c.id for c in registry.all_checks() if c.slow}
     return {r.id: r.status.value for r in results if r.id not in slow}
 

@@ -23,7 +23,7 @@ from packaging.version import InvalidVersion, Version
 from envkit.compat import matrix
 from envkit.matrixcheck.check import PACKAGES, PROJECT, known_versions, wanted
 from envkit.matrixcheck.facts import parse_wheel
-from envkit.matrixcheck.index import IndexClient, parallel
+from envkit.pypi_index import IndexClient, parallel
 from envkit.matrixcheck.run import _deep_read
 
 HERE = Path(__file__).resolve().parent

@@ -5,7 +5,12 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
+from envkit.compat import matrix as load_matrix
+from envkit.doctor.facts import known_arch
 from envkit.doctor.model import Context
+from envkit.errors import EnvkitError
 
 
 def base(version: str | None) -> str | None:
@@ -19,8 +24,6 @@ def local(version: str | None) -> str | None:
 
 
 def vtuple(version: str | None) -> tuple[int, ...]:
-    from packaging.version import InvalidVersion, Version
-
     try:
         return Version(base(version) or "0").release
     except InvalidVersion:
@@ -28,19 +31,12 @@ def vtuple(version: str | None) -> tuple[int, ...]:
 
 
 def matrix() -> Any | None:
-    """envkit's compatibility matrix, or None if it cannot be loaded (checks then say so)."""
-    try:
-        from envkit.compat import matrix as load
-
-        return load()
-    except ImportError:
-        return None
+    """envkit's compatibility matrix (callers still handle None: the checks say so)."""
+    return load_matrix()
 
 
 def known(fn: Any, *args: Any) -> Any | None:
     """Call a matrix query; None when the matrix does not know the version (EnvkitError)."""
-    from envkit.errors import EnvkitError
-
     try:
         return fn(*args)
     except (EnvkitError, KeyError, ValueError):
@@ -63,8 +59,6 @@ def pip_install(ctx: Context, *specs: str, no_deps: bool = False, index_url: str
 
 
 def arch(ctx: Context) -> str:
-    from envkit.doctor.facts import known_arch
-
     return str(ctx.probe.get("marker_env", {}).get("platform_machine") or known_arch(ctx.host) or "x86_64")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from envkit.doctor.checks._util import first_line, known, matrix, q, vtuple
+from envkit.doctor.layout import from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
 
@@ -47,8 +48,6 @@ def version(ctx: Context) -> Outcome:
     if not have:
         return fail("meta/info.json has no codebase_version", "re-create the dataset with lerobot's LeRobotDataset.create")
     if not reads:
-        from envkit.doctor.layout import from_probe
-
         lay = from_probe(ctx.probe)
         if lay is not None and lay.package and not lay.dataset_module:  # PyPI 0.1.0: no LeRobotDataset at all
             return fail(f"dataset {have}, but lerobot {lerobot} ({lay.name}) has no LeRobotDataset to read it with",

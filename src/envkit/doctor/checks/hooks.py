@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import unquote, urlparse
 
 from envkit import loaderdiag
 from envkit.doctor.checks._util import vtuple
+from envkit.doctor.checks.video import _tc_error, shadowing_dirs
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
 # What accelerate reads silently in released lerobot (<= 0.6.1) and what each does to training.
@@ -36,8 +38,6 @@ def ld_library_path(ctx: Context) -> Outcome:
     tc_broken = tc.get("installed") and not (tc.get("import_ok") and (tc.get("decode") or {}).get("ok")) and (
         not tc.get("import_ok") or "decode" in tc)
     if tc_broken:
-        from envkit.doctor.checks.video import _tc_error, shadowing_dirs
-
         text = _tc_error(tc)
         shadow = shadowing_dirs(ctx, text)
         if shadow:
@@ -77,7 +77,6 @@ def editable_source(ctx: Context, prefix: str) -> str | None:
     metadata = dist.get("metadata_path")
     if not metadata or not prefix or not _inside(metadata, prefix):
         return None
-    from urllib.parse import unquote, urlparse
 
     return unquote(urlparse(url).path)
 

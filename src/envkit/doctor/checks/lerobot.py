@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+
 from envkit import lerobot_caps
 from envkit.doctor.checks._util import err_text, first_line, pip_install, profile_get, q
+from envkit.doctor.layout import SMOKE_FIX, TRAIN_SCRIPT, from_probe, unmet_requirements
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
+from envkit.lerobot_meta import training_extras
 
 TUPLE = ("torch", "torchvision", "torchcodec")
 
@@ -28,9 +33,6 @@ def _overrides(ctx: Context) -> set[str]:
 
 
 def requirements(ctx: Context) -> Outcome:
-    from packaging.markers import Marker
-    from packaging.requirements import InvalidRequirement, Requirement
-
     dist = ctx.section("lerobot_dist")
     if not dist.get("installed"):
         return skip("lerobot is not installed")
@@ -79,11 +81,6 @@ def _missing_training_extra(dist: dict, env: dict, versions: dict) -> tuple[str,
     """(the training extra, its requirements that are unmet) when the release provides one (lerobot >= 0.6)
     and it is not installed. The extra's own `lerobot[dataset]` references are followed; the torch tuple
     is judged by lerobot.requirements' overrides, not here."""
-    from packaging.markers import Marker
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    from envkit.lerobot_meta import training_extras
-
     wanted = training_extras(list(dist.get("provides_extra") or []))
     if not wanted:
         return None
@@ -117,8 +114,6 @@ def _missing_training_extra(dist: dict, env: dict, versions: dict) -> tuple[str,
 
 
 def entrypoint(ctx: Context) -> Outcome:
-    from envkit.doctor.layout import TRAIN_SCRIPT, from_probe
-
     lay = from_probe(ctx.probe)
     if not ctx.dist("lerobot") or lay is None:
         return skip("lerobot is not installed")
@@ -145,8 +140,6 @@ def entrypoint(ctx: Context) -> Outcome:
 def layout(ctx: Context) -> Outcome:
     """Which lerobot this is (layout, dataset format, entry point), whether the smoke can run on it,
     and what its dataset format needs beyond its own pins (a fork's tree predates lerobot's pins)."""
-    from envkit.doctor.layout import SMOKE_FIX, from_probe, unmet_requirements
-
     lay = from_probe(ctx.probe)
     if not ctx.dist("lerobot") or lay is None:
         return skip("lerobot is not installed")

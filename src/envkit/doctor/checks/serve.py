@@ -16,10 +16,12 @@ from typing import Any
 
 from envkit.doctor import serving
 from envkit.doctor import smoke as run
+from envkit.doctor.checks import infer
+from envkit.doctor.checks import smoke as smoke_checks
 from envkit.doctor.checks._util import pip_install
 from envkit.doctor.layout import from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
-from envkit.doctor.target_script import run_json, script_argv
+from envkit.doctor.target_script import last_json, run_json, script_argv
 
 OBSERVATIONS = 4  # observations sent; the first round trip warms up the model
 TRANSPORT = ("grpcio", "protobuf")  # the extra's pins the gRPC stubs need; the rest (matplotlib) only plots
@@ -75,9 +77,6 @@ def _stack(ctx: Context, found: dict[str, Any]) -> Outcome | None:
 
 def _with_checkpoint(ctx: Context, use) -> Outcome:  # type: ignore[no-untyped-def]
     """The smoke's checkpoint; when smoke.train did not run (`--check smoke.serve` alone), a fresh one."""
-    from envkit.doctor.checks import infer
-    from envkit.doctor.checks import smoke as smoke_checks
-
     ckpt = infer.smoke_checkpoint(ctx)
     if ckpt is not None and (ckpt / "config.json").is_file():
         return use(ckpt, ctx.scratch["smoke_dataset"])
@@ -131,7 +130,6 @@ def _client(ctx: Context, found: dict[str, Any], port: int, ckpt: Path, dataset:
             "observations": OBSERVATIONS, "ready_timeout": 180}
     argv = script_argv(ctx, "serve_client.py", work, "client", json.dumps(args))
     result = run._run(ctx, argv, work, timeout=CLIENT_TIMEOUT_S)
-    from envkit.doctor.target_script import last_json
 
     return last_json(result.log), result.tail(30)
 

@@ -6,7 +6,7 @@ import math
 import shutil
 
 from envkit.doctor import smoke as run
-from envkit.doctor.checks import infer, serve
+from envkit.doctor.checks import infer
 from envkit.doctor.layout import SMOKE_FIX, Layout, from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
 
@@ -123,15 +123,19 @@ def device(ctx: Context) -> Outcome:
         shutil.rmtree(first.out_dir.parent, ignore_errors=True)  # checkpoints are ~130 MB each
 
 
-def checks(backend_needs: tuple[str, ...] = ()) -> list[Check]:
-    """The smoke's checks; training also waits for `backend_needs` (the backends' SMOKE_NEEDS)."""
+def checks(backend_needs: tuple[str, ...] = (), on_checkpoint: list[Check] | tuple[Check, ...] = ()) -> list[Check]:
+    """The smoke's checks; training also waits for `backend_needs` (the backends' SMOKE_NEEDS).
+
+    `on_checkpoint` (the registry passes smoke.serve's) run on the trained checkpoint, before
+    smoke.device removes it; passed in because smoke.serve trains through this module's own
+    checks when smoke.train did not run, so this module cannot import it."""
     return [
         Check("smoke.dataset", "tiny LeRobot dataset", dataset, needs=("lerobot.import", "lerobot.layout", "torch.import"), slow=True),
         Check("smoke.train", "3 real ACT training steps", train,
               needs=BASE_NEEDS + backend_needs + ("smoke.dataset", "dataset.version", "dataset.decode"), slow=True),
         Check("smoke.resume", "resume from the checkpoint", resume, needs=("smoke.train",), slow=True),
         # before smoke.device, which removes the run's checkpoints
-        *infer.SMOKE_CHECKS, *serve.CHECKS,
+        *infer.SMOKE_CHECKS, *on_checkpoint,
         Check("smoke.device", "trained on the expected device", device, needs=("smoke.train",), slow=True),
     ]
 

@@ -14,6 +14,10 @@ from envkit.doctor import smoke as run
 from envkit.doctor.checks.smoke import cannot_smoke
 from envkit.doctor.layout import SMOKE_FIX, from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
+from envkit.errors import EnvkitError
+from envkit.launch.execute import execute
+from envkit.launch.plan import Request
+from envkit.launch.prepare import prepare
 
 NPROC = 2
 SAVED = "Checkpoint policy after step 3"
@@ -53,11 +57,6 @@ def multi(ctx: Context) -> Outcome:
 
 
 def _launch(ctx: Context, train: list[str], out_dir) -> Outcome:  # type: ignore[no-untyped-def]
-    from envkit.errors import EnvkitError
-    from envkit.launch.execute import execute
-    from envkit.launch.plan import Request
-    from envkit.launch.prepare import prepare
-
     request = Request(devices=str(NPROC), launcher="torchrun", train_args=tuple(train))
     env = run.run_env(ctx)  # offline, no wandb: as the single-process smoke runs
     try:

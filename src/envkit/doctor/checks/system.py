@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 
+from packaging.version import Version
+
 from envkit import pyversions
+from envkit.assets import act_backbone
 from envkit.doctor.checks._util import known, matrix, q
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 
@@ -29,8 +32,6 @@ def _disk_warn_gib() -> tuple[float, str]:
 
 
 def python_version(ctx: Context) -> Outcome:
-    from packaging.version import Version
-
     py = ctx.section("python").get("version")
     if not py:
         return fail("the target interpreter reported no version", "check --python/--prefix points at a working python")
@@ -103,8 +104,6 @@ def hf_cache(ctx: Context) -> Outcome:
 
 
 def backbone_weights(ctx: Context) -> Outcome:
-    from envkit.assets import act_backbone
-
     asset = act_backbone(ctx.profile)
     name = asset["file"]
     sysf = ctx.section("system")

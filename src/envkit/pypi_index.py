@@ -28,7 +28,6 @@ WORKERS = 16
 
 class IndexUnreachable(EnvkitError):
     """The index did not answer (DNS, refused, timeout, 5xx): `matrix check` exits 2."""
-
     def __init__(self, message: str, fix: str | None = None) -> None:
         super().__init__(message, fix, exit_code=2)
 
@@ -46,7 +45,6 @@ def redact_text(text: str) -> str:
 @dataclass(frozen=True)
 class IndexFile:
     """One file of a project as the index lists it."""
-
     filename: str
     url: str
     version: str | None
@@ -64,7 +62,6 @@ class IndexFile:
 
 class IndexClient:
     """One index, one requests session shared by page fetches and range reads."""
-
     def __init__(self, index_url: str, *, timeout: float = TIMEOUT_S, cert: str | None = None) -> None:
         import requests
         from pypi_simple import ACCEPT_JSON_PREFERRED, PyPISimple
