@@ -159,7 +159,7 @@ def build(profile_ref: str, out: Path, platform: str | None = None, from_lock: P
                         "why": f"the lock has no conda layer for {platform} ({gap['why']}); lock it with: {gap['lock_with']}"})
     asset = view.assets.get("resnet18", {})
     if weights is not None:
-        from envkit.runner import check_weights
+        from envkit.setup.steps.weights import check_weights
 
         check_weights(weights, asset.get("sha256"), asset.get("sha256_prefix"))
         wants.append(Want(f"weights/{asset.get('file') or weights.name}", "weights", "resnet18", "", str(weights)))

@@ -135,7 +135,7 @@ def prepare(bundle: Path, prefix: Path, yes: bool) -> Unpacked:
         _unpack(bundle, manifest, stage, cleanup=stage)
     created = not os.path.lexists(prefix)
     try:
-        from envkit.runner import prepare_prefix
+        from envkit.setup.prefix import prepare_prefix
 
         prepare_prefix(prefix, yes, created=created)
         if stage is None:

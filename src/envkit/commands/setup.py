@@ -49,7 +49,7 @@ def setup(
 
     prefix = prefix.expanduser().absolute()
     if undo:
-        from envkit.runner import undo as do_undo
+        from envkit.setup.undo import undo as do_undo
 
         ask = (lambda question: typer.confirm(question, default=False)) if sys.stdin.isatty() and sys.stderr.isatty() else None
         lines = do_undo(prefix, yes=yes, confirm=ask if not as_json else None)
@@ -105,14 +105,14 @@ def setup(
         strict_lock=strict_lock, torch_builds=_torch_builds(prof, resolved, cpu_index, from_lock is not None),
     )
     if weights is not None and not dry_run:
-        from envkit.runner import check_weights
+        from envkit.setup.steps.weights import check_weights
 
         asset = prof.for_platform(resolved.platform).assets.get("resnet18", {})
         check_weights(options.weights, asset.get("sha256"), asset.get("sha256_prefix"))  # bad input: exit 2 before any work
     from envkit.plan_inputs import gather
 
     plan = build_plan(prof, resolved, options, unpacked.sources() if unpacked else read_pip_config(),
-                      inputs=gather(prof, resolved, options))
+                      inputs=gather(prof, resolved, options), host=facts)
     if unpacked is not None:
         from envkit.bundle.install import adjust_plan
 
@@ -160,7 +160,7 @@ def _execute(plan, options, as_json: bool, force_doctor: bool, resume: str) -> d
     from rich.console import Console
 
     from envkit.progress import StepProgress
-    from envkit.runner import execute
+    from envkit.setup.engine import execute
 
     console = Console(stderr=True, soft_wrap=True)
 

@@ -7,6 +7,7 @@ import os
 from envkit.doctor import accel
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, local, matrix, pip_install, profile_get
 from envkit.doctor.model import Check, Context, Outcome, Status, fail, ok, skip, warn
+from envkit.doctor.setup_record import digest_drift
 
 
 def torch_import(ctx: Context) -> Outcome:
@@ -100,6 +101,9 @@ def torch_profile(ctx: Context) -> Outcome:
         return skip("no --profile given")
     if ctx.resolved is None:
         return warn("the profile did not resolve for this host", "envkit resolve --profile NAME shows why")
+    drift = digest_drift(ctx.setup, ctx.resolved, ctx.host)  # checked against what setup recorded, not resolved afresh
+    if drift is not None:
+        return fail(*drift)
     want = {"torch": (profile_get(ctx, "torch") or {}).get("version"), "torchvision": profile_get(ctx, "torchvision"),
             "torchcodec": profile_get(ctx, "torchcodec")}
     block = getattr(ctx.resolved, "accel", None)  # the accelerator's distributions, as installed (torch_npu)
