@@ -84,11 +84,15 @@ class SetupChoices:
 
 def tuple_digest(resolved: "Resolved") -> str:
     """The resolved tuple's digest as the doctor can compare it later: Resolved.digest's data less the
-    pin changes setup itself made (a local tree's rewritten pins admit the tuple afterwards)."""
+    pin changes setup itself made (a local tree's rewritten pins admit the tuple afterwards) and the
+    source's spelling (setup records a tree by its absolute path, the user may have typed ./lerobot)."""
     data = resolved.to_dict()
     for key in ("warnings", "reasons"):
         data.pop(key, None)
-    data["lerobot"] = {k: v for k, v in (data.get("lerobot") or {}).items() if k != "pin_changes"}
+    lerobot = {k: v for k, v in (data.get("lerobot") or {}).items() if k != "pin_changes"}
+    if isinstance(lerobot.get("source"), dict):
+        lerobot["source"] = {k: v for k, v in lerobot["source"].items() if k != "text"}
+    data["lerobot"] = lerobot
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
