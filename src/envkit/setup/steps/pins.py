@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envkit import pins
+from envkit import pin_files
 from envkit.errors import EnvkitError
 from envkit.setup.context import RunContext
 from envkit.setup.kinds import StepKind
@@ -42,18 +42,18 @@ def execute(ctx: RunContext, step: Step) -> None:
     ctx.state.add_unique("pins", str(pyproject))  # before writing: undo must know even after a kill
     if planned.conflicts:
         raise EnvkitError(f"{pyproject}: " + "; ".join(planned.conflicts), fix="edit those entries by hand, then rerun")
-    text = pins.read_pyproject(pyproject)
+    text = pin_files.read_pyproject(pyproject)
     if text != step.params["old_text"] and text != planned.new_text:
         raise EnvkitError(f"{pyproject} changed after envkit resolved it (its pins were judged on the earlier text)",
                           fix="rerun the same envkit setup command: it judges the file as it is now")
-    changed = pins.write_pins(pyproject, planned.new_text, record={"profile": ctx.state.profile})
+    changed = pin_files.write_pins(pyproject, planned.new_text, record={"profile": ctx.state.profile})
     ctx.write(f"# pins {'rewritten' if changed else 'already admit the tuple'}: {pyproject}\n")
     ctx.checkpoint(step.id)
 
 
 def undo(prefix: Path, state: SetupState) -> list[str]:
     """The user's pyproject files come back from the backups beside them."""
-    return [f"restored {pyproject} from its backup" for pyproject in state.pins if pins.restore_pins(Path(pyproject))]
+    return [f"restored {pyproject} from its backup" for pyproject in state.pins if pin_files.restore_pins(Path(pyproject))]
 
 
 KINDS = {"pins": StepKind(execute, undo=undo)}
