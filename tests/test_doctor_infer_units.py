@@ -116,12 +116,12 @@ def test_setup_records_the_async_extra_for_the_doctor(tmp_path: Path) -> None:
 
     profile = load_profile("cpu")
     plan = build_plan(profile, resolve(profile, None, None, "linux-64"), SetupOptions(prefix=tmp_path / "env", extras=("async",)))
-    assert "async" in plan.record["extras"]  # beside the training extras the release itself declares
+    assert plan.record is not None and "async" in plan.record.extras  # beside the training extras the release itself declares
     lerobot = {s.id: s for s in plan.steps}["lerobot"].commands[0]
     assert any(a.startswith("lerobot[") and "async" in a.split("]")[0] for a in lerobot) and "--override" in lerobot
-    from envkit.doctor.setup_record import RecordedChoices
+    from envkit.setup.choices import SetupChoices
 
-    assert "async" in RecordedChoices.from_request(None, "cpu", plan.record).extras
+    assert "async" in SetupChoices.from_request(plan.record.to_request(), "cpu").extras  # through state.json's JSON
     lockdir = Path(__file__).resolve().parents[1] / "lockfiles" / "cpu"
     if (lockdir / "manifest.json").is_file():
         from tests.cli_util import assert_user_error, run_envkit

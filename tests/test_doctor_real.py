@@ -68,7 +68,7 @@ def test_red_doctor_fails_setups_doctor_step_with_its_fix(healthy_env: Path, doc
     """The runner's doctor step reads the doctor's typed report: a red verdict fails the step, naming the fix."""
     from envkit.errors import StepFailed
     from envkit.plan import Plan, Step, _finalize
-    from envkit.runner import execute
+    from envkit.setup.engine import execute
     from envkit.state import load_state
 
     shadow = _shadow_torchcodec(healthy_env, doctor_cache, tmp_path)

@@ -108,7 +108,7 @@ KILL_RUNNER = textwrap.dedent("""
     import sys
     from pathlib import Path
     from envkit.plan import Plan, Step, _finalize
-    from envkit.runner import execute
+    from envkit.setup.engine import execute
     prefix = Path(sys.argv[1])
     slow = 'mkdir -p "$0/lib/pkg" && sleep 30 && echo late > "$0/lib/pkg/late" # ENVKIT_HOSTILE_MARK'
     steps = [

@@ -25,7 +25,7 @@ RUNNER = textwrap.dedent("""
     from pathlib import Path
     from envkit.hooks import HookSpec
     from envkit.plan import Plan, Step, _finalize
-    from envkit.runner import execute
+    from envkit.setup.engine import execute
     prefix, yes = Path(sys.argv[1]), sys.argv[2] == "yes"
     site = prefix / "lib/python3.11/site-packages"
     venv = ('mkdir -p "$0/bin" && echo "*" > "$0/.gitignore" && echo "# venv activate" > "$0/bin/activate" '

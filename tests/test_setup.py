@@ -87,7 +87,7 @@ def test_wheels_dir_without_torch_npu_is_refused(tmp_path: Path) -> None:
 
 def test_weights_hash_check(tmp_path: Path) -> None:
     from envkit.errors import EnvkitError
-    from envkit.runner import check_weights
+    from envkit.setup.steps.weights import check_weights
 
     weights = tmp_path / "resnet18-test.pth"
     weights.write_bytes(os.urandom(4096))
@@ -111,7 +111,7 @@ RUNNER_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from envkit.hooks import HookSpec
     from envkit.plan import Plan, Step, _finalize
-    from envkit.runner import execute
+    from envkit.setup.engine import execute
     prefix, weights, marker = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     spec = HookSpec(prefix, "test", {"MUJOCO_GL": "egl", "MARK": marker}, ld_library_path=(str(prefix / "lib"),))
     steps = [
@@ -201,7 +201,7 @@ def test_existing_foreign_env_is_refused_without_yes(tmp_path: Path, weights_fil
     assert_user_error(res, "did not create", "--yes")
     assert not (prefix / ".envkit").exists()
     # adopted with --yes (here through the runner): undo removes envkit's files only
-    from envkit.runner import prepare_prefix
+    from envkit.setup.prefix import prepare_prefix
 
     state = prepare_prefix(prefix, yes=True)
     assert state.created_prefix is False and state.preexisting == ["conda-meta/", "keep.txt"]
@@ -286,7 +286,7 @@ def test_patch_that_does_not_apply_is_refused_before_any_install(tmp_path: Path)
 def test_local_tree_pins_rewritten_and_undo_restores(tmp_path: Path) -> None:
     from envkit.profiles import load_profile
     from envkit.resolve import resolve
-    from envkit.runner import execute
+    from envkit.setup.engine import execute
 
     tree = _lerobot_tree(tmp_path, "0.4.4")
     original = (tree / "pyproject.toml").read_bytes()
@@ -311,7 +311,7 @@ def test_conda_environment_and_ffmpeg_steps_against_local_channel(tmp_path: Path
     url = conda_channel.build_local_channel()
     from envkit.profiles import load_profile
     from envkit.resolve import resolve
-    from envkit.runner import execute
+    from envkit.setup.engine import execute
 
     profile = load_profile("5090")
     resolved = resolve(profile, None, None, "linux-64", python="3.10")  # the local channel's Pythons are 3.10 and 3.11
@@ -355,8 +355,9 @@ def test_user_profile_reaches_the_doctor_step_as_its_file(tmp_path: Path) -> Non
 
     profile = load_profile(str(user))
     plan = build_plan(profile, resolve(profile, None, None, "linux-64"), SetupOptions(prefix=tmp_path / "env", no_pretrained_backbone=True))
-    assert plan.record["profile"] == "lab-cpu" and plan.record["profile_file"] == str(user.resolve())
-    assert plan.record["no_pretrained_backbone"] is True and plan.record["overrides"]
+    assert plan.record is not None
+    assert plan.record.profile == "lab-cpu" and plan.record.profile_file == str(user.resolve())
+    assert plan.record.no_pretrained_backbone is True and plan.record.overrides
 
 
 def test_from_lock_without_conda_layer_solves_the_base_and_patches_lerobot() -> None:
@@ -471,7 +472,7 @@ def test_from_lock_lerobot_source_must_have_the_locked_sha256(tmp_path: Path) ->
     from envkit.plan import _finalize
     from envkit.profiles import load_profile
     from envkit.resolve import resolve
-    from envkit.runner import execute
+    from envkit.setup.engine import execute
 
     profile = load_profile("atlas-a2")
     resolved = resolve(profile, None, None, "linux-aarch64")
@@ -498,7 +499,7 @@ def test_runner_writes_the_pins_plan_the_resolver_made_and_refuses_a_changed_fil
     from envkit.errors import EnvkitError
     from envkit.profiles import load_profile
     from envkit.resolve import resolve
-    from envkit.runner import execute
+    from envkit.setup.engine import execute
 
     tree = _lerobot_tree(tmp_path, "0.4.4")
     profile = load_profile("cpu")

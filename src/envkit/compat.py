@@ -8,9 +8,11 @@ their own `CannVersion`.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import sys
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from envkit.accel.registry import all_backends
+from envkit.cachedir import cache_root, read_own, write_quietly
 from envkit.errors import EnvkitError
+from envkit.resources import package_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -441,7 +445,6 @@ class Matrix:
         items = sorted((str(kind), str(key)) for kind, key in keys)
         payload = [[kind, key, _canonical(self._raw_row(kind, key))] for kind, key in items]
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        import hashlib
 
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -471,7 +474,6 @@ def _same_cuda_major(torchcodec_build: str, torch_build: str) -> bool:
 @functools.cache
 def matrix() -> Matrix:
     """The packaged matrix, parsed once per process."""
-    from envkit.resources import package_file
 
     path = package_file(DATA_FILE)
     with open(path, "rb") as fh:
@@ -482,9 +484,7 @@ def _parsed(raw: bytes) -> dict[str, Any]:
     """compat.toml's tables. TOML parsing is most of a short command's own time (`pins --check`),
     so the result is kept as JSON in envkit's cache, named by the file's CRC and size: an edited
     or upgraded compat.toml gets a new name, and a damaged or foreign cache file is re-parsed."""
-    import zlib
 
-    from envkit.cachedir import cache_root, read_own, write_quietly
 
     cached = cache_root() / "compat" / f"compat-{zlib.crc32(raw):08x}-{len(raw)}.json"
     kept = read_own(cached)

@@ -97,7 +97,7 @@ def has_conda_meta(prefix: Path, names: Sequence[str]) -> bool:
 
 def command(prefix: Path, channels: Sequence[str], specs: Sequence[str], platform: str,
             virtual: dict[str, str] | None = None, python: str | None = None) -> list[str]:
-    """The argv that creates or updates the prefix (what the plan shows and the runner runs)."""
+    """The argv that creates or updates the prefix (what the plan shows and the setup engine runs)."""
     argv = [python or sys.executable, "-m", "envkit.condaenv", "install", "--prefix", str(prefix), "--platform", platform]
     for channel in channels:
         argv += ["--channel", channel]

@@ -9,6 +9,7 @@ the decisions can be tested against outputs transcribed from real machines.
 from __future__ import annotations
 
 import dataclasses
+import glob as _glob
 import json
 import os
 import platform
@@ -23,6 +24,7 @@ from typing import Any, Callable, Protocol
 
 from envkit.accel.registry import all_backends
 from envkit.hostfacts import HostFacts, OsFacts, PythonFacts, ToolsFacts
+from envkit.suggest import suggest, visible_profiles
 
 TOOL_NAMES = ("conda", "mamba", "micromamba", "uv", "ffmpeg")
 
@@ -116,7 +118,6 @@ class RealBoundary:
         return os.path.exists(path)
 
     def glob(self, pattern: str) -> list[str]:
-        import glob as _glob
 
         return sorted(_glob.glob(pattern))
 
@@ -284,7 +285,6 @@ def _accelerator_facts(b: Boundary) -> dict[str, Any]:
 def with_suggestion(facts: HostFacts, profiles: list | None = None) -> HostFacts:
     """The facts with the profile that fits them (from the built-in profiles, or `profiles`) and its warnings."""
 
-    from envkit.suggest import suggest, visible_profiles
 
     if profiles is None:
         profiles, _ = visible_profiles([], host=facts)

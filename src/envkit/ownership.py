@@ -212,7 +212,7 @@ def user_made(state: SetupState) -> list[str]:
 
 
 def claim_interrupted(state: SetupState) -> list[str]:
-    """A step killed half-way: claim what it made, up to the last time the runner wrote its log."""
+    """A step killed half-way: claim what it made, up to the last time the setup engine wrote its log."""
     if not state.in_flight:
         return []
     pgid = state.in_flight.get("pgid")

@@ -39,6 +39,6 @@ def gather(profile: "Profile", resolved: "Resolved", options: SetupOptions) -> P
         try:
             patch_file = str(patch_path(lr["patch"]))
         except EnvkitError:
-            patch_file = None  # the plan shows where it would be; the runner refuses a missing patch
+            patch_file = None  # the plan shows where it would be; the patch step refuses a missing patch
     return PlanInputs(local_wheels=local, lock=lock, lock_hashes=hashes, layout_notes=tuple(notes),
                       layout_requires=tuple(requires), patch_file=patch_file)

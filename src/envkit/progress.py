@@ -8,7 +8,7 @@ from typing import Any
 
 
 class StepProgress:
-    """The runner's `progress(event, step, index)` callback ('start', 'done', 'skip')."""
+    """The setup engine's `progress(event, step, index)` callback ('start', 'done', 'skip')."""
 
     def __init__(self, console: Any, total: int, quiet: bool = False) -> None:
         self.console, self.total, self.quiet = console, total, quiet

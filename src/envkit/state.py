@@ -15,6 +15,8 @@ from typing import Any
 
 from envkit.errors import EnvkitError
 from envkit.fsutil import atomic_write
+from envkit.resources import data_dir
+from envkit.secrets import redact
 
 SCHEMA_VERSION = 1
 STATE_DIR = ".envkit"
@@ -78,7 +80,6 @@ class SetupState:
         }
 
     def save(self) -> None:
-        from envkit.secrets import redact  # a credential in an index URL never reaches the disk
 
         # URL credentials only: masking environment values by value could hit a recorded path, and undo reads this file
         atomic_write(state_path(self.prefix), redact(json.dumps(self.to_dict(), indent=2), environ={}) + "\n")
@@ -192,7 +193,6 @@ def _validate(path: Path, data: dict[str, Any]) -> None:
 
 def _check_patched_tree(path: Path, entry: dict[str, str]) -> None:
     """Undo runs `git apply --reverse` in each tree: only a lerobot source tree and one of envkit's patches qualify."""
-    from envkit.resources import data_dir
 
     tree, patch = Path(entry["tree"]), Path(entry["patch"])
     try:

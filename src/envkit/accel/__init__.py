@@ -11,13 +11,15 @@ Generic code asks this module; it never imports an accelerator's folder.
 
 from __future__ import annotations
 
+import configparser
 import importlib
+import os
 import pkgutil
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from types import ModuleType
 from typing import Any
-
 
 ENTRY_POINT_GROUP = "envkit.backends"
 
@@ -78,9 +80,6 @@ def entry_points() -> dict[str, _EntryPoint]:
     importlib.metadata). Read straight from each *.dist-info/entry_points.txt that mentions the
     group: importlib.metadata.entry_points() parses every distribution's metadata first, which
     cost hundreds of milliseconds per envkit command on a full environment."""
-    import configparser
-    import os
-    import sys
 
     found: dict[str, _EntryPoint] = {}
     for base in sys.path:

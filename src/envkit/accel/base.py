@@ -18,13 +18,15 @@ module, one doctor check module and one profile (docs/backends.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 from envkit.errors import Conflict, EnvkitError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from envkit.fields import Field
     from envkit.hostfacts import HostFacts
 
@@ -256,10 +258,7 @@ def match_wheels(block: AcceleratorBlock, python: str, arch: str, wheels: "Path"
 
     File I/O: called at the edge (the setup command), never from plan.py. A required wheel that
     is missing is an EnvkitError with the backend's reason and fix."""
-    from pathlib import Path
 
-    from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-    from packaging.version import Version
 
     folder = Path(wheels)
     if not folder.is_dir():

@@ -14,12 +14,13 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO
 
 from envkit.bundle.manifest import MANIFEST, Manifest
 from envkit.errors import EnvkitError
 from envkit.fsutil import not_a
+from envkit.safetar import safe_member
 
 
 class _Hashing(io.RawIOBase):
@@ -116,11 +117,6 @@ def read_manifest(path: Path) -> Manifest:
         raise _not_bundle(path, f"{type(exc).__name__}: {exc}") from None
 
 
-def _safe(name: str) -> bool:
-    parts = PurePosixPath(name).parts
-    return bool(parts) and not name.startswith("/") and ".." not in parts
-
-
 def scan(path: Path, dest: Path | None = None, keep: Callable[[str], bool] | None = None,
          kept: dict[str, bytes] | None = None) -> tuple[Manifest, list[str]]:
     """Read every member, hash it against the manifest; with `dest`, also write it there; members
@@ -141,7 +137,7 @@ def scan(path: Path, dest: Path | None = None, keep: Callable[[str], bool] | Non
                 if index == 0:
                     continue  # the manifest, read above
                 member = expected.get(info.name)
-                if member is None or not info.isfile() or not _safe(info.name):
+                if member is None or not info.isfile() or not safe_member(info):
                     problems.append(f"{info.name}: not listed in the bundle's manifest")
                     continue
                 handle = tar.extractfile(info)

@@ -26,7 +26,7 @@ from envkit.lock import read_lock
 from envkit.lerobot_patch import patch_path
 from envkit.pipconfig import read_pip_config
 from envkit.profiles import load_profile
-from envkit.runner import check_weights
+from envkit.setup.steps.weights import check_weights
 
 ARCH = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
 

@@ -23,7 +23,7 @@ from envkit.bundle.manifest import MANIFEST, Manifest
 from envkit.errors import EnvkitError
 from envkit.pipconfig import PipSources
 from envkit.profiles import builtin_dir
-from envkit.runner import prepare_prefix
+from envkit.setup.prefix import prepare_prefix
 from envkit.state import STATE_DIR
 
 if TYPE_CHECKING:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -97,6 +98,7 @@ def _context(prefix: Path | None, python: Path | None, profile_ref: str | None, 
     host = recording.host_facts() if recording is not None else host_facts()
     profile = resolved = None
     lerobot = None
+    same = False
     ref = profile_ref or recorded.profile_ref()
     if ref:
         profile = load_profile(ref)  # a bad name raises EnvkitError (exit 2)
@@ -106,16 +108,14 @@ def _context(prefix: Path | None, python: Path | None, profile_ref: str | None, 
 
     started = time.monotonic()
     probe = run_probe(target, dataset.absolute() if dataset else None, weights=act_backbone(profile))
+    # setup's overrides and extras (async: smoke.serve runs) hold for any profile; its source and its
+    # digest only for the profile it installed; a --(no-)pretrained-backbone flag wins over the record
+    choices = replace(recorded, lerobot=lerobot, tuple_digest=recorded.tuple_digest if same else None,
+                      no_pretrained_backbone=(no_pretrained_backbone if no_pretrained_backbone is not None
+                                              else recorded.no_pretrained_backbone))
     ctx = Context(probe=probe, host=host, profile=profile, resolved=resolved, target=target,
-                  dataset=dataset.absolute() if dataset else None, environ=dict(os.environ))
+                  dataset=dataset.absolute() if dataset else None, environ=dict(os.environ), setup=choices)
     ctx.scratch["probe_seconds"] = round(time.monotonic() - started, 2)
-    ctx.scratch["overrides"] = list(recorded.overrides)
-    ctx.scratch["lerobot"] = lerobot
-    ctx.scratch["extras"] = list(recorded.extras)  # lerobot extras setup installed (async: smoke.serve runs)
-    ctx.scratch["no_pretrained_backbone"] = (no_pretrained_backbone if no_pretrained_backbone is not None
-                                             else recorded.no_pretrained_backbone)
-    if recorded.state:
-        ctx.scratch["recorded"] = {"state": str(recorded.state)}
     if profile is not None and profile.video_backend == "pyav":
         ctx.scratch["video_backend"] = "pyav"
     return ctx

@@ -13,10 +13,11 @@ from envkit.commands.common import emit_json
 from envkit.compat import DATA_FILE, matrix
 from envkit.errors import EnvkitError
 from envkit.fsutil import atomic_write
-from envkit.pypi_index import IndexClient
+from envkit.matrixcheck.check import packages
 from envkit.matrixcheck.patch import HEADER, apply, proposals_json, unified
 from envkit.matrixcheck.propose import parse_spec, propose
 from envkit.matrixcheck.run import check, choose_index, pip_cert
+from envkit.pypi_index import IndexClient
 from envkit.resources import package_file
 
 if TYPE_CHECKING:
@@ -110,7 +111,6 @@ def _write_proposals(path: Path, m, client, report: "Report") -> list[dict]:  # 
 
 
 def _packages(given: list[str] | None) -> list[str]:
-    from envkit.matrixcheck.check import packages  # not at the top: `envkit --help` imports no HTTP stack
 
     covered = packages()
     if not given:

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from envkit import torch_builds
+from envkit.bundle.install import adjust_plan, bundle_options
+from envkit.commands.common import emit_json, host_facts
+from envkit.errors import EnvkitError
+from envkit.host import detect
+from envkit.pipconfig import read_pip_config
+from envkit.plan import SetupOptions, build_plan
+from envkit.plan_inputs import gather
+from envkit.profiles import load_profile
+from envkit.progress import StepProgress
+from envkit.pythons import for_resolve, venv_interpreter
+from envkit.resolve import resolve
+from envkit.setup.engine import execute
+from envkit.setup.steps.weights import check_weights
+from envkit.setup.undo import undo as do_undo
+from envkit.source import ALLOW_BRANCH_VAR
 
 DEFAULT_PREFIX = Path(".envkit-env")
 
@@ -45,16 +63,13 @@ def setup(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Install offline from an `envkit bundle` tar (every member's hash is checked first)."),
 ) -> None:
     """Set up a LeRobot training environment from a profile, step by step, resumable, ending with the doctor."""
-    from envkit.errors import EnvkitError
 
     prefix = prefix.expanduser().absolute()
     if undo:
-        from envkit.runner import undo as do_undo
 
         ask = (lambda question: typer.confirm(question, default=False)) if sys.stdin.isatty() and sys.stderr.isatty() else None
         lines = do_undo(prefix, yes=yes, confirm=ask if not as_json else None)
         if as_json:
-            from envkit.commands.common import emit_json
 
             emit_json({"prefix": str(prefix), "undone": lines})
             return
@@ -62,28 +77,19 @@ def setup(
             typer.echo(line)
         return
     if allow_branch:
-        import os
 
-        from envkit.source import ALLOW_BRANCH_VAR
 
         os.environ[ALLOW_BRANCH_VAR] = "1"  # the children (the doctor step) resolve the same source
     unpacked = None
     if bundle is not None:  # verified and unpacked into the prefix, then the ordinary --from-lock setup, offline
-        from envkit.bundle.install import bundle_options
 
         unpacked, profile, from_lock, weights, platform = bundle_options(bundle, prefix, profile, weights, platform, yes, dry_run)
         offline, no_pretrained_backbone = True, no_pretrained_backbone or weights is None
     if not profile:
         raise EnvkitError("envkit setup needs --profile", fix="envkit setup --profile cpu (envkit profiles lists them)")
-    from envkit.commands.common import emit_json, host_facts
-    from envkit.pipconfig import read_pip_config
-    from envkit.plan import SetupOptions, build_plan
-    from envkit.profiles import load_profile
-    from envkit.resolve import resolve
 
     prof = load_profile(profile)
     facts = host_facts(host) if host or not dry_run else _quiet_facts()
-    from envkit.pythons import for_resolve, venv_interpreter
 
     minor, pythons = for_resolve(python, prof.environment, other_host=host is not None, host=facts)
     resolved = resolve(prof, facts, lerobot, platform, python=minor, pythons=pythons)
@@ -105,16 +111,13 @@ def setup(
         strict_lock=strict_lock, torch_builds=_torch_builds(prof, resolved, cpu_index, from_lock is not None),
     )
     if weights is not None and not dry_run:
-        from envkit.runner import check_weights
 
         asset = prof.for_platform(resolved.platform).assets.get("resnet18", {})
         check_weights(options.weights, asset.get("sha256"), asset.get("sha256_prefix"))  # bad input: exit 2 before any work
-    from envkit.plan_inputs import gather
 
     plan = build_plan(prof, resolved, options, unpacked.sources() if unpacked else read_pip_config(),
-                      inputs=gather(prof, resolved, options))
+                      inputs=gather(prof, resolved, options), host=facts)
     if unpacked is not None:
-        from envkit.bundle.install import adjust_plan
 
         plan = adjust_plan(plan, unpacked)
     if dry_run:
@@ -132,7 +135,6 @@ def setup(
 
 def _torch_builds(prof, resolved, cpu_index: str | None, from_lock: bool):  # type: ignore[no-untyped-def]
     """CPU builds of torch where the profile's [cpu_builds] index (or --cpu-index) answers, else PyPI's (the plan says so)."""
-    from envkit import torch_builds
 
     wanted = prof.for_platform(resolved.platform).data.get("cpu_builds")
     if not wanted or from_lock:  # a lock installs exactly what it holds
@@ -144,7 +146,6 @@ def _torch_builds(prof, resolved, cpu_index: str | None, from_lock: bool):  # ty
 def _quiet_facts():
     """A dry run on any machine: this host's facts when readable, else none (the plan is for the target)."""
     try:
-        from envkit.host import detect
 
         return detect(suggest=False)  # the profile is given: no need to judge them all
     except Exception:  # noqa: BLE001 - detection problems must not block printing a plan
@@ -159,8 +160,6 @@ def _resume_command() -> str:
 def _execute(plan, options, as_json: bool, force_doctor: bool, resume: str) -> dict:
     from rich.console import Console
 
-    from envkit.progress import StepProgress
-    from envkit.runner import execute
 
     console = Console(stderr=True, soft_wrap=True)
 

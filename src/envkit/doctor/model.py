@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from envkit.accel.registry import get_backend, in_use
 from envkit.doctor.facts import typed_host
 from envkit.doctor.outcome import Check, CheckResult, Outcome, Status, fail, ok, skip, warn
+from envkit.setup.choices import SetupChoices
 
 if TYPE_CHECKING:
     from envkit.accel.base import Backend
@@ -31,7 +32,10 @@ class Context:
     dataset: Path | None = None
     environ: dict[str, str] = field(default_factory=dict)  # the environment the target runs with
     results: dict[str, CheckResult] = field(default_factory=dict)  # earlier checks, by id
-    scratch: dict[str, Any] = field(default_factory=dict)  # hand-over between smoke steps
+    # What setup recorded in the prefix, with the doctor's own flags applied (--no-pretrained-backbone);
+    # a tuple_digest only when the profile checked is the one setup installed.
+    setup: SetupChoices = field(default_factory=SetupChoices)
+    scratch: dict[str, Any] = field(default_factory=dict)  # hand-over between smoke steps, and this run's options
 
     def __post_init__(self) -> None:
         self.host = typed_host(self.host)

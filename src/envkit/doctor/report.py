@@ -28,7 +28,6 @@ def exit_code(results: list[CheckResult], fail_on: str = "fail") -> int:
 
 def build(ctx: Context, results: list[CheckResult], fail_on: str = "fail") -> DoctorReport:
     """The one typed report that --json, --report, the human table and setup's doctor step share."""
-    recorded = ctx.scratch.get("recorded") or {}
     caps = lerobot_caps.from_probe(ctx.probe)
     command = None
     if caps is not None and caps.entry:
@@ -41,9 +40,8 @@ def build(ctx: Context, results: list[CheckResult], fail_on: str = "fail") -> Do
         envkit_version=__version__, target=ctx.target.describe() if ctx.target else None, checks=list(results),
         profile=getattr(ctx.profile, "name", None),
         profile_file=str(ctx.profile.path) if getattr(ctx.profile, "path", None) else None,
-        inputs_from=recorded.get("state"), lerobot=ctx.scratch.get("lerobot"),
-        overrides=list(ctx.scratch.get("overrides") or []),
-        no_pretrained_backbone=bool(ctx.scratch.get("no_pretrained_backbone")),
+        inputs_from=str(ctx.setup.state) if ctx.setup.state else None, lerobot=ctx.setup.lerobot,
+        overrides=list(ctx.setup.overrides), no_pretrained_backbone=ctx.setup.no_pretrained_backbone,
         probe_seconds=ctx.scratch.get("probe_seconds"), fail_on=fail_on, versions=versions(ctx),
         lerobot_caps=caps.to_dict() if caps is not None else None, train_command=command,
     )

@@ -1,58 +1,54 @@
 """What `envkit setup` recorded in a prefix that the doctor needs to judge it (no flags required).
 
-Setup writes its choices into <prefix>/.envkit/state.json ("request"): the profile's name and the
-file it came from (a user's profile that `extends` a built-in one is found again by its file),
-the lerobot source, the overrides it installed with, the backbone-weights choice and the platform.
-The doctor takes these as defaults; an explicit flag still wins.
+Setup writes its choices into <prefix>/.envkit/state.json ("request"), as one typed record
+(envkit.setup.choices.SetupChoices): the profile's name and the file it came from (a user's profile
+that `extends` a built-in one is found again by its file), the lerobot source, the overrides it
+installed with, the backbone-weights choice, the platform, and the digest of the tuple it resolved
+(with the host facts it resolved for). The doctor takes these as defaults (an explicit flag still
+wins) and checks the environment against the recorded digest (`digest_drift`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from envkit.setup.choices import SetupChoices, host_changes, tuple_digest
+from envkit.state import load_state, state_path
+
+if TYPE_CHECKING:
+    from envkit.hostfacts import HostFacts
+    from envkit.resolve import Resolved
 
 
-@dataclass(frozen=True)
-class RecordedChoices:
-    state: Path | None = None  # the state file the choices came from
-    profile: str | None = None
-    profile_file: str | None = None  # None for a built-in profile (found by name wherever envkit is installed)
-    lerobot: str | None = None  # the SRC setup was given; None: the profile's own
-    overrides: tuple[str, ...] = ()
-    no_pretrained_backbone: bool = False
-    weights: str | None = None  # where setup placed the ResNet18 file (TORCH_HOME, set by the hooks)
-    platform: str | None = None
-    extras: tuple[str, ...] = ()  # lerobot extras setup installed (--extras and the profile's)
-    python: str | None = None  # the Python minor setup resolved (a profile may allow several)
 
-    def profile_ref(self) -> str | None:
-        """What to pass to load_profile: the recorded file for a user's profile, else the name."""
-        return self.profile_file or self.profile
-
-    @classmethod
-    def from_request(cls, state: Path | None, profile: str | None, request: dict[str, Any]) -> "RecordedChoices":
-        return cls(
-            state=state,
-            profile=request.get("profile") or profile,
-            profile_file=request.get("profile_file"),
-            lerobot=request.get("lerobot"),
-            overrides=tuple(request.get("overrides") or ()),
-            no_pretrained_backbone=bool(request.get("no_pretrained_backbone")),
-            weights=request.get("weights"),
-            platform=request.get("platform"),
-            extras=tuple(request.get("extras") or ()),
-            python=request.get("python"),
-        )
-
-
-def recorded_choices(prefix: Path | None) -> RecordedChoices:
+def recorded_choices(prefix: Path | None) -> SetupChoices:
     """The choices recorded in an envkit prefix; empty for any other environment."""
-    from envkit.state import load_state, state_path
-
     if prefix is None:
-        return RecordedChoices()
+        return SetupChoices()
     state = load_state(Path(prefix))  # a corrupt state file is an EnvkitError naming it
     if state is None:
-        return RecordedChoices()
-    return RecordedChoices.from_request(state_path(Path(prefix)), state.profile, state.request or {})
+        return SetupChoices()
+    return SetupChoices.from_request(state.request or {}, state.profile, state_path(Path(prefix)))
+
+
+def digest_drift(recorded: SetupChoices, resolved: "Resolved | None", host: "HostFacts") -> tuple[str, str] | None:
+    """(what differs, the fix) when the tuple the doctor checks is not the one setup installed; None when
+    it is, or when setup recorded no digest (an older envkit, or not an envkit prefix)."""
+    if recorded.tuple_digest is None or resolved is None:
+        return None
+    now = tuple_digest(resolved)
+    if now == recorded.tuple_digest:
+        return None
+    causes = []
+    if recorded.profile_digest is not None and resolved.profile_digest != recorded.profile_digest:
+        where = f"its file {recorded.profile_file}" if recorded.profile_file else "envkit's built-in profile"
+        causes.append(f"profile '{recorded.profile}' was edited since setup ({where})")
+    changed = host_changes(recorded, host)
+    if changed:
+        causes.append("the host changed since setup: " + "; ".join(changed))
+    why = "; ".join(causes) or "the profile's resolution changed since setup (another envkit, or the lerobot source moved)"
+    what = (f"this environment was set up for a tuple with digest {recorded.tuple_digest[:12]}, and profile "
+            f"'{recorded.profile}' now resolves to {now[:12]}: {why}")
+    where = f" --prefix {recorded.state.parent.parent}" if recorded.state is not None else ""
+    return what, f"re-run envkit setup --profile {recorded.profile_ref()}{where} (it installs what the profile asks for now)"

@@ -1,6 +1,6 @@
 """The doctor's report as one type: what `--json` prints, `--report` renders and setup's doctor step reads.
 
-One dataclass with a lossless JSON round trip, so a reader (the setup runner) cannot ask for a key
+One dataclass with a lossless JSON round trip, so a reader (setup's doctor step) cannot ask for a key
 the writer never writes: both sides go through `DoctorReport`.
 """
 

@@ -9,6 +9,7 @@ variables (never one that looks like a secret), and, with an expression, how man
 sees with the visible-devices variable the launch will set, and torch's CUDA version.
 """
 
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -16,7 +17,6 @@ import json
 import os
 import re
 import sys
-
 
 
 def _version(names):
@@ -73,7 +73,6 @@ def main(spec: dict) -> None:
 def _fingerprint():
     """What the capability document depends on, cheaply: this interpreter, the lerobot package's
     files (names, sizes, mtimes) and the distributions installed beside it (their dist-info names)."""
-    import hashlib
 
     h = hashlib.sha256(sys.executable.encode() + sys.version.encode())
     spec = importlib.util.find_spec("lerobot")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -169,7 +170,6 @@ def ffmpeg_lib_to_read(names: Iterable[str]) -> str | None:
 
 def dt_needed(elf: bytes) -> list[str]:
     """The DT_NEEDED sonames of a shared library (what `readelf -d` lists), via pyelftools."""
-    import io
 
     from elftools.common.exceptions import ELFError
     from elftools.elf.dynamic import DynamicSection

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import stat
 import sys
@@ -19,12 +20,18 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from envkit import __version__
 from envkit.accel.registry import all_backends
 from envkit.errors import EnvkitError
 from envkit.host import RecordedBoundary, detect
 from envkit.hostfacts import HostFacts
 from envkit.record.boundary import Capture, RecordingBoundary
 from envkit.record.redact import Redactor
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 META = "meta.toml"
 LISTING = ".envkit-files.json"  # what envkit wrote into the recording: a re-record never loses anything else
@@ -132,11 +139,6 @@ def _added_files(target: Path) -> list[str]:
 
 
 def is_envkit_recording(path: Path) -> bool:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-
     try:
         meta = tomllib.loads((path / META).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -229,8 +231,6 @@ def write_meta(out: ScenarioDir, *, scenario: str, command: str, kind: str, reda
                replay_matches: bool, extra: dict[str, Any] | None = None) -> None:
     import tomlkit
 
-    from envkit import __version__
-
     doc = tomlkit.document()
     doc.add(tomlkit.comment(f"RECORDED on a real machine by `envkit {kind} --record`; not transcribed."))
     doc["scenario"] = scenario
@@ -267,6 +267,4 @@ def record_host(out: ScenarioDir, boundary: RecordingBoundary, facts: HostFacts,
 
 
 def command_line(argv: list[str], redactor: Redactor) -> str:
-    import shlex
-
     return redactor.text(" ".join(shlex.quote(a) for a in ["envkit", *argv]), "meta.toml")

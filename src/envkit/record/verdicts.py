@@ -18,6 +18,7 @@ from envkit.doctor.model import CheckResult, Context
 from envkit.errors import EnvkitError
 from envkit.profiles import load_profile
 from envkit.resolve import resolve
+from envkit.setup.choices import SetupChoices
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -29,8 +30,8 @@ def context_inputs(ctx: Context) -> dict[str, Any]:
     """What besides the probe and host facts the checks read."""
     return {
         "profile": getattr(ctx.profile, "name", None),
-        "no_pretrained_backbone": bool(ctx.scratch.get("no_pretrained_backbone")),
-        "overrides": list(ctx.scratch.get("overrides") or []),
+        "no_pretrained_backbone": ctx.setup.no_pretrained_backbone,
+        "overrides": list(ctx.setup.overrides),
         "video_backend": ctx.scratch.get("video_backend"),
         "dataset": str(ctx.dataset) if ctx.dataset else None,
     }
@@ -51,10 +52,10 @@ def replay_context(directory: Path) -> Context:
         # The environment's own Python, as the live doctor resolves with (a profile may allow several).
         python = (probe.get("marker_env") or {}).get("python_version")
         resolved = _resolve(profile, host, python) if profile is not None else None
+    choices = SetupChoices(overrides=tuple(inputs.get("overrides") or ()),
+                           no_pretrained_backbone=bool(inputs.get("no_pretrained_backbone")))
     ctx = Context(probe=probe, host=host, profile=profile, resolved=resolved,
-                  dataset=Path(inputs["dataset"]) if inputs.get("dataset") else None)
-    ctx.scratch["no_pretrained_backbone"] = bool(inputs.get("no_pretrained_backbone"))
-    ctx.scratch["overrides"] = list(inputs.get("overrides") or [])
+                  dataset=Path(inputs["dataset"]) if inputs.get("dataset") else None, setup=choices)
     if inputs.get("video_backend"):
         ctx.scratch["video_backend"] = inputs["video_backend"]
     return ctx

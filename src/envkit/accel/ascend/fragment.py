@@ -3,6 +3,7 @@
 torch_npu's own texts are kept verbatim: the npu.* checks recognise them.
 """
 
+import importlib.util
 import re
 import traceback
 
@@ -34,8 +35,6 @@ def _err(exc):
 def probe(torch):
     npu = {"torch_has_npu": hasattr(torch, "npu")}
     try:
-        import importlib.util
-
         if importlib.util.find_spec("torch_npu") is None:
             npu["torch_npu"] = None
             return npu

@@ -24,7 +24,7 @@ from envkit.matrixcheck.check import (
     row_in_scope,
 )
 from envkit.matrixcheck.facts import ARCHES, parse_metadata, pinned_version, python_range, requirement_on
-from envkit.matrixcheck.index import IndexClient, parallel
+from envkit.pypi_index import IndexClient, parallel
 from envkit.matrixcheck.propose import Proposal, file_of
 
 PACKAGE = "torch_npu"  # as the matrix and `--package` name it

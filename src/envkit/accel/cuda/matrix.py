@@ -77,15 +77,6 @@ def _load_builds(section: dict[str, Any]) -> list[_BuildEntry]:
         )
     return entries
 
-@staticmethod
-def _load_cuda(section: dict[str, Any]) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
-    floors = {str(k): str(v) for k, v in section["compat_floor"].items()}
-    rows = {}
-    for r in section["rows"]:
-        verified, source = row_meta(section, r)
-        rows[_cuda_key(r["cuda"])] = {**r, "verified": verified, "source": source}
-    return floors, rows
-
 
 class CudaTable:
     """The [cuda] and [builds] sections of a matrix, with the queries the CUDA backend asks."""
@@ -139,29 +130,6 @@ class CudaTable:
             lerobot_floor=row.get("lerobot_floor"),
             verified=row["verified"],
         )
-
-    def torch_npu_row(self, torch_npu: str) -> NpuRow:
-        return self._lookup(self._npu, torch_npu, "torch_npu")
-
-    def torch_npu_rows(self) -> list[NpuRow]:
-        return [self._npu[v] for v in sorted(self._npu)]
-
-    def torch_npu_for(self, torch: str, cann: CannVersion | str) -> str | None:
-        """The torch_npu release for `torch` built for the newest CANN <= the host's."""
-        tv = _version(torch, "torch")
-        host = _cann(cann)
-        fits = [r for r in self._npu.values() if Version(r.torch) == tv and r.cann <= host]
-        if not fits:
-            return None
-        best = max(fits, key=lambda r: (r.cann, Version(r.torch_npu)))
-        return best.torch_npu
-
-    def torch_npu_torch_requirement(self, torch_npu: str, arch: str) -> str:
-        """The torch requirement that torch_npu's wheel declares on `arch`."""
-        row = self.torch_npu_row(torch_npu)
-        if normalize_arch(arch) == "x86_64" and row.x86_64_requires_cpu_local:
-            return f"torch=={row.torch}+cpu"
-        return f"torch=={row.torch}"
 
     def raw_row(self, key: str) -> Any:
         k = cuda_key(key)

@@ -27,7 +27,7 @@ def importable(ctx: Context) -> Outcome:
 
 def _overrides(ctx: Context) -> set[str]:
     names = set()
-    for spec in list(profile_get(ctx, "overrides") or []) + list(ctx.scratch.get("overrides") or []):
+    for spec in list(profile_get(ctx, "overrides") or []) + list(ctx.setup.overrides):
         names.add(spec.split("=")[0].split("<")[0].split(">")[0].strip().lower())
     return names
 

@@ -30,7 +30,7 @@ CLIENT_TIMEOUT_S = 420
 
 def _wanted(ctx: Context) -> bool:
     requested = ctx.scratch.get("requested_checks") or ()
-    return "smoke.serve" in requested or "async" in (ctx.scratch.get("extras") or ())
+    return "smoke.serve" in requested or "async" in ctx.setup.extras
 
 
 def serve(ctx: Context) -> Outcome:

@@ -63,7 +63,7 @@ def dataset(ctx: Context) -> Outcome:
 
 def train(ctx: Context) -> Outcome:
     root, repo_id = ctx.scratch["smoke_dataset"]
-    weights = bool((ctx.section("system").get("resnet18") or {}).get("present")) and not ctx.scratch.get("no_pretrained_backbone")
+    weights = bool((ctx.section("system").get("resnet18") or {}).get("present")) and not ctx.setup.no_pretrained_backbone
     out_dir = run.new_out_dir()
     lay = _layout(ctx)
     argv = run.train_argv(ctx, lay, root, repo_id, out_dir, 3, weights)

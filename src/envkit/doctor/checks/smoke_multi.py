@@ -46,7 +46,7 @@ def multi(ctx: Context) -> Outcome:
         root, repo_id, made = run.ensure_dataset(ctx, lay)
         if not (root / "meta" / "info.json").is_file():
             return fail("lerobot could not write the tiny dataset", "see details", made.tail() if made else "")
-    weights = bool((ctx.section("system").get("resnet18") or {}).get("present")) and not ctx.scratch.get("no_pretrained_backbone")
+    weights = bool((ctx.section("system").get("resnet18") or {}).get("present")) and not ctx.setup.no_pretrained_backbone
     out_dir = run.new_out_dir()
     head = run.entry_argv(ctx, lay)
     train = run.train_argv(ctx, lay, root, repo_id, out_dir, 3, weights)[len(head):]

@@ -108,7 +108,7 @@ def backbone_weights(ctx: Context) -> Outcome:
     name = asset["file"]
     sysf = ctx.section("system")
     weights = sysf.get("resnet18") or {}
-    if ctx.scratch.get("no_pretrained_backbone"):
+    if ctx.setup.no_pretrained_backbone:
         return ok("not needed: training with --policy.pretrained_backbone_weights=null")
     if weights.get("present"):
         return ok(f"ACT backbone weights cached at {weights['path']}")

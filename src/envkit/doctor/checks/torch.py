@@ -7,6 +7,7 @@ import os
 from envkit.doctor import accel
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, local, matrix, pip_install, profile_get
 from envkit.doctor.model import Check, Context, Outcome, Status, fail, ok, skip, warn
+from envkit.doctor.setup_record import digest_drift
 
 
 def torch_import(ctx: Context) -> Outcome:
@@ -100,6 +101,8 @@ def torch_profile(ctx: Context) -> Outcome:
         return skip("no --profile given")
     if ctx.resolved is None:
         return warn("the profile did not resolve for this host", "envkit resolve --profile NAME shows why")
+    # Judged against the tuple setup recorded: a profile edited (or a host changed) since is named with its fix.
+    drift = digest_drift(ctx.setup, ctx.resolved, ctx.host)
     want = {"torch": (profile_get(ctx, "torch") or {}).get("version"), "torchvision": profile_get(ctx, "torchvision"),
             "torchcodec": profile_get(ctx, "torchcodec")}
     block = getattr(ctx.resolved, "accel", None)  # the accelerator's distributions, as installed (torch_npu)
@@ -113,7 +116,11 @@ def torch_profile(ctx: Context) -> Outcome:
             wrong.append((name, expected, have))
     if wrong:
         text = ", ".join(f"{n} {h or 'missing'} (profile: {e})" for n, e, h in wrong)
+        if drift is not None:
+            return fail(f"not the profile's tuple: {text}; {drift[0]}", drift[1])
         return fail(f"not the profile's tuple: {text}", f"envkit setup --profile {ctx.profile.name} --prefix <this env>")
+    if drift is not None:  # the installed versions still match: the rest of the tuple (env, sources, ...) moved
+        return warn(*drift)
     return ok("matches profile " + ctx.profile.name + ": " + ", ".join(f"{n} {e}" for n, e in want.items() if e))
 
 
