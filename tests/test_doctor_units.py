@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from envkit.accel.registry import all_backends
 from envkit.doctor import registry, report
 from envkit.doctor.model import Check, Context, Status, fail, ok
 from envkit.doctor.target import resolve_target
@@ -46,7 +47,11 @@ def test_select_by_category_and_unknown_id() -> None:
 def test_ids_are_unique_and_prefixed() -> None:
     ids = [c.id for c in registry.all_checks()]
     assert len(ids) == len(set(ids))
-    prefixes = {"system", "torch", "cuda", "npu", "torchcodec", "video", "lerobot", "hooks", "dataset", "checkpoint", "smoke"}
+    generic = {"system", "torch", "torchcodec", "video", "lerobot", "hooks", "dataset", "checkpoint", "smoke"}
+    # each accelerator's checks carry the prefixes its backend declares (cuda., npu., ...)
+    own = {p.rstrip(".") for b in all_backends() for p in b.check_prefixes}
+    assert {"cuda", "npu"} <= own
+    prefixes = generic | own
     assert {i.split(".")[0] for i in ids} == prefixes
 
 

@@ -76,9 +76,9 @@ def test_setup_dry_run_installs_its_runtime_and_hooks(plugin: dict[str, str], ho
 
 
 def test_unknown_accelerator_lists_the_installed_ones(plugin: dict[str, str], tmp_path: Path) -> None:
-    bad = tmp_path / "rocm.toml"
-    bad.write_text(fakeaccel.profile(plugin).read_text().replace('accelerator = "fakeaccel"', 'accelerator = "rocm"'))
+    bad = tmp_path / "tpu.toml"
+    bad.write_text(fakeaccel.profile(plugin).read_text().replace('accelerator = "fakeaccel"', 'accelerator = "tpu"'))
     res = run_envkit("resolve", "--profile", str(bad), env=plugin)
     assert res.code == 2 and "Traceback" not in res.err
     text = " ".join(res.err.split())
-    assert "'rocm'" in text and "'fakeaccel'" in text and "'cuda'" in text and "envkit.backends" in text
+    assert "'tpu'" in text and "'fakeaccel'" in text and "'cuda'" in text and "envkit.backends" in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,11 @@ PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 # 8.3.RC1 host) and, as a variation of that host with only its CANN version changed, at CANN 9.1.0.
 TARGETS = (("5090", "5090", None, None), ("cpu", "cpu", None, None),
            ("atlas-a2", "atlas-a2", "atlas-a2-cann83", None), ("atlas-a2-cann9.1", "atlas-a2", "atlas-a2-cann83", "9.1.0"))
+# A golden folder with a target.toml (profile = "...", host = "<tests/data/host scenario>") joins the grid:
+# an accelerator added as a folder brings its goldens as data, with no edit here.
+TARGETS += tuple((d.name, t["profile"], t.get("host"), t.get("cann"))
+                 for d in sorted(GOLDENS.iterdir()) if (d / "target.toml").is_file() and d.name not in {x[0] for x in TARGETS}
+                 for t in [tomllib.loads((d / "target.toml").read_text(encoding="utf-8"))])
 
 
 def _host(scenario: str | None, cann: str | None) -> Any:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from envkit.accel import installed
 from envkit.errors import EnvkitError
 from envkit.profiles import list_profiles, load_profile
 from tests.cli_util import assert_user_error, run_envkit
@@ -55,7 +56,7 @@ BAD_PROFILES = {
     "bad toml": ("schema_version = 1\nname = = 'x'\n", ["not valid TOML", "line 2, column 8"]),
     "unterminated": ("schema_version = 1\nname = 'x\n", ["not valid TOML", "line 2"]),
     "schema version": ("schema_version = 7\nname='x'\n", ["'schema_version' is 7"]),
-    "bad enum": ("schema_version = 1\nname='x'\nextends='cpu'\naccelerator='rocm'\n", ["'accelerator'", "one of 'cuda', 'ascend', 'cpu'"]),
+    "bad enum": ("schema_version = 1\nname='x'\nextends='cpu'\naccelerator='tpu'\n", ["'accelerator'", "one of " + ", ".join(repr(n) for n in installed())]),
     "bad specifier": ("schema_version = 1\nname='x'\nextends='cpu'\n[packages]\ntorch='2.8'\n", ["'packages.torch'", "PEP 440"]),
     "impossible npu+cuda": ("schema_version = 1\nname='x'\nextends='5090'\n[packages]\ntorch_npu='>=2.7'\n", ["Two accelerators"]),
     "venv+conda ffmpeg": ("schema_version = 1\nname='x'\nextends='cpu'\n[ffmpeg]\nsource='conda-forge'\n", ["a venv cannot hold conda-forge FFmpeg"]),
