@@ -12,7 +12,7 @@ import typer
 from typer._click.utils import make_default_short_help
 from typer.core import TyperGroup
 
-from envkit import secrets as redact
+from envkit import secrets
 from envkit.errors import EnvkitError
 from envkit.light_help import import_rich_utils
 from envkit.plain_options import plain_options
@@ -167,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         args.remove("--debug")
     if not args or "--help" in args:
         import_rich_utils()  # before typer imports it, without what envkit's help never uses
-    redact.register_argv(args)  # e.g. --wandb.api_key=... passed through to lerobot-train
-    redact.install()  # the one output edge: nothing printed below carries a credential
+    secrets.register_argv(args)  # e.g. --wandb.api_key=... passed through to lerobot-train
+    secrets.install()  # the one output edge: nothing printed below carries a credential
     try:
         rc = app(args=args, prog_name="envkit", standalone_mode=False)
     except EnvkitError as exc:

@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader, or a run killed mid-write, never sees half a file."""
+"""Atomic file writes (a reader, or a run killed mid-write, never sees half a file) and streaming hashes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import hashlib
 import os
 import stat as stat_mod
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Protocol
 
 
 def temp_beside(path: Path, data: bytes | str, mode: int = 0o644) -> Path:
@@ -32,12 +34,29 @@ def temp_beside(path: Path, data: bytes | str, mode: int = 0o644) -> Path:
     return Path(name)
 
 
+BLOCK = 1 << 20  # bundles hold multi-GB wheels: read them in 1 MiB blocks
+
+
+class Digest(Protocol):
+    """What hashed_blocks feeds: a hashlib object."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
+def hashed_blocks(handle: IO[bytes], digest: Digest) -> Iterator[bytes]:
+    """Yield `handle`'s blocks until EOF, each fed to `digest` first: the one way envkit hashes a
+    stream, whether it only hashes it (file_digest) or also copies it (a download, a tar member)."""
+    while block := handle.read(BLOCK):
+        digest.update(block)
+        yield block
+
+
 def file_digest(path: Path, algo: str = "sha256") -> str:
-    """The hex digest of a file, read in 1 MiB blocks (bundles hold multi-GB wheels)."""
+    """The hex digest of a file, read in blocks."""
     digest = hashlib.new(algo)
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        for _ in hashed_blocks(handle, digest):
+            pass
     return digest.hexdigest()
 
 

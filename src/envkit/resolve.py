@@ -18,7 +18,7 @@ from packaging.version import Version
 
 from envkit import lerobot_meta, pins, pyversions
 from envkit.accel.registry import get_backend
-from envkit.accel.base import ARCH_OF_PLATFORM, LEGACY_BLOCK_KEYS, AcceleratorBlock, Context, TorchChoice
+from envkit.accel.base import ARCH_OF_PLATFORM, LEGACY_BLOCK_KEYS, AcceleratorBlock, ChoiceContext, TorchChoice
 from envkit.compat import matrix
 from envkit.errors import Conflict, EnvkitError
 from envkit.pins import overrides
@@ -490,8 +490,8 @@ def _resolve_for(profile: "Profile", backend: "Backend", platform: str, warnings
     arch = ARCH_OF_PLATFORM[platform]
     target_host = host if host is not None and host.platform == platform and backend.detected(host) else None
     if host is not None:
-        warnings += backend.host_warnings(Context(view, target_host, arch, python), host)
-    ctx = Context(view, target_host, arch, python)
+        warnings += backend.host_warnings(ChoiceContext(view, target_host, arch, python), host)
+    ctx = ChoiceContext(view, target_host, arch, python)
 
     lerobot_version, requires, lerobot_reasons = _lerobot(view, source, python)
     choice = backend.choose_torch(ctx, _torch_candidates(view, python))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from envkit.accel import known
 from envkit.accel.registry import get_backend
-from envkit.accel.base import ARCH_OF_PLATFORM, Context
+from envkit.accel.base import ARCH_OF_PLATFORM, ChoiceContext
 from envkit.errors import EnvkitError
 from envkit.hostfacts import PROFILE_CPU
 from envkit.profiles import builtin_dir, load_profile
@@ -110,6 +110,6 @@ def suggest(host: "HostFacts", profiles: list["Profile"]) -> Suggestion:
     if host.platform in profile.platforms:
         view = profile.for_platform(host.platform)
         python = ".".join(host.python.version.split(".")[:2]) if host.python.version else view.python  # the host's, as resolve would take
-        ctx = Context(view, host, ARCH_OF_PLATFORM[host.platform], python)
+        ctx = ChoiceContext(view, host, ARCH_OF_PLATFORM[host.platform], python)
         warnings = tuple(f"profile {profile.name}: {w}" for w in backend.host_warnings(ctx, host))
     return Suggestion(profile.name, reason, warnings, profile.user_file)

@@ -13,10 +13,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from envkit.resources import package_file
-from envkit.secrets import http_request
+from envkit.secrets import http_request, redact_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,14 +38,6 @@ class TorchBuilds:
 
     def to_dict(self) -> dict[str, Any]:
         return {"build": self.build, "index": self.index, "why": self.why}
-
-
-def shown(url: str) -> str:
-    """A URL fit to print: a mirror's credentials (user:password@) are never shown."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        return urlunsplit(parts._replace(netloc="***@" + (parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
-    return url
 
 
 def sizes(accelerator: str, platform: str, torch: str, build: str) -> dict[str, Any] | None:
@@ -76,13 +67,13 @@ def choose(cpu_builds: dict[str, Any] | None, unreachable: str | None, accelerat
     cpu = sizes(accelerator, platform, torch, "cpu")
     pypi = sizes(accelerator, platform, torch, "pypi")
     if unreachable is None:
-        return TorchBuilds("cpu", index, f"CPU-only builds from index '{index['name']}' ({shown(index['url'])}), which answered: "
+        return TorchBuilds("cpu", index, f"CPU-only builds from index '{index['name']}' ({redact_url(index['url'])}), which answered: "
                                          f"no CUDA libraries", cpu, pypi)
     cost = ""
     if cpu and pypi:
         cost = (f"; this costs ~{(pypi['download_mb'] - cpu['download_mb']) / 1000:.1f} GB more to download and "
                 f"~{(pypi['install_mb'] - cpu['install_mb']) / 1000:.1f} GB more on disk than the CPU builds")
-    return TorchBuilds("pypi", None, f"index '{index['name']}' ({shown(index['url'])}) is unreachable ({unreachable}), so PyPI's "
+    return TorchBuilds("pypi", None, f"index '{index['name']}' ({redact_url(index['url'])}) is unreachable ({unreachable}), so PyPI's "
                                      f"builds, which bundle CUDA libraries unusable on a CPU{cost}; a reachable mirror: "
                                      f"envkit setup --cpu-index URL", pypi, cpu)
 
@@ -97,7 +88,7 @@ def probe(cpu_builds: dict[str, Any] | None, url: str | None = None, timeout: fl
     packages = cpu_builds.get("packages") or ["torch"]
     target = (url or cpu_builds["url"]).rstrip("/") + f"/{packages[0]}/"
     if target.startswith("file://"):
-        return None if Path(target[7:]).is_dir() else f"{shown(target)} does not exist"
+        return None if Path(target[7:]).is_dir() else f"{redact_url(target)} does not exist"
     # Stricter than the lock's probe: only an HTTP answer counts, so a flaky network never flips
     # the choice (and with it the torch step's inputs) on a re-run.
     try:

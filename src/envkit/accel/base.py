@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from envkit.fields import Field
     from envkit.hostfacts import HostFacts
 
-__all__ = ["ARCH_OF_PLATFORM", "AcceleratorBlock", "Backend", "Conflict", "Context", "HookData", "TorchChoice",
+__all__ = ["ARCH_OF_PLATFORM", "AcceleratorBlock", "Backend", "ChoiceContext", "Conflict", "HookData", "TorchChoice",
            "WheelNeed", "match_wheels", "torch_requirements"]
 
 ARCH_OF_PLATFORM = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
@@ -71,7 +71,7 @@ class ProfileView(Protocol):
 
 
 @dataclass(frozen=True)
-class Context:
+class ChoiceContext:
     """What a backend needs to choose: the per-platform profile view and the host (if it is the target)."""
 
     profile: ProfileView
@@ -169,7 +169,7 @@ class Backend(Protocol):
     def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
         """Why the host fits a profile's [hardware.match] table (None: it does not)."""
 
-    def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
+    def host_warnings(self, ctx: ChoiceContext, host: "HostFacts") -> list[str]:
         """Ways this host differs from the profile's target that do not block a plan."""
 
     # --- profiles ---
@@ -179,13 +179,13 @@ class Backend(Protocol):
 
     # --- resolve ---
 
-    def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
+    def choose_torch(self, ctx: ChoiceContext, candidates: list[str]) -> TorchChoice:
         """The newest candidate torch build that serves the profile (and the host, when it is the target)."""
 
-    def hook_env(self, ctx: Context) -> dict[str, str]:
+    def hook_env(self, ctx: ChoiceContext) -> dict[str, str]:
         """Variables the activation hook must set for this accelerator beyond the profile's [env]."""
 
-    def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
+    def block(self, ctx: ChoiceContext, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
         """The accelerator block of the resolved tuple: what it records and what install needs."""
 
     # --- doctor ---

@@ -19,7 +19,7 @@ from typing import IO
 
 from envkit.bundle.manifest import MANIFEST, Manifest
 from envkit.errors import EnvkitError
-from envkit.fsutil import not_a
+from envkit.fsutil import hashed_blocks, not_a
 from envkit.safetar import safe_member
 
 
@@ -149,8 +149,7 @@ def scan(path: Path, dest: Path | None = None, keep: Callable[[str], bool] | Non
                     target = dest / info.name
                     out = _writable(dest, target)
                 try:
-                    while block := handle.read(1 << 20):
-                        digest.update(block)
+                    for block in hashed_blocks(handle, digest):
                         size += len(block)
                         if out is not None:
                             _write(dest, out, block)

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urljoin, urlparse
 from envkit import cachedir
 from envkit.bundle.contents import Want
 from envkit.errors import EnvkitError, StepFailed
-from envkit.fsutil import file_digest
+from envkit.fsutil import file_digest, hashed_blocks
 from envkit.secrets import http_request, redact
 
 TIMEOUT_S = 60
@@ -117,8 +117,7 @@ def _download(want: Want, dest: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as out:
             with urllib.request.urlopen(http_request(want.source), timeout=TIMEOUT_S) as resp:  # noqa: S310 - the lock's https/http URL
-                while block := resp.read(1 << 20):
-                    digest.update(block)
+                for block in hashed_blocks(resp, digest):
                     out.write(block)
         expected = want.sha256 or want.md5
         if digest.hexdigest() != expected:

@@ -244,7 +244,9 @@ def _channels(man: dict[str, Any], done: list[tuple[_Task, Any]]) -> list[str]:
 
 
 @dataclass
-class CheckResult:
+class LockCheck:
+    """What `lock --check` found for one profile's lock directory."""
+
     profile: str
     root: Path
     stale: list[str] = field(default_factory=list)
@@ -268,7 +270,7 @@ def check(
     skip_unreachable: bool = False,
     reresolve: bool = False,
     python: str | None = None,
-) -> list[CheckResult]:
+) -> list[LockCheck]:
     """Judge every (layer, platform) the selection asks for: a missing one is named with its recorded
     reason and the command that locks it; a present one is compared with its inputs. No network.
     skip_unreachable: a layer the manifest records as unlockable because its index/channel was
@@ -283,7 +285,7 @@ def check(
     results = []
     for prof, plats in _select(profiles, platforms, layers):
         root = out_dir / prof.name
-        res = CheckResult(prof.name, root)
+        res = LockCheck(prof.name, root)
         results.append(res)
         man = manifest.read(root)
         if man is None:
@@ -341,7 +343,7 @@ def check(
     return results
 
 
-def _reresolve(res: CheckResult, where: str, r: "Resolved", date: str, wheels: Path | None, locked: Path,
+def _reresolve(res: LockCheck, where: str, r: "Resolved", date: str, wheels: Path | None, locked: Path,
                recorded_uv: str | None, uv_ver: str) -> None:
     """Lock again with today's uv into memory; stale only if the packages (versions, hashes) differ."""
     tool = f"uv {recorded_uv} -> {uv_ver}" if recorded_uv and recorded_uv != uv_ver else f"uv {uv_ver}"

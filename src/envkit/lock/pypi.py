@@ -9,7 +9,6 @@ wheel URL per package that conda-lock.yml's pip entries need.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import socket
@@ -29,6 +28,7 @@ from packaging.utils import parse_wheel_filename
 
 from envkit import secrets
 from envkit.errors import EnvkitError, StepFailed
+from envkit.fsutil import file_digest
 from envkit.pipconfig import read_pip_config
 from envkit.uvbin import find_uv as _find
 
@@ -98,11 +98,7 @@ def wheel_hashes(wheels: Path) -> dict[str, str]:
         raise EnvkitError(f"--wheels {wheels} is not a directory", fix="pass the directory holding the downloaded wheels")
     out = {}
     for path in sorted(wheels.glob("*.whl")):
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        out[path.name] = digest.hexdigest()
+        out[path.name] = file_digest(path)
     if not out:
         raise EnvkitError(f"--wheels {wheels} holds no .whl files", fix="download the wheels the profile's extra indexes serve into it")
     return out

@@ -45,7 +45,9 @@ HUMAN = "NEEDS A HUMAN"
 
 
 @dataclass
-class Field:
+class ProposedField:
+    """One key of a proposed compat.toml row, with where its value came from."""
+
     key: str
     value: Any
     source: str
@@ -57,11 +59,11 @@ class Proposal:
     package: str
     version: str
     index: str
-    fields: list[Field] = field(default_factory=list)
+    fields: list[ProposedField] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def add(self, key: str, value: Any, source: str, human: bool = False) -> None:
-        self.fields.append(Field(key, value, source, human))
+        self.fields.append(ProposedField(key, value, source, human))
 
     @property
     def needs_human(self) -> list[str]:
@@ -263,7 +265,7 @@ def _lerobot(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, version
 
 
 def _av(m: Matrix, client: IndexClient, rel: Releases, p: Proposal, version: str) -> None:
-    p.fields[0] = Field("av", [version], p.fields[0].source)
+    p.fields[0] = ProposedField("av", [version], p.fields[0].source)
     w = rel.wheel(version, "x86_64")
     major = avutil_major(client.namelist(file_of(rel, version, w))) if w else None
     src = f"av.libs/libavutil-*.so.N in {w.filename} (zip directory read by range)" if w else "no Linux x86_64 wheel"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, TorchChoice, WheelNeed, common_block
+from envkit.accel.base import AcceleratorBlock, ChoiceContext, Conflict, HookData, TorchChoice, WheelNeed, common_block
 from envkit.fields import Field, matches, regex
 
 NAME = "fakeaccel"
@@ -84,7 +84,7 @@ class FakeAccelBackend:
             return f"{len(chips)} FakeAccel chips named like {match['chip_name']!r}"
         return f"{len(facts['device_nodes'])} FakeAccel device nodes"
 
-    def host_warnings(self, ctx: Context, host: Any) -> list[str]:
+    def host_warnings(self, ctx: ChoiceContext, host: Any) -> list[str]:
         if not self.detected(host):
             return [f"this host has no FakeAccel chip; the tuple is for the profile's target ({ctx.profile.hardware.get('chip', 'FakeAccel')})"]
         return []
@@ -97,7 +97,7 @@ class FakeAccelBackend:
 
     # --- resolve ---
 
-    def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
+    def choose_torch(self, ctx: ChoiceContext, candidates: list[str]) -> TorchChoice:
         from packaging.version import Version
 
         from envkit.compat import matrix
@@ -110,10 +110,10 @@ class FakeAccelBackend:
                            reasons=(f"torch {version}: newest in '{ctx.profile.packages['torch']}'; the FakeAccel runtime {runtime} "
                                     "drives the chip beside it",))
 
-    def hook_env(self, ctx: Context) -> dict[str, str]:
+    def hook_env(self, ctx: ChoiceContext) -> dict[str, str]:
         return {"FAKEACCEL_LOG_LEVEL": "warning"}
 
-    def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
+    def block(self, ctx: ChoiceContext, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
         runtime = choice.extra["runtime"]
         hooks = HookData(env=self.hook_env(ctx), source_first=tuple(ctx.profile.hardware.get("env_sh", [])),
                          source_saves=ENV_SH_VARS, visible_devices_var=self.visible_devices_var)

@@ -12,7 +12,7 @@ from envkit.accel.ascend.facts import AscendFacts, ascend
 from envkit.accel.ascend.host import SET_ENV_CANDIDATES, ascend_warnings, detect_ascend
 from envkit.accel.ascend.matrix import SECTION, CannVersion, NpuTable, npu_table
 from envkit.accel.ascend.patch import PATCH_MARKERS
-from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, LaunchHint, TorchChoice, WheelNeed, common_block
+from envkit.accel.base import AcceleratorBlock, ChoiceContext, Conflict, HookData, LaunchHint, TorchChoice, WheelNeed, common_block
 from envkit.accel.registry import get_backend
 from envkit.compat import matrix
 from envkit.fields import Field, regex, specifier
@@ -106,7 +106,7 @@ class AscendBackend:
         if pk.get("torch_local") not in (None, "cpu"):
             raise bad("torch_npu needs a CPU build of torch, but 'packages.torch_local' asks for another", "set packages.torch_local = \"cpu\"")
 
-    def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
+    def host_warnings(self, ctx: ChoiceContext, host: "HostFacts") -> list[str]:
         warnings = []
         if not self.detected(host):
             warnings.append(f"this host has no Ascend NPU; the tuple is for the profile's target ({ctx.profile.hardware.get('npu', 'Ascend')}), not this machine")
@@ -119,7 +119,7 @@ class AscendBackend:
             warnings.append(f"CANN {cann.version} is installed but not sourced in this shell (ASCEND_HOME_PATH unset); the hooks will source {where}")
         return warnings
 
-    def _cann(self, ctx: Context) -> tuple[str, str]:
+    def _cann(self, ctx: ChoiceContext) -> tuple[str, str]:
         floor = ctx.profile.hardware.get("cann_min")
         host_cann = ascend(ctx.host).cann.version if ctx.host is not None else None
         if host_cann:
@@ -134,7 +134,7 @@ class AscendBackend:
         raise Conflict("No CANN version: none found on this host and the profile has no hardware.cann_min",
                        fix="set hardware.cann_min in the profile or run on the Ascend host")
 
-    def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
+    def choose_torch(self, ctx: ChoiceContext, candidates: list[str]) -> TorchChoice:
         m = matrix()
         cann, cann_reason = self._cann(ctx)
         npu_spec = SpecifierSet(ctx.profile.packages["torch_npu"])
@@ -178,10 +178,10 @@ class AscendBackend:
             fix=hint + "or upgrade CANN to a release that has a torch_npu for this torch (Ascend/pytorch COMPATIBILITY)",
         )
 
-    def hook_env(self, ctx: Context) -> dict[str, str]:
+    def hook_env(self, ctx: ChoiceContext) -> dict[str, str]:
         return {}
 
-    def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
+    def block(self, ctx: ChoiceContext, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
         npu, cann = choice.extra["torch_npu"], choice.extra["cann"]
         # CANN's own set_env.sh sets its toolkit paths; the hook sources the first install found.
         hooks = HookData(env=self.hook_env(ctx), source_first=tuple(ctx.profile.hardware.get("set_env", [])),

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, LaunchHint, TorchChoice, common_block
+from envkit.accel.base import AcceleratorBlock, ChoiceContext, Conflict, HookData, LaunchHint, TorchChoice, common_block
 from envkit.accel.registry import all_backends
 from envkit.compat import matrix
 
@@ -43,7 +43,7 @@ class CpuBackend:
     def matches(self, match: dict[str, Any], host: "HostFacts") -> str | None:
         return "every host has a CPU"
 
-    def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
+    def host_warnings(self, ctx: ChoiceContext, host: "HostFacts") -> list[str]:
         # Whatever accelerator this host has goes unused; name it (plug-ins included).
         for other in all_backends():
             if other.name != self.name and other.detected(host):
@@ -53,7 +53,7 @@ class CpuBackend:
     def check_profile(self, profile, bad) -> None:  # type: ignore[no-untyped-def]
         return None
 
-    def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
+    def choose_torch(self, ctx: ChoiceContext, candidates: list[str]) -> TorchChoice:
         if not candidates:
             raise Conflict(
                 f"No torch release in the matrix satisfies '{ctx.profile.packages['torch']}' on Python {ctx.python}",
@@ -77,10 +77,10 @@ class CpuBackend:
             note += " (it runs on the CPU; its CUDA libraries stay unused)"
         return TorchChoice(version, default, reasons=(note,))
 
-    def hook_env(self, ctx: Context) -> dict[str, str]:
+    def hook_env(self, ctx: ChoiceContext) -> dict[str, str]:
         return {}
 
-    def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
+    def block(self, ctx: ChoiceContext, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
         return common_block(self.name, choice, torchvision, HookData(env=self.hook_env(ctx)))
 
     # --- doctor ---

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, LaunchHint, TorchChoice, common_block
+from envkit.accel.base import AcceleratorBlock, ChoiceContext, Conflict, HookData, LaunchHint, TorchChoice, common_block
 from envkit.accel.cuda.arch import capability_supported, driver_at_least
 from envkit.accel.cuda.facts import NvidiaFacts, nvidia
 from envkit.accel.cuda.host import detect_nvidia, nvidia_warnings
@@ -98,7 +98,7 @@ class CudaBackend:
         if "cuda" not in profile.packages:
             raise bad("accelerator 'cuda' needs 'packages.cuda' (the CUDA build of torch)", "add packages.cuda = \"12.8\"")
 
-    def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
+    def host_warnings(self, ctx: ChoiceContext, host: "HostFacts") -> list[str]:
         if not self.detected(host):
             return [f"this host has no NVIDIA GPU; the tuple is for the profile's target ({ctx.profile.hardware.get('gpu', 'a CUDA GPU')}), not this machine"]
 
@@ -115,7 +115,7 @@ class CudaBackend:
                        f"resolve and setup will refuse it until the driver is upgraded to >= {floor}")
         return out
 
-    def _capabilities(self, ctx: Context) -> list[tuple[str, str]]:
+    def _capabilities(self, ctx: ChoiceContext) -> list[tuple[str, str]]:
         """(who, cc) pairs the build must cover: the profile's target GPU and, on the target host, every GPU there."""
         needs: list[tuple[str, str]] = []
         want = ctx.profile.hardware.get("compute_capability")
@@ -127,7 +127,7 @@ class CudaBackend:
                     needs.append((gpu.name, gpu.compute_capability))
         return needs
 
-    def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
+    def choose_torch(self, ctx: ChoiceContext, candidates: list[str]) -> TorchChoice:
         m = matrix()
         cuda = ctx.profile.packages["cuda"]
         build_name = _build_name(cuda)
@@ -181,7 +181,7 @@ class CudaBackend:
             fix=self._way_out(ctx, rejected),
         )
 
-    def _way_out(self, ctx: Context, rejected: list[str]) -> str:
+    def _way_out(self, ctx: ChoiceContext, rejected: list[str]) -> str:
         text = " ".join(rejected)
         if "lacks kernels" in text:
             return (
@@ -194,7 +194,7 @@ class CudaBackend:
             "profile's [[indexes]] (e.g. name = \"pytorch-cu128\" with its URL and packages = [\"torch\", \"torchvision\"])"
         )
 
-    def _check_driver(self, ctx: Context, choice: TorchChoice) -> None:
+    def _check_driver(self, ctx: ChoiceContext, choice: TorchChoice) -> None:
         host = ctx.host
         cuda = choice.extra.get("cuda")
         if host is None or not nvidia(host).driver_version or cuda is None:
@@ -212,10 +212,10 @@ class CudaBackend:
                     fix=f"upgrade the driver to >= {value} (e.g. the R580 branch for CUDA 13 builds), or use a profile whose CUDA build this driver runs",
                 )
 
-    def hook_env(self, ctx: Context) -> dict[str, str]:
+    def hook_env(self, ctx: ChoiceContext) -> dict[str, str]:
         return {}
 
-    def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
+    def block(self, ctx: ChoiceContext, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
         cuda = choice.extra["cuda"]
         floor = cuda_table().min_driver(cuda)
         data = {"build": cuda, "min_driver": ctx.profile.hardware.get("driver_min") or floor.compat_floor,

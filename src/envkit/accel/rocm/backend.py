@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from envkit.accel.base import AcceleratorBlock, Conflict, Context, HookData, LaunchHint, TorchChoice, common_block
+from envkit.accel.base import AcceleratorBlock, ChoiceContext, Conflict, HookData, LaunchHint, TorchChoice, common_block
 from envkit.accel.rocm import host as reader
 from envkit.accel.rocm import matrix
 from envkit.accel.rocm.facts import NAME, gfx_targets, gpus, override_for, rocm
@@ -102,7 +102,7 @@ class RocmBackend:
         names = ", ".join(sorted({str(g.get("name") or "AMD GPU") for g in found}))
         return f"{len(found)} x {names}: " + ("; ".join(said) or "an AMD GPU")
 
-    def host_warnings(self, ctx: Context, host: "HostFacts") -> list[str]:
+    def host_warnings(self, ctx: ChoiceContext, host: "HostFacts") -> list[str]:
         if not self.detected(host):
             return [f"this host has no AMD GPU; the tuple is for the profile's target "
                     f"({ctx.profile.hardware.get('gpu', 'an AMD GPU')}), not this machine"]
@@ -130,7 +130,7 @@ class RocmBackend:
 
     # --- resolve ---
 
-    def _targets(self, ctx: Context) -> list[tuple[str, str]]:
+    def _targets(self, ctx: ChoiceContext) -> list[tuple[str, str]]:
         """(who, gfx) the build must carry: the profile's targets and, on the target host, every GPU there."""
         out: list[tuple[str, str]] = [(ctx.profile.hardware.get("gpu", "the profile's GPU"), str(t))
                                       for t in ctx.profile.hardware.get("gfx", [])]
@@ -140,7 +140,7 @@ class RocmBackend:
                     out.append((str(g.get("name") or "this host's GPU"), str(g["gfx"])))
         return out
 
-    def _covered(self, ctx: Context) -> str:
+    def _covered(self, ctx: ChoiceContext) -> str:
         """The targets a chosen build covers, for its reason: the profile's, then this host's GPUs."""
         said = []
         if ctx.profile.hardware.get("gfx"):
@@ -153,7 +153,7 @@ class RocmBackend:
             said.append("this host's " + ", ".join(f"{n} x {name} ({gfx})" for (name, gfx), n in groups.items()))
         return " and ".join(said) or "no GPU named"
 
-    def choose_torch(self, ctx: Context, candidates: list[str]) -> TorchChoice:
+    def choose_torch(self, ctx: ChoiceContext, candidates: list[str]) -> TorchChoice:
         rocm_v = str(ctx.profile.packages["rocm"])
         allowed = {str(i["name"]) for i in ctx.profile.indexes}
         rejected: list[str] = []
@@ -184,7 +184,7 @@ class RocmBackend:
         raise Conflict(f"No torch in '{ctx.profile.packages['torch']}' fits profile '{ctx.profile.name}': " + "; ".join(rejected),
                        fix=self._way_out(ctx, rejected))
 
-    def _way_out(self, ctx: Context, rejected: list[str]) -> str:
+    def _way_out(self, ctx: ChoiceContext, rejected: list[str]) -> str:
         text = " ".join(rejected)
         rocm_v = str(ctx.profile.packages["rocm"])
         if "no code objects" in text:
@@ -197,10 +197,10 @@ class RocmBackend:
                     "wheel index, packages = [\"torch\", \"torchvision\"]")
         return f"widen packages.torch to a release with a rocm{rocm_v} build, or change packages.rocm"
 
-    def hook_env(self, ctx: Context) -> dict[str, str]:
+    def hook_env(self, ctx: ChoiceContext) -> dict[str, str]:
         return {}
 
-    def block(self, ctx: Context, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
+    def block(self, ctx: ChoiceContext, choice: TorchChoice, torchvision: str) -> AcceleratorBlock:
         rocm_v = str(choice.extra["rocm"])
         data = {"build": rocm_v, "index": choice.index, "arch_list": list(choice.arch_list)}
         if choice.extra.get("hip"):
