@@ -239,3 +239,16 @@ def test_profile_env_secrets_never_printed(tmp_path: Path) -> None:
         res = run_envkit("resolve", "--profile", str(profile), *fmt, env=NO_PIP_CONFIG)
         assert res.code == 0, res.err
         _clean(res.out, res.err)
+
+
+@pytest.mark.parametrize("name", ["hub_token", "wandb.api_key", "db_passwd", "github_auth", "policy.tokenizer_name",
+                                  "keyboard_layout", "dataset.repo_id", "api-key", "SMTP_PASSWORD_FILE", "monkeys"])
+def test_options_and_recorded_params_follow_the_one_name_rule(name: str) -> None:
+    """Screen redaction of `--NAME=V` and the recordings' scrub of `NAME=V` both ask is_secret_name."""
+    from envkit.secrets import is_secret_name, scrub
+
+    value = "v4lue-0f-the-option"
+    secret = is_secret_name(name)
+    assert (value not in redact(f"lerobot-train --{name}={value} --steps=3")) == secret
+    assert (value not in redact(f"lerobot-train --verbose --{name} {value}")) == secret
+    assert (value not in scrub(f"https://hub.example/x?{name}={value}&a=1")[0]) == secret

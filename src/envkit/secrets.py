@@ -95,8 +95,17 @@ def _mask_userinfo(match: re.Match[str]) -> str:
 # A command-line option whose name ends like a credential: `--wandb.api_key=V`, `--hub_token V`
 # (lerobot-train arguments passed through `envkit launch`). `--policy.tokenizer_name` is not one.
 # The value is masked whole: a quoted value to its closing quote, else up to the next blank.
-_SECRET_OPTION_NAME = r"--[\w.\-]*?(?:api[_-]?key|token|password|passwd|secret)"
-_SECRET_OPTION = re.compile(rf"(?P<opt>{_SECRET_OPTION_NAME})(?P<sep>=|\s+)(?P<val>\"[^\"]*\"?|'[^']*'?|[^\s]+)", re.IGNORECASE)
+# Any option, judged by the one name rule on its name: a value that starts like another option is
+# not this one's (`--verbose --hub_token X` masks X).
+_OPTION = re.compile(r"(?P<opt>--(?P<name>[\w.\-]+))(?P<sep>=|\s+)(?P<val>(?!--)(?:\"[^\"]*\"?|'[^']*'?|[^\s]+))")
+
+
+def _is_secret_option(name: str) -> bool:
+    return is_secret_name(name.lstrip("-"))
+
+
+def _mask_option(m: re.Match[str]) -> str:
+    return f"{m.group('opt')}{m.group('sep')}{MASK}" if _is_secret_option(m.group("name")) else m.group(0)
 _REGISTERED: set[str] = set()  # values known to be secret in this process: masked wherever they turn up
 
 
@@ -105,7 +114,7 @@ def register_argv(argv: Sequence[str]) -> None:
     config (`'api_key': '...'`) is masked too, not only the command line."""
     for i, arg in enumerate(argv):
         name, sep, value = arg.partition("=")
-        if not re.fullmatch(_SECRET_OPTION_NAME, name, re.IGNORECASE):
+        if not name.startswith("--") or not _is_secret_option(name):
             continue
         if not sep:  # `--hub_token VALUE`
             value = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else ""
@@ -152,7 +161,7 @@ def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     if "@" in text:
         text = URL_USERINFO.sub(_mask_userinfo, text)
     if "--" in text:
-        text = _SECRET_OPTION.sub(lambda m: f"{m.group('opt')}{m.group('sep')}{MASK}", text)
+        text = _OPTION.sub(_mask_option, text)
     for value in secret_values(environ):
         if value in text:
             text = text.replace(value, MASK)
@@ -223,8 +232,8 @@ def install(stream_names: tuple[str, ...] = ("stdout", "stderr")) -> None:
 # --- recordings: the same rules, and more ----------------------------------------------------------
 _ASSIGNMENT = re.compile(
     r"(?P<name>\b[A-Za-z_][A-Za-z0-9_]*\b)(?P<sep>\s*[=:]\s*[\"']?)(?P<value>[^\s\"',;&]+)")
-_PARAM = re.compile(r"(?P<lname>\b(?i:token|access_token|password|passwd|secret|api_key|apikey|auth)\b)"
-                    r"(?P<lsep>\s*=\s*[\"']?)(?P<lvalue>[^\s\"',;&]+)")
+# `name=value` under any name the one rule calls secret (query strings, config dumps: `?token=`, `api_key=`).
+_PARAM = re.compile(r"(?P<lname>\b[A-Za-z_][\w.\-]*)(?P<lsep>\s*=\s*[\"']?)(?P<lvalue>[^\s\"',;&]+)")
 # Token shapes that are secrets wherever they appear (HF, GitHub, GitLab, OpenAI-style, Slack, AWS, PyPI, npm).
 _TOKEN = re.compile(
     r"\b(?:hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
@@ -252,7 +261,7 @@ def scrub(text: str) -> tuple[str, list[str]]:
         return f"{name}{sep}{MASK}"
 
     def param(m: re.Match[str]) -> str:
-        if m.group("lvalue") == MASK or m.group("lvalue").endswith(f"{MASK}@"):
+        if not is_secret_name(m.group("lname")) or m.group("lvalue") == MASK or m.group("lvalue").endswith(f"{MASK}@"):
             return m.group(0)
         kinds.append("a secret-named value (token/key/password)")
         return f"{m.group('lname')}{m.group('lsep')}{MASK}"
