@@ -84,7 +84,7 @@ def test_preflight_refuses_an_empty_repo_id_and_a_push_without_repo(tmp_path: Pa
 
 def _probe_system(env: dict[str, str]) -> dict:
     """The probe's own system section, run for real in a python with `env`."""
-    probe = Path(__file__).resolve().parents[1] / "src" / "envkit" / "doctor" / "probe.py"
+    probe = Path(__file__).resolve().parents[1] / "src" / "envkit" / "targetenv" / "probe.py"
     code = ("import importlib.util, json, sys; spec = importlib.util.spec_from_file_location('p', sys.argv[1]); "
             "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
             "print(json.dumps(m.system_facts(None, 'x.pth', '')))")
