@@ -20,8 +20,8 @@ import pytest
 from envkit.bundle.install import missing_system
 from envkit.bundle.manifest import Manifest, Member
 from tests.bundle_standins import StandinIndex, write_lock
-from tests.conda_channel import local_channel  # noqa: F401 - pytest fixture
 from tests.cli_util import assert_user_error, run_envkit
+from tests.conda_channel import local_channel  # noqa: F401 - pytest fixture
 
 pytestmark = pytest.mark.network
 
@@ -127,7 +127,7 @@ def test_damaged_or_truncated_bundle_is_refused_naming_the_member_prefix_as_befo
 def test_bundled_dataset_is_what_the_doctor_step_trains_on(built: dict, tmp_path: Path) -> None:
     from envkit.bundle.archive import scan
     from envkit.bundle.install import Unpacked, adjust_plan
-    from envkit.plan import Plan, Step
+    from envkit.setup.plan import Plan, Step
 
     manifest, problems = scan(built["x86"], dest=tmp_path / "unpacked")
     assert problems == []

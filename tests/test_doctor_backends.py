@@ -127,10 +127,10 @@ def test_a_backend_module_adds_checks_and_smoke_needs(monkeypatch: pytest.Monkey
     assert [(r.id, r.status) for r in results] == [("extra.thing", Status.OK)]
 
 
-# Files of the doctor that must stay free of accelerator names: only the backends' check modules
-# and probe fragments know them.
-GENERIC = ["model.py", "smoke.py", "report.py", "collect.py", "probe.py", "registry.py", "accel.py", "facts.py",
-           "verdict.py", "layout.py", "target.py", "checks/torch.py", "checks/video.py", "checks/smoke.py",
+# Files of the doctor (and the target-interpreter pieces it shares with launch, ../targetenv/) that
+# must stay free of accelerator names: only the backends' check modules and probe fragments know them.
+GENERIC = ["model.py", "smoke.py", "report.py", "collect.py", "../targetenv/probe.py", "registry.py", "accel.py", "facts.py",
+           "verdict.py", "../targetenv/layout.py", "target.py", "checks/torch.py", "checks/video.py", "checks/smoke.py",
            "checks/system.py", "checks/lerobot.py", "checks/hooks.py", "checks/dataset.py", "checks/_util.py"]
 
 

@@ -14,10 +14,10 @@ import pytest
 from envkit.accel.registry import get_backend
 from envkit.doctor import serving
 from envkit.doctor.checks import system
+from envkit.doctor.launch_preflight import Inputs, run
 from envkit.doctor.model import Context, Status
 from envkit.launch.devices import select
 from envkit.launch.plan import Request, build
-from envkit.launch.preflight import Inputs, run
 from tests.test_launch import facts
 
 # lerobot 0.4.4's Requires-Dist lines for its async extra, as its wheel's METADATA has them.
@@ -84,7 +84,7 @@ def test_preflight_refuses_an_empty_repo_id_and_a_push_without_repo(tmp_path: Pa
 
 def _probe_system(env: dict[str, str]) -> dict:
     """The probe's own system section, run for real in a python with `env`."""
-    probe = Path(__file__).resolve().parents[1] / "src" / "envkit" / "doctor" / "probe.py"
+    probe = Path(__file__).resolve().parents[1] / "src" / "envkit" / "targetenv" / "probe.py"
     code = ("import importlib.util, json, sys; spec = importlib.util.spec_from_file_location('p', sys.argv[1]); "
             "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
             "print(json.dumps(m.system_facts(None, 'x.pth', '')))")
@@ -110,16 +110,16 @@ def test_hf_cache_covers_datasets_cache_and_lerobot_home(tmp_path: Path) -> None
 
 
 def test_setup_records_the_async_extra_for_the_doctor(tmp_path: Path) -> None:
-    from envkit.plan import SetupOptions, build_plan
     from envkit.profiles import load_profile
     from envkit.resolve import resolve
+    from envkit.setup.plan import SetupOptions, build_plan
 
     profile = load_profile("cpu")
     plan = build_plan(profile, resolve(profile, None, None, "linux-64"), SetupOptions(prefix=tmp_path / "env", extras=("async",)))
     assert plan.record is not None and "async" in plan.record.extras  # beside the training extras the release itself declares
     lerobot = {s.id: s for s in plan.steps}["lerobot"].commands[0]
     assert any(a.startswith("lerobot[") and "async" in a.split("]")[0] for a in lerobot) and "--override" in lerobot
-    from envkit.setup.choices import SetupChoices
+    from envkit.setup_choices import SetupChoices
 
     assert "async" in SetupChoices.from_request(plan.record.to_request(), "cpu").extras  # through state.json's JSON
     lockdir = Path(__file__).resolve().parents[1] / "lockfiles" / "cpu"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.cli_util import CPU_DEV
-
 import json
 import shutil
 import subprocess
@@ -12,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_util import CPU_DEV
 from tests.conftest import by_id, doctor_env, run_doctor
 
 pytestmark = pytest.mark.slow
@@ -67,8 +66,8 @@ def test_red_doctor_fails_setups_doctor_step_with_its_fix(healthy_env: Path, doc
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The runner's doctor step reads the doctor's typed report: a red verdict fails the step, naming the fix."""
     from envkit.errors import StepFailed
-    from envkit.plan import Plan, Step, _finalize
     from envkit.setup.engine import execute
+    from envkit.setup.plan import Plan, Step, _finalize
     from envkit.state import load_state
 
     shadow = _shadow_torchcodec(healthy_env, doctor_cache, tmp_path)

@@ -20,9 +20,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from envkit.train_args import SMALL_ACT
-
 from envkit.doctor import serving
+from envkit.train_args import SMALL_ACT
 from tests.conftest import by_id, doctor_env, run_doctor
 
 pytestmark = pytest.mark.slow
@@ -197,11 +196,10 @@ def test_setup_extras_async_resolves_lerobots_pins_beside_the_tuple(healthy_env:
     """setup's own lerobot step for --extras async, resolved for real (uv --dry-run) against the healthy env,
     which holds the cpu profile's tuple: lerobot's pinned grpcio/protobuf come in, the torch tuple stays."""
     from envkit.pipconfig import read_pip_config
-    from envkit.plan import SetupOptions, build_plan
     from envkit.profiles import load_profile
     from envkit.resolve import resolve
+    from envkit.setup.plan import SetupOptions, build_plan
     from envkit.uvbin import find_uv
-
     from tests.cli_util import CPU_DEV
 
     profile = load_profile(CPU_DEV)  # this machine's Python 3.11 and its local torch wheels, like the healthy env

@@ -66,7 +66,7 @@ def test_exit_codes_and_fail_on_warn() -> None:
 
 def test_probe_env_never_carries_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     from envkit import secrets
-    from envkit.doctor import probe
+    from envkit.targetenv import probe
 
     monkeypatch.setattr(probe, "SECRET", re.compile(secrets.probe_rule(), re.I))
     monkeypatch.setenv("HF_TOKEN", "hf_secret")
@@ -103,8 +103,8 @@ def test_report_round_trips_through_its_type() -> None:
 
 
 def test_doctor_defaults_come_from_setups_record(tmp_path: Path) -> None:
-    from envkit.doctor.setup_record import recorded_choices
     from envkit.state import SetupState
+    from envkit.targetenv.setup_record import recorded_choices
 
     assert recorded_choices(tmp_path).profile is None  # not an envkit prefix: no defaults
     user = tmp_path / "lab-cpu.toml"

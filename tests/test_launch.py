@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from envkit.accel.registry import get_backend
-from envkit.doctor.layout import classify
+from envkit.doctor.launch_preflight import Inputs, run
 from envkit.doctor.model import Status
 from envkit.errors import EnvkitError
 from envkit.host import RecordedBoundary, detect
@@ -18,9 +18,9 @@ from envkit.launch import args as largs
 from envkit.launch.devices import select
 from envkit.launch.failures import explain
 from envkit.launch.plan import EnvFacts, Request, build
-from envkit.launch.preflight import Inputs, run
 from envkit.launch.rendezvous import Route, ifname_matches, parse
 from envkit.launch.throughput import summarise
+from envkit.targetenv.layout import classify
 from tests.canary import caps as recorded_caps
 
 DATA = Path(__file__).parent / "data"

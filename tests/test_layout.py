@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit.doctor.layout import from_source_tree, plan_facts, unmet_requirements
+from envkit.targetenv.layout import from_source_tree, plan_facts, unmet_requirements
 from tests.cli_util import run_envkit
 from tests.lerobot_trees import fork_project, sdist_tree
 from tests.test_setup import NO_PIP_CONFIG
@@ -82,7 +82,7 @@ def test_dry_run_of_pypi_010_warns_before_installing() -> None:
 
 def _probe_of(tree_root: Path, versions: dict[str, str]) -> dict:
     """The probe's lerobot sections for a tree as installed (tree facts read from the real files)."""
-    from envkit.doctor.probe import tree_facts
+    from envkit.targetenv.probe import tree_facts
 
     return {"dists": {"lerobot": "0.1.0", **versions}, "lerobot": {"dir": str(tree_root), "importable": True, "tree": tree_facts(str(tree_root))},
             "lerobot_dist": {"installed": True, "version": "0.1.0", "console_scripts": {}, "versions": {}}}

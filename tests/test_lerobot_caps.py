@@ -18,11 +18,11 @@ import pytest
 
 from envkit import train_args
 from envkit.accel.registry import get_backend
-from envkit.doctor.layout import classify
 from envkit.errors import EnvkitError
 from envkit.launch.devices import select
 from envkit.launch.plan import EnvFacts, Request, build
 from envkit.lerobot_caps import interpret
+from envkit.targetenv.layout import classify
 from tests.canary import CAPS, caps, raw, recorded
 
 GOLDEN = CAPS / "golden"
@@ -145,7 +145,7 @@ def _ctx(tree: str):
 
 def test_the_doctor_smoke_builds_its_command_from_the_probe(tmp_path: Path) -> None:
     from envkit.doctor import smoke
-    from envkit.doctor.layout import from_probe
+    from envkit.targetenv.layout import from_probe
 
     ctx = _ctx("common-a3cd18e")
     argv = smoke.train_argv(ctx, from_probe(ctx.probe), tmp_path / "ds", "envkit/tiny", tmp_path / "out", 3, False)

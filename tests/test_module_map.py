@@ -94,4 +94,4 @@ def test_the_checker_sees_a_missing_module() -> None:
     assert not covered("doctor/not_a_module_of_ours.py", sections)
     assert not covered("not_a_module_of_ours.py", sections)
     assert not covered("nosuchpackage/x.py", sections)
-    assert covered("doctor/probe.py", sections) and covered("cli.py", sections)
+    assert covered("targetenv/probe.py", sections) and covered("doctor/collect.py", sections) and covered("cli.py", sections)

@@ -107,7 +107,7 @@ def test_a_user_file_added_between_two_setups_stays_the_users(tmp_path: Path) ->
 KILL_RUNNER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from envkit.plan import Plan, Step, _finalize
+    from envkit.setup.plan import Plan, Step, _finalize
     from envkit.setup.engine import execute
     prefix = Path(sys.argv[1])
     slow = 'mkdir -p "$0/lib/pkg" && sleep 30 && echo late > "$0/lib/pkg/late" # ENVKIT_HOSTILE_MARK'

@@ -24,7 +24,7 @@ RUNNER = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     from envkit.hooks import HookSpec
-    from envkit.plan import Plan, Step, _finalize
+    from envkit.setup.plan import Plan, Step, _finalize
     from envkit.setup.engine import execute
     prefix, yes = Path(sys.argv[1]), sys.argv[2] == "yes"
     site = prefix / "lib/python3.11/site-packages"

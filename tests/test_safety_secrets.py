@@ -176,8 +176,8 @@ def test_one_rule_for_secret_names_in_every_output_path(monkeypatch: pytest.Monk
     import subprocess
 
     from envkit import secrets
-    from envkit.doctor import probe
     from envkit.record.redact import Redactor
+    from envkit.targetenv import probe
 
     env = _values()
     prefixes = tuple(sorted({n.split("_")[0] + "_" if "_" in n else n for n in env}))
@@ -210,7 +210,7 @@ def test_one_rule_for_secret_names_in_every_output_path(monkeypatch: pytest.Monk
 
 def test_the_probes_carry_nothing_without_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail closed: a probe run without envkit's rule carries no variable out at all."""
-    from envkit.doctor import probe
+    from envkit.targetenv import probe
 
     monkeypatch.setattr(probe, "SECRET", None)
     monkeypatch.setenv("HF_HOME", "/tmp/hf")

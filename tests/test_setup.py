@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from envkit.plan import Plan, SetupOptions, build_plan
+from envkit.setup.plan import Plan, SetupOptions, build_plan
 from envkit.state import load_state
 from tests.cli_util import CPU_DEV, assert_user_error, run_envkit
 
@@ -110,7 +110,7 @@ RUNNER_SCRIPT = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     from envkit.hooks import HookSpec
-    from envkit.plan import Plan, Step, _finalize
+    from envkit.setup.plan import Plan, Step, _finalize
     from envkit.setup.engine import execute
     prefix, weights, marker = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     spec = HookSpec(prefix, "test", {"MUJOCO_GL": "egl", "MARK": marker}, ld_library_path=(str(prefix / "lib"),))
@@ -401,8 +401,8 @@ def test_progress_lines_without_a_terminal() -> None:
 
     from rich.console import Console
 
-    from envkit.plan import Step
     from envkit.progress import StepProgress
+    from envkit.setup.plan import Step
 
     out = io.StringIO()
     progress = StepProgress(Console(file=out, force_terminal=False, width=200), 2)
@@ -469,16 +469,16 @@ def test_from_lock_lerobot_source_must_have_the_locked_sha256(tmp_path: Path) ->
 
     from envkit.errors import StepFailed
     from envkit.lerobot_patch import verify_installed
-    from envkit.plan import _finalize
     from envkit.profiles import load_profile
     from envkit.resolve import resolve
     from envkit.setup.engine import execute
+    from envkit.setup.plan import _finalize
 
     profile = load_profile("atlas-a2")
     resolved = resolve(profile, None, None, "linux-aarch64")
 
     def source_step(prefix: Path):  # type: ignore[no-untyped-def]
-        from envkit.plan_inputs import gather
+        from envkit.setup.inputs import gather
 
         options = SetupOptions(prefix=prefix, from_lock=ROOT / "lockfiles" / "atlas-a2")
         plan = build_plan(profile, resolved, options, inputs=gather(profile, resolved, options))

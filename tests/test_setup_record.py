@@ -10,13 +10,13 @@ from pathlib import Path
 
 from envkit.doctor.checks.torch import torch_profile
 from envkit.doctor.model import Context, Status
-from envkit.doctor.setup_record import digest_drift, recorded_choices
 from envkit.hostfacts import load_host_file
-from envkit.plan import SetupOptions, build_plan
 from envkit.profiles import load_profile
 from envkit.resolve import resolve
-from envkit.setup.choices import SetupChoices, host_digest
+from envkit.setup.plan import SetupOptions, build_plan
+from envkit.setup_choices import SetupChoices, host_digest
 from envkit.state import SetupState
+from envkit.targetenv.setup_record import digest_drift, recorded_choices
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = ROOT / "docs" / "examples" / "host-cpu.json"  # an x86-64 CPU server, as `envkit detect --json` wrote it

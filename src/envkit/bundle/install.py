@@ -28,7 +28,7 @@ from envkit.state import STATE_DIR
 
 if TYPE_CHECKING:
     from envkit.pipconfig import PipSources
-    from envkit.plan import Plan
+    from envkit.setup.plan import Plan
 
 BUNDLE_DIR = "bundle"
 

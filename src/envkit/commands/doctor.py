@@ -15,13 +15,13 @@ from envkit.doctor import registry
 from envkit.doctor import report as render
 from envkit.doctor.collect import host_facts, run_probe
 from envkit.doctor.model import Context
-from envkit.doctor.setup_record import recorded_choices
 from envkit.doctor.target import resolve_target
 from envkit.errors import EnvkitError
 from envkit.fsutil import not_a
 from envkit.profiles import load_profile
 from envkit.record.run import DoctorRecording
 from envkit.resolve import resolve
+from envkit.targetenv.setup_record import recorded_choices
 
 
 def register(app: typer.Typer) -> None:

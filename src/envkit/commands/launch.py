@@ -12,6 +12,7 @@ import typer
 
 from envkit.accel.registry import get_backend
 from envkit.doctor.accel import launch_checks
+from envkit.doctor.launch_preflight import Inputs, run
 from envkit.doctor.model import Status
 from envkit.doctor.report import print_human
 from envkit.errors import EnvkitError
@@ -21,7 +22,6 @@ from envkit.launch import multinode
 from envkit.launch.execute import execute
 from envkit.launch.fanout import stream
 from envkit.launch.plan import Request, validate
-from envkit.launch.preflight import Inputs, run
 from envkit.launch.prepare import prepare, profile_of
 from envkit.launch.rendezvous import parse as parse_nodes
 from envkit.launch.slurm import SlurmRequest, script, verdicts

@@ -16,13 +16,13 @@ from envkit.commands.common import emit_json, host_facts
 from envkit.errors import EnvkitError
 from envkit.host import detect
 from envkit.pipconfig import read_pip_config
-from envkit.plan import SetupOptions, build_plan
-from envkit.plan_inputs import gather
 from envkit.profiles import load_profile
 from envkit.progress import StepProgress
 from envkit.pythons import for_resolve, venv_interpreter
 from envkit.resolve import resolve
 from envkit.setup.engine import execute
+from envkit.setup.inputs import gather
+from envkit.setup.plan import SetupOptions, build_plan
 from envkit.setup.steps.weights import check_weights
 from envkit.setup.undo import undo as do_undo
 from envkit.source import ALLOW_BRANCH_VAR

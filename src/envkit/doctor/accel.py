@@ -112,22 +112,6 @@ def probe_fragments(backends: list["Backend"] | None = None) -> list[tuple[str, 
     return out
 
 
-def fragment_settings(backend: "Backend") -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
-    """(DISTS, ENV_PREFIXES) of the backend's probe fragment: the distributions and variables its
-    checks read, for a probe that runs without the fragment itself (envkit launch's preflight)."""
-    dotted = getattr(backend, "probe_fragment", None)
-    if not dotted:
-        return {}, ()
-    try:
-        module = _module(dotted.partition(":")[0])
-    except Exception:
-        return {}, ()
-    dists = getattr(module, "DISTS", {})
-    prefixes = getattr(module, "ENV_PREFIXES", ())
-    return ({str(k): tuple(v) for k, v in dists.items()} if isinstance(dists, dict) else {},
-            tuple(p for p in prefixes if isinstance(p, str)))
-
-
 def launch_checks(backend: "Backend") -> list[Any]:
     """The checks of the backend's module that a multi-process launch must pass first (its
     LAUNCH_CHECKS ids: driver or CANN floors), judged from the launch's own probe."""

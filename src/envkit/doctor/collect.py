@@ -16,6 +16,7 @@ from envkit.doctor import accel
 from envkit.doctor.target import Target
 from envkit.errors import EnvkitError
 from envkit.host import detect
+from envkit.targetenv import probe as probe_script
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -31,7 +32,7 @@ def run_probe(target: Target, dataset: Path | None = None, environ: dict[str, st
     `fragments`: (facts key, Python source) of the backends' probe fragments; default: every installed backend's.
     `caps`: also ask the installed lerobot what it accepts and does (caps_probe.py; imports its config classes).
     """
-    source = Path(__file__).with_name("probe.py")
+    source = Path(probe_script.__file__)  # the probe runs as a copied script, not as envkit code
     fragments = accel.probe_fragments() if fragments is None else fragments
     with tempfile.TemporaryDirectory(prefix="envkit-probe-") as tmp:
         # Run a copy from an empty directory: sys.path[0] is then that directory, so nothing

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from envkit.accel.registry import get_backend, in_use
 from envkit.doctor.facts import typed_host
 from envkit.doctor.outcome import Check, CheckResult, Outcome, Status, fail, ok, skip, warn
-from envkit.setup.choices import SetupChoices
+from envkit.setup_choices import SetupChoices
 
 if TYPE_CHECKING:
     from envkit.accel.base import Backend

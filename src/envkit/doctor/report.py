@@ -7,9 +7,9 @@ from typing import Any
 
 from envkit import __version__, lerobot_caps, train_args
 from envkit.doctor import accel
-from envkit.doctor.layout import from_probe
 from envkit.doctor.model import CheckResult, Context, Status
 from envkit.doctor.verdict import DoctorReport
+from envkit.targetenv.layout import from_probe
 
 # How to record this machine for envkit's tests (envkit/record/); printed under `envkit doctor --report`.
 RECORD_HINT = (

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envkit import cachedir, lerobot_caps, train_args
-from envkit.doctor.layout import TRAIN_SCRIPT, Layout
 from envkit.doctor.model import Context
+from envkit.targetenv.layout import TRAIN_SCRIPT, Layout
 
 STEP_LINE = re.compile(r"step:(\d+)\S*\s.*?loss:(\S+)")
 FALLBACK = re.compile(r"Device '(\w+)' is not available\. Switching to '(\w+)'")

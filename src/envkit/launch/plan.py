@@ -24,16 +24,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from envkit import train_args as targs_builder
-from envkit.doctor.layout import package_dir
 from envkit.errors import EnvkitError
 from envkit.launch import args as largs
 from envkit.launch.devices import Selection
 from envkit.launch.rendezvous import Nodes, Route, node_env
+from envkit.targetenv.layout import package_dir
 
 if TYPE_CHECKING:
     from envkit.accel.base import Backend
-    from envkit.doctor.layout import Layout
     from envkit.lerobot_caps import LerobotCaps
+    from envkit.targetenv.layout import Layout
 
 LAUNCHERS = ("torchrun", "accelerate")
 PRECISIONS = ("no", "fp16", "bf16")

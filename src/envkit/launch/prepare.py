@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from envkit.accel.registry import get_backend
-from envkit.doctor.accel import fragment_settings
-from envkit.doctor.setup_record import recorded_choices
 from envkit.errors import EnvkitError
 from envkit.fsutil import not_a
 from envkit.hooks import ACTIVATE
@@ -22,6 +20,8 @@ from envkit.launch.netfacts import route_to
 from envkit.launch.plan import LaunchPlan, Request, build, validate
 from envkit.launch.probe import env_facts, run_probe
 from envkit.profiles import load_profile
+from envkit.targetenv.fragments import fragment_settings
+from envkit.targetenv.setup_record import recorded_choices
 
 
 @dataclass

@@ -14,12 +14,12 @@ from typing import Any
 
 from envkit import procs, secrets
 from envkit.cachedir import cache_root
-from envkit.doctor.layout import classify, package_dir
-from envkit.doctor.probe import tree_facts
 from envkit.errors import EnvkitError
 from envkit.hooks import run_argv
 from envkit.launch.plan import EnvFacts
 from envkit.lerobot_caps import from_probe
+from envkit.targetenv.layout import classify, package_dir
+from envkit.targetenv.probe import tree_facts
 
 PROBE_TIMEOUT_S = 120
 
@@ -74,7 +74,7 @@ def _python(prefix: Path) -> Path:
 
 def env_facts(prefix: Path, probe: dict[str, Any], source_tree: str | None, environ: Mapping[str, str],
               hook_env: Mapping[str, str] | None = None):
-    """EnvFacts for the plan: the installed lerobot's layout (doctor.layout) and what its own code says it
+    """EnvFacts for the plan: the installed lerobot's layout (targetenv.layout) and what its own code says it
     can do (the capability probe: training module, distributed machinery, mixed-precision setting)."""
     lerobot_dir = probe.get("lerobot_dir")
     importable = bool(lerobot_dir)

@@ -18,7 +18,7 @@ from envkit.doctor.model import CheckResult, Context
 from envkit.errors import EnvkitError
 from envkit.profiles import load_profile
 from envkit.resolve import resolve
-from envkit.setup.choices import SetupChoices
+from envkit.setup_choices import SetupChoices
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts

@@ -20,9 +20,9 @@ from typing import Any
 
 from envkit import installed, ownership
 from envkit.errors import EnvkitError, StepFailed
-from envkit.plan import Plan, diff
 from envkit.secrets import redact
 from envkit.setup.context import CommandFailed, RunContext, command_env
+from envkit.setup.plan import Plan, diff
 from envkit.setup.prefix import locked, prepare_prefix, refuse_foreign, unwritable
 from envkit.setup.registry import KINDS
 from envkit.setup.step import Step

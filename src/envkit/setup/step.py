@@ -1,6 +1,6 @@
 """What a setup step is (data, no I/O), and the options and file inputs its build reads.
 
-Each step module under envkit.setup.steps builds `Step`s from these; envkit.plan orders them and
+Each step module under envkit.setup.steps builds `Step`s from these; envkit.setup.plan orders them and
 chains their digests; the engine runs each through the module that owns its `action`.
 """
 
@@ -42,12 +42,12 @@ class SetupOptions:
 
 @dataclass(frozen=True)
 class PlanInputs:
-    """What build_plan needs from files, read by the caller (envkit.plan_inputs.gather)."""
+    """What build_plan needs from files, read by the caller (envkit.setup.inputs.gather)."""
 
     local_wheels: dict[str, Path] = field(default_factory=dict)  # distribution -> wheel in --wheels
     lock: Any = None  # envkit.lock.LockSet of --from-lock
     lock_hashes: dict[str, str] = field(default_factory=dict)  # file name in the lock dir -> sha256
-    layout_notes: tuple[str, ...] = ()  # envkit.doctor.layout.plan_facts of the lerobot source
+    layout_notes: tuple[str, ...] = ()  # envkit.targetenv.layout.plan_facts of the lerobot source
     layout_requires: tuple[str, ...] = ()
     patch_file: str | None = None  # the shipped patch's path
 

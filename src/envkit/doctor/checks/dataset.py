@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from envkit.doctor.checks._util import first_line, known, matrix, q, vtuple
-from envkit.doctor.layout import from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
+from envkit.targetenv.layout import from_probe
 
 
 def _ds(ctx: Context) -> dict:

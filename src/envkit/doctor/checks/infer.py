@@ -17,9 +17,9 @@ from typing import Any
 from envkit.doctor import accel
 from envkit.doctor import infer_verdict as verdict
 from envkit.doctor import smoke as run
-from envkit.doctor.layout import from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
 from envkit.doctor.target_script import run_json
+from envkit.targetenv.layout import from_probe
 
 CALLS = 5  # timed select_action calls after one warm-up
 INFER_TIMEOUT_S = 600

@@ -7,9 +7,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from envkit import lerobot_caps
 from envkit.doctor.checks._util import err_text, first_line, pip_install, profile_get, q
-from envkit.doctor.layout import SMOKE_FIX, TRAIN_SCRIPT, from_probe, unmet_requirements
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip, warn
 from envkit.lerobot_meta import training_extras
+from envkit.targetenv.layout import SMOKE_FIX, TRAIN_SCRIPT, from_probe, unmet_requirements
 
 TUPLE = ("torch", "torchvision", "torchcodec")
 

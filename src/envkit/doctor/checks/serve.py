@@ -19,9 +19,9 @@ from envkit.doctor import smoke as run
 from envkit.doctor.checks import infer
 from envkit.doctor.checks import smoke as smoke_checks
 from envkit.doctor.checks._util import pip_install
-from envkit.doctor.layout import from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
 from envkit.doctor.target_script import last_json, run_json, script_argv
+from envkit.targetenv.layout import from_probe
 
 OBSERVATIONS = 4  # observations sent; the first round trip warms up the model
 TRANSPORT = ("grpcio", "protobuf")  # the extra's pins the gRPC stubs need; the rest (matplotlib) only plots

@@ -7,8 +7,8 @@ import shutil
 
 from envkit.doctor import smoke as run
 from envkit.doctor.checks import infer
-from envkit.doctor.layout import SMOKE_FIX, Layout, from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
+from envkit.targetenv.layout import SMOKE_FIX, Layout, from_probe
 
 # The backends' own checks the training waits for come from their check modules (SMOKE_NEEDS).
 BASE_NEEDS = ("torch.import", "lerobot.import", "lerobot.entrypoint", "torchcodec.load", "video.backend",

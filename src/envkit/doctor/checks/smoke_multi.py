@@ -12,12 +12,12 @@ import shutil
 
 from envkit.doctor import smoke as run
 from envkit.doctor.checks.smoke import cannot_smoke
-from envkit.doctor.layout import SMOKE_FIX, from_probe
 from envkit.doctor.model import Check, Context, Outcome, fail, ok, skip
 from envkit.errors import EnvkitError
 from envkit.launch.execute import execute
 from envkit.launch.plan import Request
 from envkit.launch.prepare import prepare
+from envkit.targetenv.layout import SMOKE_FIX, from_probe
 
 NPROC = 2
 SAVED = "Checkpoint policy after step 3"

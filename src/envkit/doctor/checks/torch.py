@@ -7,7 +7,7 @@ import os
 from envkit.doctor import accel
 from envkit.doctor.checks._util import arch, base, err_text, first_line, known, local, matrix, pip_install, profile_get
 from envkit.doctor.model import Check, Context, Outcome, Status, fail, ok, skip, warn
-from envkit.doctor.setup_record import digest_drift
+from envkit.targetenv.setup_record import digest_drift
 
 
 def torch_import(ctx: Context) -> Outcome:

@@ -2,7 +2,7 @@
 
 `build_plan` is pure: what it needs from disk (the --wheels files, a --from-lock lock and its
 hashes, a lerobot tree's layout, envkit's patch file) arrives as `PlanInputs`, gathered at the
-edge by `envkit.plan_inputs.gather`; what is accelerator-specific arrives in the resolved tuple's
+edge by `envkit.setup.inputs.gather`; what is accelerator-specific arrives in the resolved tuple's
 accelerator block (no backend is looked up here). Each Step says what it does and why, the exact commands (argv lists) and the files it
 writes, and carries a digest of its inputs (chained to the steps it builds on), which the engine
 (envkit.setup.engine) compares with the state file to skip finished work. `--dry-run` prints this for any profile on
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from envkit.errors import EnvkitError
 from envkit.pipconfig import PipSources
-from envkit.setup.choices import SetupChoices, host_digest, host_summary, tuple_digest
 from envkit.setup.step import UV, PlanInputs, SetupOptions, Step
 from envkit.setup.steps import (doctor, environment, ffmpeg, hooks, lerobot, lerobot_source, libpython, packages, patch, pins,
                                 torch, weights)
 from envkit.setup.steps.weights import destination
+from envkit.setup_choices import SetupChoices, host_digest, host_summary, tuple_digest
 
 if TYPE_CHECKING:
     from envkit.hostfacts import HostFacts
@@ -141,7 +141,7 @@ def _lock_steps(view: "Profile", resolved: "Resolved", options: SetupOptions, so
     """
     lock = inputs.lock
     if lock is None:
-        raise ValueError("build_plan with --from-lock needs PlanInputs.lock (envkit.plan_inputs.gather reads it)")
+        raise ValueError("build_plan with --from-lock needs PlanInputs.lock (envkit.setup.inputs.gather reads it)")
     if lock.profile != view.name:
         raise EnvkitError(f"--from-lock {options.from_lock} locks profile '{lock.profile}', not '{view.name}'",
                           fix=f"pass lockfiles/{view.name}")
@@ -219,7 +219,7 @@ def build_plan(
     sources = sources if sources is not None else PipSources()
     inputs = inputs if inputs is not None else PlanInputs()
     if options.wheels is not None and not inputs.local_wheels and any(w.required for w in resolved.accel.wheels):
-        raise ValueError("build_plan with --wheels needs PlanInputs.local_wheels (envkit.plan_inputs.gather finds them)")
+        raise ValueError("build_plan with --wheels needs PlanInputs.local_wheels (envkit.setup.inputs.gather finds them)")
     view = profile.for_platform(resolved.platform)
     warnings = list(resolved.warnings) + list(getattr(sources, "warnings", lambda: [])())
     if options.from_lock is not None:
@@ -243,7 +243,7 @@ def build_plan(
 
 
 def _record(view: "Profile", resolved: "Resolved", options: SetupOptions, host: "HostFacts | None") -> SetupChoices:
-    """What the doctor needs to judge this prefix later without flags (envkit.doctor.setup_record reads it)."""
+    """What the doctor needs to judge this prefix later without flags (envkit.targetenv.setup_record reads it)."""
     source = resolved.lerobot["source"]
     lerobot_src = None
     if options.lerobot:

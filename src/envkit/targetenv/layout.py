@@ -16,9 +16,9 @@ from typing import Any
 from packaging.requirements import Requirement
 
 from envkit.compat import matrix
-from envkit.doctor.probe import tree_facts
 from envkit.errors import EnvkitError
 from envkit.source import read_project
+from envkit.targetenv.probe import tree_facts
 
 TRAIN_SCRIPT = "lerobot-train"
 SMOKE_FIX = ("set up a lerobot envkit can smoke-test (envkit setup --lerobot lerobot==0.4.4, any 0.3.x/0.4.x release, "

@@ -2,7 +2,9 @@
 its report), each with the fix. They judge the plan and one probe of the environment: seconds,
 not the doctor's full run. After launch's own checks come the backend's LAUNCH_CHECKS (the NVIDIA
 driver against torch's CUDA; CANN sourced and matched to torch_npu), the doctor's own functions
-run on that probe."""
+run on that probe.
+
+It lives in the doctor, which sits above launch: it judges a launch plan with the doctor's checks."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What `envkit setup` recorded in a prefix that the doctor needs to judge it (no flags required).
 
 Setup writes its choices into <prefix>/.envkit/state.json ("request"), as one typed record
-(envkit.setup.choices.SetupChoices): the profile's name and the file it came from (a user's profile
+(envkit.setup_choices.SetupChoices): the profile's name and the file it came from (a user's profile
 that `extends` a built-in one is found again by its file), the lerobot source, the overrides it
 installed with, the backbone-weights choice, the platform, and the digest of the tuple it resolved
 (with the host facts it resolved for). The doctor takes these as defaults (an explicit flag still
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from envkit.setup.choices import SetupChoices, host_changes, tuple_digest
+from envkit.setup_choices import SetupChoices, host_changes, tuple_digest
 from envkit.state import load_state, state_path
 
 if TYPE_CHECKING:

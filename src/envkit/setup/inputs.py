@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from envkit.accel.base import match_wheels
-from envkit.doctor.layout import plan_facts
 from envkit.errors import EnvkitError
-from envkit.lock import manifest, read_lock
 from envkit.lerobot_patch import patch_path
-from envkit.plan import PlanInputs, SetupOptions
+from envkit.lock import manifest, read_lock
+from envkit.setup.plan import PlanInputs, SetupOptions
+from envkit.targetenv.layout import plan_facts
 
 if TYPE_CHECKING:
     from envkit.profiles import Profile
