@@ -67,19 +67,16 @@ def io_uses(source: str, *, allowed_functions: tuple[str, ...] = ()) -> list[str
 
 def test_pins_planning_reads_and_writes_no_file() -> None:
     source = Path(envkit.pins.__file__).read_text(encoding="utf-8")
-    # __getattr__ only forwards the names that moved to envkit.pin_files (see the end of pins.py)
-    assert io_uses(source, allowed_functions=("__getattr__",)) == []
+    assert io_uses(source) == []
 
 
-def test_the_forwarder_only_forwards() -> None:
+def test_pins_does_not_reach_the_file_side() -> None:
+    """The file side is envkit.pin_files; pins.py neither imports nor forwards to it."""
     tree = ast.parse(Path(envkit.pins.__file__).read_text(encoding="utf-8"))
-    forward = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__")
-    imports = [n for n in ast.walk(forward) if isinstance(n, (ast.Import, ast.ImportFrom))]
-    assert [(n.module, [a.name for a in n.names]) for n in imports] == [("envkit", ["pin_files"])]
-    calls = {n.func.id for n in ast.walk(forward) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-    assert calls <= {"getattr", "AttributeError"}, calls
-    for name in envkit.pins._MOVED:  # old callers (resolve.py, runner.py) still find them
-        assert getattr(envkit.pins, name) is getattr(envkit.pin_files, name)
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {f"{n.module}.{a.name}" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert "envkit.pin_files" not in imported and not hasattr(envkit.pins, "write_pins")
 
 
 def test_the_checker_sees_file_io() -> None:

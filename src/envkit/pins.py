@@ -486,18 +486,3 @@ def _walk(doc: Any, targets: Mapping[str, str | None], env: Mapping[str, str],
 
 def unified_diff(old: str, new: str, name: str) -> str:
     return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{name}", f"b/{name}"))
-
-
-# The file side moved to envkit.pin_files; these names stay importable from here for callers
-# that predate the split (resolve.py, runner.py), without this module importing it up front.
-_MOVED = ("BACKUP_SUFFIX", "SIDECAR_SUFFIX", "read_pyproject", "real_file", "backup_paths",
-          "write_pins", "restore_pins", "find_pyproject")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        # here, not at the top: planning imports no file I/O (tests/test_pins_pure.py reads this)
-        from envkit import pin_files  # noqa: PLC0415
-
-        return getattr(pin_files, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
