@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+# The structure test is the authority on cycles and package nodes; the bench counts with its rules.
+from tests.test_structure import _cycles as cycles  # noqa: E402
+from tests.test_structure import _package as package_of  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -71,54 +75,6 @@ def imports_of(path: Path, src: Path, modules: set[str]) -> list[Import]:
 
     visit(ast.parse(path.read_text(), str(path)), False)
     return found
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one node (Tarjan), each sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    out: list[list[str]] = []
-    counter = 0
-    sys.setrecursionlimit(10000)
-
-    def strong(v: str) -> None:
-        nonlocal counter
-        index[v] = low[v] = counter
-        counter += 1
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph.get(v, ()):
-            if w not in index:
-                strong(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                out.append(sorted(comp))
-
-    for v in sorted(graph):
-        if v not in index:
-            strong(v)
-    return sorted(out)
-
-
-def package_of(module: str) -> str:
-    """The package node of a module: envkit.<first part>, except that each part of envkit.accel
-    (registry, base, and every accelerator's folder) is its own node, apart from the finder
-    (envkit.accel itself): the accelerators are plug-ins, not one package. tests/test_structure.py
-    uses the same rule."""
-    parts = module.split(".")
-    return ".".join(parts[:3] if len(parts) > 2 and parts[1] == "accel" else parts[:2])
 
 
 def main() -> int:
